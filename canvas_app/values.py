@@ -1,0 +1,130 @@
+"""The values that travel along links between nodes.
+
+Plain dataclasses over numpy arrays: no Qt, no torch. Every port type in
+`canvas_app.graph.types` carries one of these. Frames are RGB uint8 arrays of
+shape (H, W, 3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Roles a reference image can play. Face and profile references feed the
+# identity; the others condition the look of a shot.
+ROLES = ("face", "profile", "outfit", "environment", "product")
+FACE_ROLES = ("face", "profile")
+
+
+@dataclass(frozen=True)
+class RefImage:
+    """One loaded reference image (EXIF orientation already applied)."""
+
+    path: Path
+    role: str
+    pixels: np.ndarray  # (H, W, 3) uint8 RGB
+    sha256: str  # of the file's bytes
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    images: tuple[RefImage, ...]
+
+    def with_roles(self, *roles: str) -> list[RefImage]:
+        return [image for image in self.images if image.role in roles]
+
+
+@dataclass
+class FaceSample:
+    """One reference face that went into (or was left out of) an identity."""
+
+    source_name: str
+    source_sha256: str
+    role: str
+    embeddings: dict[str, np.ndarray]  # encoder name -> L2-normalised vector
+    thumbnail: np.ndarray  # aligned face crop, RGB uint8
+    quality: float  # 0..1 weight from face size, sharpness and pose
+    similarity: float = 1.0  # to the combined identity, with the primary encoder
+    included: bool = True
+    note: str = ""  # why it was left out, or which face was picked
+
+
+@dataclass
+class Identity:
+    """A locked identity: what every generated shot must look like.
+
+    `embeddings` holds one combined, L2-normalised vector per encoder used
+    (for instance "dlib" 128-d, "insightface/buffalo_l" 512-d). `portrait` is a
+    head-and-shoulders crop of the best reference with the face landmarks in
+    its own coordinates, so that renderers can frame the person without the
+    original reference files.
+    """
+
+    name: str
+    embeddings: dict[str, np.ndarray]
+    samples: list[FaceSample] = field(default_factory=list)
+    portrait: np.ndarray | None = None  # RGB uint8
+    portrait_landmarks: np.ndarray | None = None  # (K, 2) float32, x/y pixels
+    portrait_face_box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1
+    created: str = ""
+    notes: str = ""
+
+    @property
+    def identity_id(self) -> str:
+        """A short content hash: the same embeddings give the same id."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for encoder in sorted(self.embeddings):
+            digest.update(encoder.encode())
+            digest.update(np.ascontiguousarray(self.embeddings[encoder], dtype=np.float32).tobytes())
+        return digest.hexdigest()[:16]
+
+    @property
+    def primary_encoder(self) -> str:
+        return next(iter(self.embeddings))
+
+
+@dataclass(frozen=True)
+class ShotPrompt:
+    positive: str = ""
+    negative: str = ""
+    shot_size: str = "medium"  # close-up | medium | wide
+    camera_move: str = "static"  # see canvas_app.graph.types.CAMERA_MOVES
+    duration: float = 2.0  # seconds
+    mood: str = "neutral"
+    name: str = ""  # the Prompt node's title, used as the shot name
+
+
+@dataclass
+class Clip:
+    """A rendered shot: frames plus how they were made."""
+
+    frames: list[np.ndarray]
+    fps: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        height, width = self.frames[0].shape[:2]
+        return width, height
+
+    @property
+    def duration(self) -> float:
+        return len(self.frames) / self.fps
+
+
+@dataclass
+class SequenceResult:
+    """What a Sequence node exported."""
+
+    video_path: Path
+    timeline_path: Path
+    report_path: Path
+    report: dict[str, Any]
