@@ -1,0 +1,293 @@
+"""The graph as data: nodes, typed ports, links, backdrops. No Qt here.
+
+The model is the single source of truth. Editors change it only through its
+methods (wrapped in undo commands) and mirror it by listening to its events;
+the engine runs on a `snapshot()`.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from canvas_app.graph.registry import NodeRegistry, default_registry
+from canvas_app.graph.spec import NodeSpec
+
+
+class GraphError(ValueError):
+    """An edit the graph refuses; the message says why."""
+
+
+@dataclass
+class Node:
+    id: str
+    type_name: str
+    type_version: int
+    title: str
+    position: tuple[float, float] = (0.0, 0.0)
+    params: dict[str, Any] = field(default_factory=dict)
+    spec: NodeSpec | None = None  # None: a placeholder for a type this program does not know
+    raw: dict[str, Any] | None = None  # a placeholder's JSON, written back unchanged
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.spec is None
+
+    @property
+    def label(self) -> str:
+        """How messages name this node: its title and id."""
+        return f"{self.title!r} ({self.id})" if self.title != self.id else self.id
+
+
+@dataclass(frozen=True)
+class Link:
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+
+    def __str__(self) -> str:
+        return f"{self.src}.{self.src_port} -> {self.dst}.{self.dst_port}"
+
+
+@dataclass
+class Backdrop:
+    """A frame on the canvas that groups the nodes inside it."""
+
+    id: str
+    title: str
+    rect: tuple[float, float, float, float]  # x, y, width, height
+    color: str = "#3a4a5a"
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+class Graph:
+    def __init__(self, registry: NodeRegistry | None = None) -> None:
+        self.registry = registry or default_registry()
+        self.nodes: dict[str, Node] = {}
+        self.links: list[Link] = []
+        self.backdrops: dict[str, Backdrop] = {}
+        self.metadata: dict[str, Any] = {}
+        self._listeners: list[Listener] = []
+
+    # -- observing -----------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _emit(self, event: str, **payload: Any) -> None:
+        for listener in list(self._listeners):
+            listener(event, payload)
+
+    # -- nodes -----------------------------------------------------------------------
+    def new_node_id(self, type_name: str) -> str:
+        stem = re.sub(r"[^a-z0-9]+", "_", type_name.lower()).strip("_") or "node"
+        index = 1
+        while f"{stem}{index}" in self.nodes:
+            index += 1
+        return f"{stem}{index}"
+
+    def add_node(self, type_name: str, position: tuple[float, float] = (0.0, 0.0), *,
+                 title: str | None = None, params: dict[str, Any] | None = None,
+                 node_id: str | None = None) -> Node:
+        node_class = self.registry.get(type_name)
+        if node_class is None:
+            raise GraphError(f"unknown node type {type_name!r}")
+        spec = node_class.spec
+        node_id = node_id or self.new_node_id(type_name)
+        node = Node(id=node_id, type_name=type_name, type_version=spec.version,
+                    title=title or spec.title, position=(float(position[0]), float(position[1])),
+                    params=spec.default_params(), spec=spec)
+        for name, value in (params or {}).items():
+            node.params[name] = self._checked_param(node, name, value)
+        return self.insert_node(node)
+
+    def insert_node(self, node: Node) -> Node:
+        """Add a fully built node (used by loading, paste and undo)."""
+        if node.id in self.nodes:
+            raise GraphError(f"a node with id {node.id!r} already exists")
+        self.nodes[node.id] = node
+        self._emit("node_added", node=node)
+        return node
+
+    def remove_node(self, node_id: str) -> tuple[Node, list[tuple[int, Link]]]:
+        """Remove a node and its links; returns them (with link positions) for undo."""
+        node = self._node(node_id)
+        removed = [(index, link) for index, link in enumerate(self.links)
+                   if node_id in (link.src, link.dst)]
+        for index, link in reversed(removed):
+            del self.links[index]
+            self._emit("link_removed", link=link)
+        del self.nodes[node_id]
+        self._emit("node_removed", node=node)
+        return node, removed
+
+    def _node(self, node_id: str) -> Node:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise GraphError(f"no node with id {node_id!r}") from None
+
+    def move_node(self, node_id: str, position: tuple[float, float]) -> None:
+        node = self._node(node_id)
+        node.position = (float(position[0]), float(position[1]))
+        self._emit("node_moved", node=node)
+
+    def set_title(self, node_id: str, title: str) -> None:
+        node = self._node(node_id)
+        node.title = title
+        self._emit("title_changed", node=node)
+
+    def _checked_param(self, node: Node, name: str, value: Any) -> Any:
+        if node.spec is None:
+            raise GraphError(f"node {node.label} has an unknown type; its params cannot be edited")
+        param = node.spec.param(name)
+        if param is None:
+            raise GraphError(f"node {node.label} has no param {name!r}")
+        value, reason = param.check(value)
+        if reason:
+            raise GraphError(f"node {node.label}, field {name}: {reason}")
+        return value
+
+    def set_param(self, node_id: str, name: str, value: Any) -> None:
+        node = self._node(node_id)
+        node.params[name] = self._checked_param(node, name, copy.deepcopy(value))
+        self._emit("param_changed", node=node, name=name)
+
+    # -- links -----------------------------------------------------------------------
+    def check_connect(self, link: Link) -> str | None:
+        """The one place that decides whether a link may be made. Returns the
+        reason it may not, or None."""
+        src, dst = self.nodes.get(link.src), self.nodes.get(link.dst)
+        if src is None or dst is None:
+            return f"no node with id {link.src if src is None else link.dst!r}"
+        if src.spec is None or dst.spec is None:
+            unknown = src if src.spec is None else dst
+            return f"{unknown.label} has an unknown node type ({unknown.type_name})"
+        out_port = src.spec.output(link.src_port)
+        if out_port is None:
+            return f"{src.label} has no output {link.src_port!r}"
+        in_port = dst.spec.input(link.dst_port)
+        if in_port is None:
+            return f"{dst.label} has no input {link.dst_port!r}"
+        if link.src == link.dst:
+            return "a node cannot feed itself"
+        if out_port.type != in_port.type:
+            return (f"type mismatch: {src.label}.{link.src_port} gives {out_port.type}, "
+                    f"{dst.label}.{link.dst_port} takes {in_port.type}")
+        if link in self.links:
+            return "these ports are already connected"
+        if not in_port.multiple and any(
+                other.dst == link.dst and other.dst_port == link.dst_port for other in self.links):
+            return f"{dst.label}.{link.dst_port} already has an input; disconnect it first"
+        if link.src in self.downstream_ids(link.dst) | {link.dst}:
+            return f"that link would make a cycle through {dst.label}"
+        return None
+
+    def connect(self, link: Link, index: int | None = None) -> Link:
+        reason = self.check_connect(link)
+        if reason:
+            raise GraphError(reason)
+        return self.insert_link(link, index)
+
+    def insert_link(self, link: Link, index: int | None = None) -> Link:
+        """Add a link without checks (loading keeps links of placeholders)."""
+        if index is None:
+            self.links.append(link)
+        else:
+            self.links.insert(index, link)
+        self._emit("link_added", link=link)
+        return link
+
+    def disconnect(self, link: Link) -> int:
+        try:
+            index = self.links.index(link)
+        except ValueError:
+            raise GraphError(f"no link {link}") from None
+        del self.links[index]
+        self._emit("link_removed", link=link)
+        return index
+
+    def links_into(self, node_id: str, port: str | None = None) -> list[Link]:
+        return [link for link in self.links
+                if link.dst == node_id and (port is None or link.dst_port == port)]
+
+    def links_from(self, node_id: str) -> list[Link]:
+        return [link for link in self.links if link.src == node_id]
+
+    def _walk(self, start: str, forward: bool) -> set[str]:
+        neighbours: dict[str, list[str]] = {}
+        for link in self.links:
+            a, b = (link.src, link.dst) if forward else (link.dst, link.src)
+            neighbours.setdefault(a, []).append(b)
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            for following in neighbours.get(stack.pop(), ()):
+                if following not in seen:
+                    seen.add(following)
+                    stack.append(following)
+        return seen
+
+    def downstream_ids(self, node_id: str) -> set[str]:
+        return self._walk(node_id, forward=True)
+
+    def upstream_ids(self, node_id: str) -> set[str]:
+        return self._walk(node_id, forward=False)
+
+    # -- backdrops -------------------------------------------------------------------
+    def add_backdrop(self, backdrop: Backdrop) -> Backdrop:
+        if backdrop.id in self.backdrops:
+            raise GraphError(f"a backdrop with id {backdrop.id!r} already exists")
+        self.backdrops[backdrop.id] = backdrop
+        self._emit("backdrop_added", backdrop=backdrop)
+        return backdrop
+
+    def remove_backdrop(self, backdrop_id: str) -> Backdrop:
+        backdrop = self.backdrops.pop(backdrop_id)
+        self._emit("backdrop_removed", backdrop=backdrop)
+        return backdrop
+
+    def set_backdrop(self, backdrop_id: str, *, title: str | None = None,
+                     rect: tuple[float, float, float, float] | None = None,
+                     color: str | None = None) -> None:
+        backdrop = self.backdrops[backdrop_id]
+        if title is not None:
+            backdrop.title = title
+        if rect is not None:
+            backdrop.rect = tuple(float(v) for v in rect)  # type: ignore[assignment]
+        if color is not None:
+            backdrop.color = color
+        self._emit("backdrop_changed", backdrop=backdrop)
+
+    def new_backdrop_id(self) -> str:
+        index = 1
+        while f"backdrop{index}" in self.backdrops:
+            index += 1
+        return f"backdrop{index}"
+
+    # -- whole graph -----------------------------------------------------------------
+    def snapshot(self) -> "Graph":
+        """An independent copy for a run: later edits do not reach it."""
+        copy_ = Graph(self.registry)
+        copy_.nodes = {node_id: Node(id=node.id, type_name=node.type_name,
+                                     type_version=node.type_version, title=node.title,
+                                     position=node.position, params=copy.deepcopy(node.params),
+                                     spec=node.spec, raw=copy.deepcopy(node.raw))
+                       for node_id, node in self.nodes.items()}
+        copy_.links = list(self.links)
+        copy_.backdrops = {key: copy.deepcopy(value) for key, value in self.backdrops.items()}
+        copy_.metadata = copy.deepcopy(self.metadata)
+        return copy_
+
+    def clear(self) -> None:
+        for node_id in list(self.nodes):
+            self.remove_node(node_id)
+        for backdrop_id in list(self.backdrops):
+            self.remove_backdrop(backdrop_id)

@@ -1,0 +1,206 @@
+"""Declarations of node types: their ports, params and version.
+
+A node type is a class deriving from `NodeType` with a `spec` and a `run`
+method. `run` is a function of its inputs and params (plus a RunContext for
+progress, previews and cancel); that is what lets the engine cache results by
+content.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from canvas_app.graph.types import PORT_TYPES
+
+# Param kinds; the inspector picks an editor for each.
+PARAM_KINDS = (
+    "str",  # one line of text
+    "text",  # multiline text (prompts)
+    "int",
+    "float",
+    "bool",
+    "choice",
+    "seed",  # int with a dice button
+    "file",  # one path, stored relative to the project file
+    "images",  # list of {"path": ..., "role": ...}, paths relative to the project file
+    "trims",  # list of {"in": seconds, "out": seconds or null}, one per input clip in order
+)
+PATH_KINDS = ("file", "images")
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    name: str
+    type: str
+    label: str = ""
+    optional: bool = False
+    multiple: bool = False  # an input that accepts several links, in order (Sequence clips)
+
+    def __post_init__(self) -> None:
+        if self.type not in PORT_TYPES:
+            raise ValueError(f"unknown port type {self.type!r}")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    kind: str
+    default: Any
+    label: str = ""
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    choices: tuple[str, ...] = ()
+    file_filter: str = ""  # for "file": e.g. "Identity files (*.identity.safetensors)"
+
+    def __post_init__(self) -> None:
+        if self.kind not in PARAM_KINDS:
+            raise ValueError(f"unknown param kind {self.kind!r}")
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    def check(self, value: Any) -> tuple[Any, str | None]:
+        """Return (normalised value, None) or (value, reason it is wrong)."""
+        kind = self.kind
+        if kind in ("str", "text", "file"):
+            if isinstance(value, Path):
+                value = str(value)
+            if not isinstance(value, str):
+                return value, f"expected text, got {type(value).__name__}"
+            return value, None
+        if kind == "bool":
+            if not isinstance(value, bool):
+                return value, f"expected true or false, got {value!r}"
+            return value, None
+        if kind in ("int", "seed", "float"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return value, f"expected a number, got {value!r}"
+            if kind in ("int", "seed"):
+                if isinstance(value, float) and not value.is_integer():
+                    return value, f"expected a whole number, got {value!r}"
+                value = int(value)
+            else:
+                value = float(value)
+                if not math.isfinite(value):
+                    return value, f"expected a finite number, got {value!r}"
+            if self.minimum is not None and value < self.minimum:
+                return value, f"{value} is below the minimum {self.minimum:g}"
+            if self.maximum is not None and value > self.maximum:
+                return value, f"{value} is above the maximum {self.maximum:g}"
+            return value, None
+        if kind == "choice":
+            if value not in self.choices:
+                return value, f"{value!r} is not one of {', '.join(self.choices)}"
+            return value, None
+        if kind == "images":
+            if not isinstance(value, list):
+                return value, "expected a list of images"
+            normalised = []
+            for index, entry in enumerate(value):
+                if isinstance(entry, str):
+                    entry = {"path": entry, "role": "face"}
+                if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                    return value, f"image {index + 1} needs a path"
+                role = entry.get("role", "face")
+                from canvas_app.values import ROLES
+
+                if role not in ROLES:
+                    return value, f"image {index + 1}: unknown role {role!r} (use {', '.join(ROLES)})"
+                normalised.append({"path": entry["path"], "role": role})
+            return normalised, None
+        if kind == "trims":
+            if not isinstance(value, list):
+                return value, "expected a list of {in, out} trims"
+            normalised = []
+            for index, entry in enumerate(value):
+                if not isinstance(entry, dict):
+                    return value, f"trim {index + 1} must be an object with in and out"
+                start, end = entry.get("in", 0.0), entry.get("out")
+                if isinstance(start, bool) or not isinstance(start, (int, float)) or start < 0:
+                    return value, f"trim {index + 1}: in must be a number of seconds >= 0"
+                if end is not None and (isinstance(end, bool) or not isinstance(end, (int, float))
+                                        or end <= start):
+                    return value, f"trim {index + 1}: out must be empty or greater than in"
+                normalised.append({"in": float(start), "out": None if end is None else float(end)})
+            return normalised, None
+        return value, f"unsupported kind {kind}"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    type_name: str
+    version: int
+    title: str
+    category: str = ""
+    description: str = ""
+    inputs: tuple[PortSpec, ...] = ()
+    outputs: tuple[PortSpec, ...] = ()
+    params: tuple[ParamSpec, ...] = ()
+
+    def input(self, name: str) -> PortSpec | None:
+        return next((port for port in self.inputs if port.name == name), None)
+
+    def output(self, name: str) -> PortSpec | None:
+        return next((port for port in self.outputs if port.name == name), None)
+
+    def param(self, name: str) -> ParamSpec | None:
+        return next((param for param in self.params if param.name == name), None)
+
+    def default_params(self) -> dict[str, Any]:
+        import copy
+
+        return {param.name: copy.deepcopy(param.default) for param in self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON description printed by `canvas-app nodes --json`."""
+        return {
+            "type": self.type_name,
+            "version": self.version,
+            "title": self.title,
+            "category": self.category,
+            "description": self.description,
+            "inputs": [vars(port) for port in self.inputs],
+            "outputs": [vars(port) for port in self.outputs],
+            "params": [
+                {key: (list(value) if isinstance(value, tuple) else value)
+                 for key, value in vars(param).items() if value not in (None, "", ())}
+                | {"default": param.default}
+                for param in self.params
+            ],
+        }
+
+
+class NodeType:
+    """Base of every node type. Subclasses set `spec` and implement `run`."""
+
+    spec: ClassVar[NodeSpec]
+
+    def run(self, inputs: dict[str, Any], params: dict[str, Any], ctx) -> dict[str, Any]:
+        """Compute outputs. `inputs` maps input port names to values (a list
+        for `multiple` ports, None for unconnected optional ports); `params`
+        holds validated values with paths resolved to absolute ones."""
+        raise NotImplementedError
+
+    def input_files(self, params: dict[str, Any]) -> list[Path]:
+        """Files whose contents the result depends on (for cache keys)."""
+        files: list[Path] = []
+        for param in self.spec.params:
+            value = params.get(param.name)
+            if param.kind == "file" and value:
+                files.append(Path(value))
+            elif param.kind == "images" and value:
+                files.extend(Path(entry["path"]) for entry in value)
+        return files
+
+    def cache_key_extra(self, params: dict[str, Any], ctx) -> str:
+        """Anything else the result depends on (e.g. the output folder)."""
+        return ""
+
+    def is_result_valid(self, outputs: dict[str, Any]) -> bool:
+        """A cached result can go stale outside the engine (a deleted export)."""
+        return True

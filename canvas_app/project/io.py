@@ -1,0 +1,60 @@
+"""Opening and saving project files. Saving is atomic: a crash mid-save
+leaves the previous file intact."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from canvas_app.errors import BadInput
+from canvas_app.graph.model import Graph
+from canvas_app.graph.registry import NodeRegistry, default_registry
+from canvas_app.project.format import LoadIssue, graph_from_dict, graph_to_dict
+
+PROJECT_SUFFIX = ".canvas.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+        raise
+
+
+def read_json(path: Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput("project file not found", file=str(path))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise BadInput("not a text file", file=str(path)) from None
+    except json.JSONDecodeError as error:
+        raise BadInput(f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
+                       file=str(path)) from None
+
+
+def load_project(path: str | Path, registry: NodeRegistry | None = None
+                 ) -> tuple[Graph, list[LoadIssue]]:
+    path = Path(path).resolve()
+    graph, issues = graph_from_dict(read_json(path), registry or default_registry(),
+                                    path.parent, source=str(path))
+    return graph, issues
+
+
+def save_project(graph: Graph, path: str | Path) -> None:
+    path = Path(path).resolve()
+    data = graph_to_dict(graph, path.parent)
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

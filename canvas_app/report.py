@@ -1,0 +1,78 @@
+"""report.json: the proof that the identity held, one entry per shot."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from canvas_app.project.io import atomic_write_text
+
+REPORT_VERSION = 1
+_SHOT_KEYS = ("backend", "model", "seed", "tries", "scheduler", "steps", "guidance",
+              "identity_id", "shot_size", "camera_move", "mood")
+
+
+def build_report(name: str, cut_ranges, *, fps: float, size: tuple[int, int], video: str,
+                 timeline: str, shot_files: list[str]) -> dict[str, Any]:
+    shots = []
+    for index, (clip, first, last) in enumerate(cut_ranges):
+        meta = clip.metadata
+        score = dict(meta.get("identity_score") or {})
+        entry: dict[str, Any] = {
+            "index": index + 1,
+            "name": meta.get("shot") or f"Shot {index + 1}",
+            "node": meta.get("node"),
+            "file": shot_files[index],
+            "frames": len(clip.frames),
+            "fps": clip.fps,
+            "in_frame": first,
+            "out_frame": last,
+        }
+        entry.update({key: meta[key] for key in _SHOT_KEYS if key in meta})
+        entry["identity_score"] = {
+            "mean": score.get("mean"),
+            "minimum": score.get("minimum"),
+            "recognizer": score.get("recognizer"),
+            "worst_frame": score.get("worst_frame"),
+            "frames_scored": score.get("frames_scored", len(score.get("per_frame") or [])),
+            "no_face_frames": score.get("no_face_frames"),
+            "per_frame": score.get("per_frame"),
+        }
+        entry["threshold"] = meta.get("identity_threshold")
+        entry["passed"] = bool(meta.get("identity_passed", False))
+        shots.append(entry)
+    means = [s["identity_score"]["mean"] for s in shots if s["identity_score"]["mean"] is not None]
+    return {
+        "report_version": REPORT_VERSION,
+        "name": name,
+        "video": video,
+        "timeline": timeline,
+        "fps": fps,
+        "width": size[0],
+        "height": size[1],
+        "frames": sum(last - first for _, first, last in cut_ranges),
+        "shots": shots,
+        "summary": {
+            "shots": len(shots),
+            "passed": sum(1 for s in shots if s["passed"]),
+            "all_passed": all(s["passed"] for s in shots),
+            "mean_identity": sum(means) / len(means) if means else None,
+            "worst_shot": min(shots, key=lambda s: s["identity_score"]["mean"]
+                              if s["identity_score"]["mean"] is not None else -1.0)["name"]
+            if shots else None,
+        },
+    }
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(report, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

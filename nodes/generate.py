@@ -1,0 +1,91 @@
+"""Generate: renders one shot of the locked identity, then proves it with a score.
+
+The identity guard: every clip is scored against the identity with a face
+recogniser (a different one from the generator's conditioning encoder when
+the identity has both). Below the threshold, the seed is re-rolled up to
+`guard_tries` times and the best-scoring clip is kept.
+"""
+from __future__ import annotations
+
+from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
+from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
+
+# Params that are passed to the backend as ShotRequest.options.
+DIFFUSERS_OPTIONS = (
+    ParamSpec("model", "str", "runwayml/stable-diffusion-v1-5",
+              help="diffusers: a hub id, a local diffusers folder or a single .safetensors file."),
+    ParamSpec("model_kind", "choice", "auto", choices=("auto", "sd15", "sdxl")),
+    ParamSpec("steps", "int", 25, minimum=1, maximum=150),
+    ParamSpec("guidance", "float", 7.0, minimum=0.0, maximum=30.0, step=0.5),
+    ParamSpec("scheduler", "choice", "default", choices=("default", "ddim", "euler", "euler-a",
+                                                         "dpm++", "lcm")),
+    ParamSpec("identity_strength", "float", 0.8, minimum=0.0, maximum=2.0, step=0.05,
+              help="IP-Adapter FaceID scale: how strongly the face is imposed."),
+    ParamSpec("reference_strength", "float", 0.5, minimum=0.0, maximum=2.0, step=0.05,
+              help="Image IP-Adapter scale for outfit / environment / product references."),
+    ParamSpec("faceid_adapter", "str", "h94/IP-Adapter-FaceID",
+              help="FaceID adapter: hub id, folder or .safetensors/.bin file."),
+    ParamSpec("image_adapter", "str", "h94/IP-Adapter",
+              help="Image IP-Adapter for non-face references."),
+    ParamSpec("image_encoder", "str", "", help="CLIP image encoder; empty: the adapter's own."),
+    ParamSpec("motion", "bool", False, help="AnimateDiff motion instead of a held still."),
+    ParamSpec("motion_adapter", "str", "guoyww/animatediff-motion-adapter-v1-5-2"),
+    ParamSpec("max_frames", "int", 32, minimum=1, maximum=256),
+    ParamSpec("continuity_strength", "float", 0.0, minimum=0.0, maximum=1.0, step=0.05,
+              help="Start from the previous shot's last frame (img2img strength); 0 = off."),
+    ParamSpec("dtype", "choice", "auto", choices=("auto", "fp32", "fp16", "bf16")),
+    ParamSpec("attention_slicing", "bool", False),
+    ParamSpec("vae_tiling", "bool", False),
+    ParamSpec("cpu_offload", "bool", False),
+)
+
+
+class Generate(NodeType):
+    spec = NodeSpec(
+        type_name="Generate", version=1, title="Generate", category="Shots",
+        description="Renders a shot of the identity for the prompt, scores its likeness and "
+                    "re-rolls the seed when the score is below the threshold.",
+        inputs=(
+            PortSpec("identity", IDENTITY, "Identity"),
+            PortSpec("prompt", PROMPT, "Prompt"),
+            PortSpec("references", IMAGES, "Look references", optional=True),
+            PortSpec("previous", CLIP, "Previous shot", optional=True),
+        ),
+        outputs=(PortSpec("clip", CLIP, "Clip"),),
+        params=(
+            ParamSpec("backend", "choice", "animatic", choices=("animatic", "diffusers"),
+                      help="animatic: embedded CPU renderer. diffusers: Stable Diffusion with "
+                           "IP-Adapter FaceID (GPU recommended)."),
+            ParamSpec("device", "choice", "auto", choices=("auto", "cpu", "cuda", "mps")),
+            ParamSpec("seed", "seed", 1, minimum=0, maximum=2**31 - 1),
+            ParamSpec("width", "int", 640, minimum=64, maximum=4096, step=8),
+            ParamSpec("height", "int", 360, minimum=64, maximum=4096, step=8),
+            ParamSpec("fps", "float", 12.0, minimum=1.0, maximum=60.0),
+            ParamSpec("identity_threshold", "float", 0.4, minimum=0.0, maximum=1.0, step=0.01,
+                      help="Minimum mean similarity for the shot to pass."),
+            ParamSpec("guard_tries", "int", 1, minimum=1, maximum=16,
+                      help="Identity guard: render up to this many seeds and keep the best."),
+        ) + DIFFUSERS_OPTIONS,
+    )
+
+    def run(self, inputs, params, ctx):
+        from canvas_app.generation.base import ShotRequest, get_backend
+        from canvas_app.generation.guard import render_with_guard
+        from canvas_app.values import FACE_ROLES
+
+        references = inputs.get("references")
+        look = [image for image in references.images if image.role not in FACE_ROLES] \
+            if references is not None else []
+        request = ShotRequest(
+            identity=inputs["identity"], prompt=inputs["prompt"], references=look,
+            width=params["width"], height=params["height"], fps=params["fps"],
+            seed=params["seed"], device=params["device"],
+            options={option.name: params[option.name] for option in DIFFUSERS_OPTIONS},
+            previous_clip=inputs.get("previous"),
+        )
+        clip = render_with_guard(get_backend(params["backend"]), request, ctx,
+                                 threshold=params["identity_threshold"],
+                                 tries=params["guard_tries"])
+        clip.metadata.setdefault("shot", inputs["prompt"].name or ctx.node_title)
+        clip.metadata["node"] = ctx.node_id
+        return {"clip": clip}

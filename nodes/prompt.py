@@ -1,0 +1,32 @@
+"""Prompt: what the shot shows and how it is shot."""
+from __future__ import annotations
+
+from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
+from canvas_app.graph.types import CAMERA_MOVES, MOODS, PROMPT, SHOT_SIZES
+from canvas_app.values import ShotPrompt
+
+
+class Prompt(NodeType):
+    spec = NodeSpec(
+        type_name="Prompt", version=1, title="Prompt", category="Shots",
+        description="Positive and negative text plus shot directions.",
+        outputs=(PortSpec("prompt", PROMPT, "Prompt"),),
+        params=(
+            ParamSpec("positive", "text", "", help="What the shot shows."),
+            ParamSpec("negative", "text", "blurry, deformed, extra fingers",
+                      help="What the generator should avoid."),
+            ParamSpec("shot_size", "choice", "medium", choices=SHOT_SIZES,
+                      help="How much of the person is in frame."),
+            ParamSpec("camera_move", "choice", "static", choices=CAMERA_MOVES),
+            ParamSpec("duration", "float", 2.0, minimum=0.1, maximum=60.0, step=0.1,
+                      help="Shot length in seconds."),
+            ParamSpec("mood", "choice", "neutral", choices=MOODS, help="Colour grade and light."),
+        ),
+    )
+
+    def run(self, inputs, params, ctx):
+        return {"prompt": ShotPrompt(positive=params["positive"], negative=params["negative"],
+                                     shot_size=params["shot_size"],
+                                     camera_move=params["camera_move"],
+                                     duration=params["duration"], mood=params["mood"],
+                                     name=ctx.node_title)}

@@ -1,0 +1,154 @@
+"""Sequence: orders shots, trims them and exports the cut.
+
+Writes into the run's output folder: `<name>.mp4` (the cut, H.264),
+`shots/NN_<shot>.mp4` (each shot untrimmed), `<name>.otio` (a timeline whose
+clips reference the shot files with the trims as source ranges) and
+`report.json` (identity scores per shot). Everything is written into a
+staging folder first and moved into place at the end, so a cancelled or
+failed export leaves no half-written files.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from canvas_app.errors import BadInput
+from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
+from canvas_app.graph.types import CLIP, SEQUENCE
+from canvas_app.values import SequenceResult
+
+
+def safe_name(text: str, fallback: str = "cut") -> str:
+    """A file name that cannot leave the output folder."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")
+    return name[:80] or fallback
+
+
+class Sequence(NodeType):
+    spec = NodeSpec(
+        type_name="Sequence", version=1, title="Sequence", category="Output",
+        description="Orders shots (in the order they are connected), trims them and exports an "
+                    "MP4, an OpenTimelineIO timeline and an identity report.",
+        inputs=(PortSpec("clips", CLIP, "Shots", multiple=True),),
+        outputs=(PortSpec("sequence", SEQUENCE, "Sequence"),),
+        params=(
+            ParamSpec("name", "str", "cut", help="Base name of the exported files."),
+            ParamSpec("trims", "trims", [], help="Per shot, in order: in and out points in seconds."),
+            ParamSpec("fps", "float", 0.0, minimum=0.0, maximum=120.0,
+                      help="Frame rate of the cut; 0 = the first shot's."),
+            ParamSpec("width", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
+            ParamSpec("height", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
+        ),
+    )
+
+    def run(self, inputs, params, ctx):
+        from canvas_app.media.timeline import TimelineShot, write_timeline
+        from canvas_app.media.video import conform, write_video
+        from canvas_app.report import build_report, write_report
+
+        node = ctx.node_title or ctx.node_id
+        clips = [clip for clip in inputs.get("clips") or [] if clip is not None]
+        if not clips:
+            raise BadInput("connect at least one shot", node=node, field="clips")
+        if ctx.output_dir is None:
+            raise BadInput("no output folder was chosen for the export", node=node)
+        name = safe_name(params["name"])
+        fps = params["fps"] or clips[0].fps
+        width = params["width"] or clips[0].size[0]
+        height = params["height"] or clips[0].size[1]
+        trims = params["trims"]
+
+        out_dir = Path(ctx.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+        try:
+            (staging / "shots").mkdir()
+            timeline_shots, cut_ranges = [], []
+            total = sum(len(clip.frames) for clip in clips)
+            done = 0
+            for index, clip in enumerate(clips):
+                shot_name = safe_name(str(clip.metadata.get("shot") or f"shot{index + 1}"), "shot")
+                shot_file = Path("shots") / f"{index + 1:02d}_{shot_name}.mp4"
+                first, last = self._trim_frames(clip, trims[index] if index < len(trims) else None,
+                                                index, node)
+                write_video(clip.frames, clip.fps, staging / shot_file)
+                timeline_shots.append(TimelineShot(
+                    name=str(clip.metadata.get("shot") or f"Shot {index + 1}"),
+                    media_path=out_dir / shot_file, available_frames=len(clip.frames),
+                    in_frame=first, out_frame=last, metadata=_timeline_metadata(clip)))
+                cut_ranges.append((clip, first, last))
+                done += len(clip.frames)
+                ctx.progress(0.5 * done / total, f"shot {index + 1} of {len(clips)}")
+
+            def cut_frames():
+                produced, count = 0, sum(last - first for _, first, last in cut_ranges)
+                for clip, first, last in cut_ranges:
+                    for frame in _retime(clip.frames[first:last], clip.fps, fps):
+                        yield conform(frame, width, height)
+                        produced += 1
+                        ctx.progress(0.5 + 0.5 * min(1.0, produced / max(1, count)))
+
+            write_video(cut_frames(), fps, staging / f"{name}.mp4")
+            write_timeline(staging / f"{name}.otio", name, timeline_shots, fps)
+            report = build_report(name, cut_ranges, fps=fps, size=(width, height),
+                                  video=f"{name}.mp4", timeline=f"{name}.otio",
+                                  shot_files=[str(Path("shots") / Path(s.media_path).name)
+                                              for s in timeline_shots])
+            write_report(staging / "report.json", report)
+            ctx.check_cancel()
+            self._publish(staging, out_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return {"sequence": SequenceResult(video_path=out_dir / f"{name}.mp4",
+                                           timeline_path=out_dir / f"{name}.otio",
+                                           report_path=out_dir / "report.json", report=report)}
+
+    @staticmethod
+    def _trim_frames(clip, trim, index, node) -> tuple[int, int]:
+        count = len(clip.frames)
+        if not trim:
+            return 0, count
+        first = int(round(trim["in"] * clip.fps))
+        last = count if trim["out"] is None else min(count, int(round(trim["out"] * clip.fps)))
+        if first >= last:
+            raise BadInput(f"trim {index + 1} leaves no frames (the shot is "
+                           f"{count / clip.fps:.2f} s long)", node=node, field="trims")
+        return first, last
+
+    @staticmethod
+    def _publish(staging: Path, out_dir: Path) -> None:
+        """Move the finished export into place, replacing an older one."""
+        shots_dir = out_dir / "shots"
+        if shots_dir.exists():
+            shutil.rmtree(shots_dir)
+        for item in staging.iterdir():
+            item.replace(out_dir / item.name)
+
+    def cache_key_extra(self, params, ctx):
+        return str(Path(ctx.output_dir).resolve()) if ctx.output_dir else ""
+
+    def is_result_valid(self, outputs):
+        result = outputs.get("sequence")
+        return result is not None and all(
+            Path(p).is_file() for p in (result.video_path, result.timeline_path, result.report_path))
+
+
+def _retime(frames, source_fps: float, target_fps: float):
+    """Hold or drop frames so a shot keeps its duration at the cut's rate."""
+    if abs(source_fps - target_fps) < 1e-6:
+        yield from frames
+        return
+    count = max(1, round(len(frames) * target_fps / source_fps))
+    for index in range(count):
+        yield frames[min(len(frames) - 1, int(index * source_fps / target_fps))]
+
+
+def _timeline_metadata(clip) -> dict:
+    keys = ("shot", "node", "backend", "model", "seed", "tries", "identity_passed")
+    data = {key: clip.metadata[key] for key in keys if key in clip.metadata}
+    score = clip.metadata.get("identity_score") or {}
+    data["identity_mean"] = score.get("mean")
+    data["identity_min"] = score.get("minimum")
+    return data
