@@ -1,0 +1,200 @@
+"""The `canvas-app` command.
+
+    canvas-app                          open the editor
+    canvas-app open PROJECT [--screenshot OUT.png]
+    canvas-app run PROJECT [--out DIR] [--backend NAME] [--device D] [--seed N]
+    canvas-app validate PROJECT
+    canvas-app identity create|score|list|show|delete ...
+    canvas-app nodes [--json]
+
+Exit codes: 0 done, 1 failure while running, 2 bad input, 130 cancelled.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from canvas_app.errors import BadInput, CanvasError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code is 2 as well
+        self.print_usage(sys.stderr)
+        print(f"canvas-app: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="canvas-app", description="Node canvas for identity-locked AI video.")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    open_cmd = commands.add_parser("open", help="open a project in the editor")
+    open_cmd.add_argument("project")
+    open_cmd.add_argument("--screenshot", metavar="OUT.png",
+                          help="render the window offscreen to a PNG and exit")
+    open_cmd.set_defaults(handler=_open)
+
+    run = commands.add_parser("run", help="run a project without the editor")
+    run.add_argument("project")
+    run.add_argument("--out", metavar="DIR", help="output folder (default: ./output/<project>)")
+    run.add_argument("--backend", help="generator backend for every Generate node "
+                                       "(animatic, diffusers)")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    run.add_argument("--seed", type=int, help="base seed; shot k gets seed N+k-1")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.set_defaults(handler=_run)
+
+    validate = commands.add_parser("validate", help="check a project without running it")
+    validate.add_argument("project")
+    validate.set_defaults(handler=_validate)
+
+    nodes = commands.add_parser("nodes", help="list node types, their ports and params")
+    nodes.add_argument("--json", action="store_true")
+    nodes.set_defaults(handler=_nodes)
+
+    from canvas_app.identity.cli import add_identity_commands
+
+    add_identity_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        from canvas_app.ui.app import launch_editor
+
+        return launch_editor(None, None)
+    try:
+        return args.handler(args)
+    except BadInput as error:
+        print(f"canvas-app: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CanvasError as error:
+        print(f"canvas-app: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("canvas-app: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+def _open(args) -> int:
+    from canvas_app.ui.app import launch_editor
+
+    if not Path(args.project).is_file():
+        raise BadInput("project file not found", file=args.project)
+    return launch_editor(args.project, args.screenshot)
+
+
+def _load_checked(path: str):
+    """Load a project; any error-level issue is bad input (exit 2)."""
+    from canvas_app.project import load_project
+
+    graph, issues = load_project(path)
+    for issue in issues:
+        print(f"canvas-app: {issue}", file=sys.stderr)
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if errors:
+        first = errors[0]
+        raise BadInput(first.message, file=first.file, node=first.node, field=first.field)
+    return graph
+
+
+def _validate(args) -> int:
+    from canvas_app.engine import check_runnable, plan
+
+    graph = _load_checked(args.project)
+    problems = check_runnable(graph, plan(graph))
+    for problem in problems:
+        node = graph.nodes[problem.node_id]
+        field = f", field {problem.field}" if problem.field else ""
+        print(f"canvas-app: file {args.project}, node {node.label}{field}: {problem.message}",
+              file=sys.stderr)
+    if problems:
+        return EXIT_BAD_INPUT
+    print(f"{args.project}: ok ({len(graph.nodes)} nodes, {len(graph.links)} links)")
+    return EXIT_OK
+
+
+def apply_overrides(graph, backend: str | None, device: str | None, seed: int | None) -> None:
+    """Command-line overrides go into the Generate nodes' params, so that the
+    cache keys see them like any other edit."""
+    shot = 0
+    for node in graph.nodes.values():
+        if node.type_name != "Generate":
+            continue
+        try:
+            if backend is not None:
+                graph.set_param(node.id, "backend", backend)
+            if device is not None:
+                graph.set_param(node.id, "device", device)
+            if seed is not None:
+                graph.set_param(node.id, "seed", seed + shot)
+        except ValueError as error:
+            raise BadInput(str(error), field="--backend/--device/--seed") from None
+        shot += 1
+
+
+def _run(args) -> int:
+    from canvas_app.console import ConsoleProgress
+    from canvas_app.engine import CancelToken, Executor
+
+    project = Path(args.project)
+    graph = _load_checked(args.project)
+    apply_overrides(graph, args.backend, args.device, args.seed)
+    out_dir = Path(args.out) if args.out else Path("output") / project.name.split(".")[0]
+    created_out_dir = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    token = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())
+    console = ConsoleProgress(graph, quiet=args.quiet)
+    try:
+        result = Executor().run(graph, listener=console, cancel_token=token, output_dir=out_dir,
+                                project_dir=project.resolve().parent)
+    except BadInput as error:
+        error.file = error.file or str(project)
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if created_out_dir and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+    console.write_log(out_dir if out_dir.exists() else None)
+
+    if result.status == "cancelled":
+        print("canvas-app: cancelled; partial outputs removed", file=sys.stderr)
+        return EXIT_CANCELLED
+    if result.failures:
+        for message in result.failures.values():
+            print(f"canvas-app: file {project}, {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED
+    console.summary(result, out_dir)
+    return EXIT_OK
+
+
+def _nodes(args) -> int:
+    from canvas_app.graph import default_registry
+
+    specs = default_registry().specs()
+    if args.json:
+        print(json.dumps([spec.to_dict() for spec in specs], indent=2))
+        return EXIT_OK
+    for spec in specs:
+        print(f"{spec.type_name} (v{spec.version}) - {spec.description}")
+        for port in spec.inputs:
+            extra = ", optional" if port.optional else ", several" if port.multiple else ""
+            print(f"    in  {port.name}: {port.type}{extra}")
+        for port in spec.outputs:
+            print(f"    out {port.name}: {port.type}")
+        for param in spec.params:
+            choices = f" [{'|'.join(param.choices)}]" if param.choices else ""
+            print(f"    param {param.name} ({param.kind}{choices}) = {param.default!r}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The executor: plans, keys, runs and caches nodes, and reports events.
+
+No Qt here. The CLI drives it with a console listener, the editor from a
+worker QThread with a listener that turns events into queued Qt signals.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from canvas_app.engine.cache import ResultCache
+from canvas_app.engine.context import CancelToken, Cancelled, RunContext
+from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePreview,
+                                      NodeProgress, NodeSkipped, NodeStarted, RunFinished,
+                                      RunStarted)
+from canvas_app.engine.keys import FileHashes, node_key
+from canvas_app.engine.plan import check_runnable, plan
+from canvas_app.errors import BadInput
+from canvas_app.graph.model import Graph, Node
+from canvas_app.graph.spec import NodeType
+
+Listener = Callable[[Any], None]
+
+
+@dataclass
+class RunResult:
+    status: str  # "done", "failed", "cancelled"
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # node id -> outputs
+    keys: dict[str, str] = field(default_factory=dict)
+    cached: set[str] = field(default_factory=set)  # node ids served from the cache
+    executed: list[str] = field(default_factory=list)  # node ids that really ran
+    failures: dict[str, str] = field(default_factory=dict)  # node id -> message
+    bad_input: bool = False  # every failure was the user's to fix
+    elapsed: float = 0.0
+
+
+class Executor:
+    def __init__(self, cache: ResultCache | None = None) -> None:
+        self.cache = cache if cache is not None else ResultCache()
+        self.file_hashes = FileHashes()
+        self._node_types: dict[type, NodeType] = {}
+
+    def run(self, graph: Graph, targets: list[str] | None = None, *,
+            listener: Listener | None = None, cancel_token: CancelToken | None = None,
+            output_dir: Path | None = None, project_dir: Path | None = None) -> RunResult:
+        """Evaluate `targets` (default: every sink) of a graph snapshot. Raises
+        BadInput before doing any work if the graph cannot run as it is."""
+        emit = listener or (lambda event: None)
+        token = cancel_token or CancelToken()
+        started = time.perf_counter()
+        order = plan(graph, targets)
+        problems = check_runnable(graph, order)
+        if problems:
+            first = problems[0]
+            raise BadInput(first.message, node=graph.nodes[first.node_id].label, field=first.field)
+
+        result = RunResult(status="done")
+        emit(RunStarted(tuple(order)))
+        failed_or_skipped: set[str] = set()
+        for node_id in order:
+            if token.cancelled:
+                result.status = "cancelled"
+                break
+            node = graph.nodes[node_id]
+            inputs_from = graph.links_into(node_id)
+            blocked = [link.src for link in inputs_from if link.src in failed_or_skipped]
+            if blocked:
+                failed_or_skipped.add(node_id)
+                emit(NodeSkipped(node_id, f"upstream node {blocked[0]} did not finish"))
+                continue
+            node_type = self._type_instance(graph, node)
+            ctx = self._context(node, token, output_dir, project_dir, emit)
+            key = self._key(graph, node, node_type, inputs_from, result.keys, ctx)
+            result.keys[node_id] = key
+
+            cached = self.cache.get(key)
+            if cached is not None and node_type.is_result_valid(cached):
+                result.outputs[node_id] = cached
+                result.cached.add(node_id)
+                emit(NodeFinished(node_id, cached=True, elapsed=0.0, key=key))
+                continue
+
+            emit(NodeStarted(node_id))
+            began = time.perf_counter()
+            try:
+                outputs = node_type.run(self._inputs(node, inputs_from, result.outputs),
+                                        dict(node.params), ctx)
+            except Cancelled:
+                result.status = "cancelled"
+                break
+            except BadInput as error:
+                error.node = error.node or node.label
+                self._fail(result, failed_or_skipped, node_id, str(error), True, emit)
+                continue
+            except MemoryError:
+                self._fail(result, failed_or_skipped, node_id,
+                           f"node {node.label}: out of memory", False, emit)
+                continue
+            except Exception as error:  # a bug or a library failure: name the node
+                emit(NodeLog(node_id, traceback.format_exc()))
+                self._fail(result, failed_or_skipped, node_id,
+                           f"node {node.label}: {type(error).__name__}: {error}", False, emit)
+                continue
+            result.outputs[node_id] = outputs
+            result.executed.append(node_id)
+            self.cache.put(key, outputs)
+            emit(NodeFinished(node_id, cached=False, elapsed=time.perf_counter() - began, key=key))
+
+        if result.status == "done" and result.failures:
+            result.status = "failed"
+        result.bad_input = bool(result.failures) and result.bad_input
+        result.elapsed = time.perf_counter() - started
+        emit(RunFinished(result.status, result.elapsed))
+        return result
+
+    @staticmethod
+    def _fail(result: RunResult, failed: set[str], node_id: str, message: str, bad_input: bool,
+              emit: Listener) -> None:
+        result.bad_input = bad_input if not result.failures else (result.bad_input and bad_input)
+        result.failures[node_id] = message
+        failed.add(node_id)
+        emit(NodeFailed(node_id, message, bad_input))
+
+    def _type_instance(self, graph: Graph, node: Node) -> NodeType:
+        cls = graph.registry.get(node.type_name)
+        instance = self._node_types.get(cls)
+        if instance is None:
+            instance = self._node_types[cls] = cls()
+        return instance
+
+    @staticmethod
+    def _context(node: Node, token: CancelToken, output_dir, project_dir,
+                 emit: Listener) -> RunContext:
+        node_id = node.id
+        return RunContext(
+            node_id=node_id, node_title=node.title, cancel_token=token,
+            output_dir=Path(output_dir) if output_dir else None,
+            project_dir=Path(project_dir) if project_dir else None,
+            on_progress=lambda fraction, message: emit(NodeProgress(node_id, fraction, message)),
+            on_preview=lambda frame, kind: emit(NodePreview(node_id, frame, kind)),
+            on_log=lambda message: emit(NodeLog(node_id, message)),
+        )
+
+    def _key(self, graph: Graph, node: Node, node_type: NodeType, inputs_from, keys,
+             ctx: RunContext) -> str:
+        upstream: dict[str, list[str]] = {}
+        for link in inputs_from:
+            upstream.setdefault(link.dst_port, []).append(f"{keys[link.src]}:{link.src_port}")
+        files = [self.file_hashes.digest(path) for path in node_type.input_files(node.params)]
+        return node_key(node.type_name, node.type_version, node.params,
+                        sorted(upstream.items()), files, node_type.cache_key_extra(node.params, ctx))
+
+    @staticmethod
+    def _inputs(node: Node, inputs_from, outputs) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for port in node.spec.inputs:
+            links = [link for link in inputs_from if link.dst_port == port.name]
+            gathered = [outputs[link.src][link.src_port] for link in links]
+            values[port.name] = gathered if port.multiple else (gathered[0] if gathered else None)
+        return values

@@ -1,0 +1,274 @@
+"""Tiny random-weight diffusers components for tests and benchmarks.
+
+Built the way diffusers' own tests build them (`get_dummy_components`), but
+without touching the Hugging Face hub: the CLIP tokenizer's vocab/merges are
+written here. Everything is saved to disk so that the backend loads it through
+the same code path as a real model (a diffusers folder, adapter files).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CROSS_ATTENTION_DIM = 32
+FACE_DIM = 512  # ArcFace / insightface embedding size, as in the real adapter
+CLIP_PROJECTION_DIM = 32
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs)))
+
+
+def write_tokenizer(folder: Path) -> Path:
+    """A byte-level CLIP BPE tokenizer with a ~520 token vocabulary."""
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = list(_bytes_to_unicode().values())
+    vocab: dict[str, int] = {"<|startoftext|>": 0, "!": 1, "<|endoftext|>": 2}
+    for char in chars:
+        vocab.setdefault(char, len(vocab))
+    for char in chars:
+        vocab.setdefault(char + "</w>", len(vocab))
+    merges = ["#version: 0.2", "a n", "t h", "th e</w>"]
+    for merged in ("an", "th", "the</w>"):
+        vocab.setdefault(merged, len(vocab))
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("\n".join(merges) + "\n")
+    from transformers import CLIPTokenizer
+
+    tokenizer = CLIPTokenizer(vocab_file=str(folder / "vocab.json"),
+                              merges_file=str(folder / "merges.txt"), model_max_length=77)
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+def sd15_components(tmp: Path) -> dict:
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(4, 8), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=CROSS_ATTENTION_DIM, norm_num_groups=2)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=[4, 8], in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+                        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+                        latent_channels=4, norm_num_groups=2)
+    torch.manual_seed(0)
+    text_config = CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=CROSS_ATTENTION_DIM,
+                                 intermediate_size=37, layer_norm_eps=1e-05, num_attention_heads=4,
+                                 num_hidden_layers=2, pad_token_id=1, vocab_size=1000)
+    text_encoder = CLIPTextModel(text_config)
+    tokenizer = CLIPTokenizer.from_pretrained(str(write_tokenizer(tmp / "_tokenizer")))
+    return {"unet": unet, "scheduler": scheduler, "vae": vae, "text_encoder": text_encoder,
+            "tokenizer": tokenizer, "safety_checker": None, "feature_extractor": None,
+            "image_encoder": None}
+
+
+def save_sd15_folder(folder: Path) -> Path:
+    """A tiny SD 1.5-layout diffusers folder (model_index.json + subfolders)."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(**sd15_components(folder.parent), requires_safety_checker=False)
+    pipe.save_pretrained(str(folder))
+    return folder
+
+
+def sdxl_components(tmp: Path) -> dict:
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(4, 8), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64, norm_num_groups=2)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                       beta_schedule="scaled_linear", timestep_spacing="leading")
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=[4, 8], in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+                        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+                        latent_channels=4, norm_num_groups=2, sample_size=128)
+    torch.manual_seed(0)
+    text_config = CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37,
+                                 layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2,
+                                 pad_token_id=1, vocab_size=1000, hidden_act="gelu", projection_dim=32)
+    text_encoder = CLIPTextModel(text_config)
+    text_encoder_2 = CLIPTextModelWithProjection(text_config)
+    tokenizer = CLIPTokenizer.from_pretrained(str(write_tokenizer(tmp / "_tokenizer")))
+    return {"unet": unet, "scheduler": scheduler, "vae": vae, "text_encoder": text_encoder,
+            "tokenizer": tokenizer, "text_encoder_2": text_encoder_2, "tokenizer_2": tokenizer,
+            "image_encoder": None, "feature_extractor": None}
+
+
+def save_sdxl_folder(folder: Path) -> Path:
+    from diffusers import StableDiffusionXLPipeline
+
+    pipe = StableDiffusionXLPipeline(**sdxl_components(folder.parent))
+    pipe.save_pretrained(str(folder))
+    return folder
+
+
+def _attn2_hidden_sizes(unet_config: dict) -> list[int]:
+    """Hidden size of each cross-attention processor, in `unet.attn_processors` order."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_config(unet_config)
+    sizes = []
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            sizes.append(unet_config["block_out_channels"][-1])
+        elif name.startswith("up_blocks"):
+            sizes.append(list(reversed(unet_config["block_out_channels"]))[int(name[len("up_blocks.")])])
+        else:
+            sizes.append(unet_config["block_out_channels"][int(name[len("down_blocks.")])])
+    return sizes
+
+
+def faceid_state_dict(unet_config: dict, *, num_tokens: int = 4, mult: int = 2, seed: int = 1) -> dict:
+    """IP-Adapter FaceID weights in the layout of `ip-adapter-faceid_sd15.bin`:
+    image_proj.proj.0 (512 -> 512*mult), proj.2 (-> cross_dim*num_tokens), norm;
+    ip_adapter.{1,3,5,...}.to_k_ip / to_v_ip per cross-attention layer. (The real
+    file also has LoRA keys, which diffusers applies only with PEFT installed.)"""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    cross = unet_config["cross_attention_dim"]
+
+    def rand(*shape, scale=0.5):
+        return torch.randn(*shape, generator=generator) * scale
+
+    image_proj = {
+        "proj.0.weight": rand(FACE_DIM * mult, FACE_DIM, scale=0.05), "proj.0.bias": rand(FACE_DIM * mult),
+        "proj.2.weight": rand(cross * num_tokens, FACE_DIM * mult, scale=0.05),
+        "proj.2.bias": rand(cross * num_tokens),
+        "norm.weight": torch.ones(cross), "norm.bias": torch.zeros(cross),
+    }
+    ip_adapter = {}
+    for index, hidden in enumerate(_attn2_hidden_sizes(unet_config)):
+        key_id = 1 + 2 * index
+        ip_adapter[f"{key_id}.to_k_ip.weight"] = rand(hidden, cross)
+        ip_adapter[f"{key_id}.to_v_ip.weight"] = rand(hidden, cross)
+    return {"image_proj": image_proj, "ip_adapter": ip_adapter}
+
+
+def image_adapter_state_dict(unet_config: dict, *, seed: int = 2) -> dict:
+    """A plain IP-Adapter (`ip-adapter_sd15.safetensors` layout): image_proj.proj + norm."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    cross = unet_config["cross_attention_dim"]
+    image_proj = {"proj.weight": torch.randn(4 * cross, CLIP_PROJECTION_DIM, generator=generator) * 0.5,
+                  "proj.bias": torch.zeros(4 * cross),
+                  "norm.weight": torch.ones(cross), "norm.bias": torch.zeros(cross)}
+    ip_adapter = {}
+    for index, hidden in enumerate(_attn2_hidden_sizes(unet_config)):
+        key_id = 1 + 2 * index
+        ip_adapter[f"{key_id}.to_k_ip.weight"] = torch.randn(hidden, cross, generator=generator) * 0.5
+        ip_adapter[f"{key_id}.to_v_ip.weight"] = torch.randn(hidden, cross, generator=generator) * 0.5
+    return {"image_proj": image_proj, "ip_adapter": ip_adapter}
+
+
+def save_adapter_safetensors(state_dict: dict, path: Path) -> Path:
+    """Flatten {"image_proj": {...}, "ip_adapter": {...}} to prefixed keys, as the
+    hub's .safetensors IP-Adapter files are."""
+    from safetensors.torch import save_file
+
+    flat = {f"{group}.{key}": value.contiguous() for group, tensors in state_dict.items()
+            for key, value in tensors.items()}
+    save_file(flat, str(path))
+    return path
+
+
+def save_image_encoder(folder: Path) -> Path:
+    import torch
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    config = CLIPVisionConfig(hidden_size=32, projection_dim=CLIP_PROJECTION_DIM, num_hidden_layers=2,
+                              num_attention_heads=4, image_size=32, intermediate_size=37, patch_size=4)
+    CLIPVisionModelWithProjection(config).save_pretrained(str(folder))
+    CLIPImageProcessor(size=32, crop_size=32).save_pretrained(str(folder))
+    return folder
+
+
+def save_motion_adapter(folder: Path) -> Path:
+    import torch
+    from diffusers import MotionAdapter
+
+    torch.manual_seed(0)
+    adapter = MotionAdapter(block_out_channels=(4, 8), motion_layers_per_block=1, motion_norm_num_groups=2,
+                            motion_num_attention_heads=2, motion_max_seq_length=32)
+    adapter.save_pretrained(str(folder))
+    return folder
+
+
+def build_all(root: Path) -> dict[str, Path]:
+    """Save every tiny model under `root`; returns the paths by name."""
+    root.mkdir(parents=True, exist_ok=True)
+    model = save_sd15_folder(root / "sd15")
+    unet_config = json.loads((model / "unet" / "config.json").read_text())
+    return {
+        "model": model,
+        "faceid": save_adapter_safetensors(faceid_state_dict(unet_config), root / "ip-adapter-faceid_tiny.safetensors"),
+        "image_adapter": save_adapter_safetensors(image_adapter_state_dict(unet_config),
+                                                  root / "ip-adapter_tiny.safetensors"),
+        "image_encoder": save_image_encoder(root / "image_encoder"),
+        "motion": save_motion_adapter(root / "motion_adapter"),
+    }
+
+
+def face_embedding(seed: int) -> "object":
+    import numpy as np
+
+    vector = np.random.default_rng(seed).standard_normal(FACE_DIM).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def tiny_identity(seed: int = 0, n_refs: int = 3, with_insightface: bool = True):
+    """An Identity with insightface (512-d) and dlib (128-d) embeddings and samples."""
+    import numpy as np
+
+    from canvas_app.values import FaceSample, Identity
+
+    rng = np.random.default_rng(seed + 100)
+    samples = []
+    vectors = []
+    for index in range(n_refs):
+        embeddings = {}
+        if with_insightface:
+            vector = face_embedding(seed * 10 + index)
+            vectors.append(vector)
+            embeddings["insightface/buffalo_l"] = vector
+        dlib = rng.standard_normal(128).astype(np.float32)
+        embeddings["dlib"] = dlib / np.linalg.norm(dlib)
+        samples.append(FaceSample(source_name=f"ref{index}.jpg", source_sha256=f"{index:064d}", role="face",
+                                  embeddings=embeddings, thumbnail=np.zeros((8, 8, 3), np.uint8), quality=1.0))
+    embeddings = {}
+    if with_insightface:
+        combined = np.mean(vectors, axis=0)
+        embeddings["insightface/buffalo_l"] = (combined / np.linalg.norm(combined)).astype(np.float32)
+    dlib = np.mean([s.embeddings["dlib"] for s in samples], axis=0)
+    embeddings["dlib"] = (dlib / np.linalg.norm(dlib)).astype(np.float32)
+    return Identity(name=f"person{seed}", embeddings=embeddings, samples=samples)
