@@ -60,7 +60,7 @@ from canvas_app.engine.context import RunContext
 from canvas_app.errors import BadInput
 from canvas_app.generation.base import ShotRequest
 from canvas_app.media.grading import Grade
-from canvas_app.media.matte import subject_matte
+from canvas_app.media.matte import extend_body, subject_matte
 from canvas_app.values import Clip, Identity, RefImage
 
 MODEL = "animatic-v1"
@@ -349,6 +349,11 @@ class _Plan:
         rgba[:, :, :3] = portrait
         rgba[:, :, :3] *= alpha[:, :, None]
         rgba[:, :, 3] = alpha
+        # If the portrait ends above the bottom of the frame, continue the body down.
+        lowest_eyes = self.eye_target[1] - 0.5 * TILT_TRAVEL * height
+        needed = (height + 4 - lowest_eyes) / self.base_scale - (portrait.shape[0] - geometry.eyes[1])
+        if needed > 0:
+            rgba = extend_body(rgba, int(math.ceil(needed)), geometry.box[2] - geometry.box[0])
         pre = self.base_scale * self.max_zoom
         self.subject, fx, fy = _resize(rgba, pre, pre)
         self.subject_eyes = _to_resized(geometry.eyes, fx, fy)

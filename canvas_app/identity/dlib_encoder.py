@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from canvas_app.errors import BadInput, NodeFailure
+from canvas_app.errors import NodeFailure
 from canvas_app.identity.encoders import DEFAULT_THRESHOLD, DetectedFace, normalize, similarity
 from canvas_app.identity.geometry import five_points_from_eyes_nose
 
@@ -167,8 +167,3 @@ def _dlib_order(landmarks: np.ndarray) -> np.ndarray:
     return np.array([right_eye + spread, right_eye - spread, left_eye - spread,
                      left_eye + spread, nose], dtype=np.float32)
 
-
-def ensure_dlib_image(image: np.ndarray, file: str | None = None) -> np.ndarray:
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise BadInput(f"expected an RGB image, got shape {image.shape}", file=file)
-    return np.ascontiguousarray(image, dtype=np.uint8)

@@ -4,9 +4,11 @@
 cv2.grabCut seeded from the face box (face core = certain subject, the head
 and a shoulders/chest region = probable subject, the top corners = probable
 background), cleaned up (largest region touching the face, holes filled),
-then feathered. Where the person is cut by the portrait's own border (the
-chest at the bottom, shoulders at the sides) the matte fades out, so a small
-subject in a wide shot ends in a soft bust instead of a hard edge.
+then feathered (inside the outline, so no rim of the old background shows).
+Where the person is cut by the portrait's left and right borders the matte
+fades out. `extend_body` continues the person below the portrait's bottom
+edge (a soft, slightly darkening column from the last rows), so a small
+subject in a wide shot stands in the frame instead of floating as a bust.
 
 The result is cached per portrait (content hash + face box), so a sequence of
 shots of the same identity pays for grabCut once. grabCut's k-means start is
@@ -149,21 +151,51 @@ def _compute(portrait: np.ndarray, face_box) -> np.ndarray:
         binary = _fallback((sh, sw), box)
     binary = _clean(binary, box)
 
-    alpha = cv2.resize(binary.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    full = cv2.resize(binary.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    full = (full >= 0.5).astype(np.uint8)
     face_h = max(1.0, face_box[3] - face_box[1])
-    # Pull the edge in a touch (no background halo), then feather.
-    alpha = np.clip((alpha - 0.5) * 2.0 + 0.3, 0, 1)
-    alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.8, 0.03 * face_h))
+    # Pull the edge in (no rim of the old background around the hair), then feather:
+    # the blurred edge fades out inside the person's outline, not outside it.
+    shrink = max(1, int(round(0.03 * face_h)))
+    full = cv2.erode(full, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * shrink + 1,) * 2))
+    alpha = cv2.GaussianBlur(full.astype(np.float32), (0, 0), max(0.7, 0.02 * face_h))
 
-    # Fade where the person leaves the portrait: sides and bottom.
+    # Fade where the person leaves the portrait at the sides. The bottom edge is
+    # left hard: renderers extend the body below it (see `extend_body`).
     ramp_x = max(2, int(round(0.04 * w)))
-    ramp_b = max(2, int(round(0.10 * h)))
     fade_x = np.ones(w, np.float32)
     edge = (np.arange(ramp_x, dtype=np.float32) + 0.5) / ramp_x
     fade_x[:ramp_x] = edge
     fade_x[w - ramp_x:] = edge[::-1]
-    fade_y = np.ones(h, np.float32)
-    t = (np.arange(ramp_b, dtype=np.float32) + 0.5) / ramp_b
-    fade_y[h - ramp_b:] = (t * t * (3 - 2 * t))[::-1]
-    alpha *= fade_y[:, None] * fade_x[None, :]
+    alpha *= fade_x[None, :]
     return np.clip(alpha, 0, 1).astype(np.float32)
+
+
+def extend_body(rgba: np.ndarray, rows: int, face_width: float) -> np.ndarray:
+    """Continue a premultiplied RGBA float32 subject `rows` pixels below its bottom edge.
+
+    The last few rows are averaged, softened sideways (so the clothes' last row
+    does not streak) and repeated, darkening gently downwards like a body
+    falling out of the key light."""
+    if rows <= 0:
+        return rgba
+    h, w = rgba.shape[:2]
+    k = max(1, min(h, int(round(0.03 * h))))
+    last = rgba[h - k:].mean(axis=0, keepdims=True)  # (1, W, 4)
+    sigma = max(1.0, 0.3 * face_width)
+    last = cv2.GaussianBlur(last, (0, 0), sigmaX=sigma, sigmaY=0.1)
+    # Blend from the true last row into the softened one over the first rows.
+    t = np.linspace(0.0, 1.0, rows, dtype=np.float32)[:, None, None]
+    depth = np.arange(rows, dtype=np.float32)[:, None, None]
+    blend = np.clip(depth / max(1.0, 0.5 * face_width), 0, 1)
+    column = (1 - blend) * rgba[h - 1:h] + blend * last
+    column[:, :, :3] *= 1.0 - 0.25 * t
+    # Taper towards the waist: narrow about the centre of the matte's last row.
+    weights = rgba[h - 1, :, 3]
+    centre = float((weights * np.arange(w)).sum() / weights.sum()) if weights.sum() > 1e-3 else w / 2
+    narrowing = 1.0 - 0.18 * np.clip(depth[:, 0, 0] / max(1.0, 2.0 * face_width), 0, 1)
+    map_x = (centre + (np.arange(w, dtype=np.float32)[None, :] - centre) / narrowing[:, None])
+    map_y = np.repeat(np.arange(rows, dtype=np.float32)[:, None], w, axis=1)
+    column = cv2.remap(np.ascontiguousarray(column, dtype=np.float32), map_x.astype(np.float32),
+                       map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.concatenate([rgba, column], axis=0)

@@ -1,0 +1,82 @@
+"""The graph refuses bad connections with a reason, in one place."""
+import pytest
+
+from canvas_app.graph import Graph, GraphError, Link
+from fake_nodes import fake_registry
+
+
+@pytest.fixture
+def graph():
+    return Graph(fake_registry())
+
+
+def test_type_mismatch_is_refused_with_reason():
+    graph = Graph()  # the real node types
+    prompt = graph.add_node("Prompt")
+    lock = graph.add_node("IdentityLock")
+    reason = graph.check_connect(Link(prompt.id, "prompt", lock.id, "references"))
+    assert "type mismatch" in reason and "prompt" in reason and "images" in reason
+    with pytest.raises(GraphError, match="type mismatch"):
+        graph.connect(Link(prompt.id, "prompt", lock.id, "references"))
+    assert graph.links == []
+
+
+def test_second_link_into_single_input_is_refused(graph):
+    a, b, target = graph.add_node("Const"), graph.add_node("Const"), graph.add_node("AddOne")
+    graph.connect(Link(a.id, "value", target.id, "x"))
+    assert "already has an input" in graph.check_connect(Link(b.id, "value", target.id, "x"))
+
+
+def test_multiple_input_accepts_several_links_in_order(graph):
+    consts = [graph.add_node("Const") for _ in range(3)]
+    total = graph.add_node("Sum")
+    for const in reversed(consts):
+        graph.connect(Link(const.id, "value", total.id, "values"))
+    assert [link.src for link in graph.links_into(total.id)] == [c.id for c in reversed(consts)]
+
+
+def test_cycles_are_refused(graph):
+    a, b, c = graph.add_node("AddOne"), graph.add_node("AddOne"), graph.add_node("AddOne")
+    graph.connect(Link(a.id, "value", b.id, "x"))
+    graph.connect(Link(b.id, "value", c.id, "x"))
+    assert "cycle" in graph.check_connect(Link(c.id, "value", a.id, "x"))
+    assert "itself" in graph.check_connect(Link(a.id, "value", a.id, "x"))
+
+
+def test_unknown_ports_and_nodes_are_named(graph):
+    a, b = graph.add_node("Const"), graph.add_node("AddOne")
+    assert "no output 'nope'" in graph.check_connect(Link(a.id, "nope", b.id, "x"))
+    assert "no input 'y'" in graph.check_connect(Link(a.id, "value", b.id, "y"))
+    with pytest.raises(GraphError, match="unknown node type"):
+        graph.add_node("Teleport")
+
+
+def test_param_values_are_checked_against_their_spec():
+    graph = Graph()
+    prompt = graph.add_node("Prompt")
+    with pytest.raises(GraphError, match="field duration: .*below the minimum"):
+        graph.set_param(prompt.id, "duration", -1)
+    with pytest.raises(GraphError, match="field shot_size: 'huge' is not one of"):
+        graph.set_param(prompt.id, "shot_size", "huge")
+    graph.set_param(prompt.id, "duration", 3)
+    assert graph.nodes[prompt.id].params["duration"] == 3.0
+
+
+def test_model_events_let_an_editor_mirror_it(graph):
+    seen = []
+    graph.subscribe(lambda event, payload: seen.append(event))
+    a, b = graph.add_node("Const"), graph.add_node("AddOne")
+    link = graph.connect(Link(a.id, "value", b.id, "x"))
+    graph.set_param(a.id, "value", 5)
+    graph.move_node(a.id, (10, 20))
+    graph.remove_node(a.id)
+    assert seen == ["node_added", "node_added", "link_added", "param_changed", "node_moved",
+                    "link_removed", "node_removed"]
+    assert link not in graph.links
+
+
+def test_snapshot_is_independent_of_later_edits(graph):
+    node = graph.add_node("Const", params={"value": 2})
+    snapshot = graph.snapshot()
+    graph.set_param(node.id, "value", 9)
+    assert snapshot.nodes[node.id].params["value"] == 2
