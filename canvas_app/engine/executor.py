@@ -52,7 +52,10 @@ class Executor:
         token = cancel_token or CancelToken()
         started = time.perf_counter()
         order = plan(graph, targets)
-        problems = check_runnable(graph, order)
+        incoming: dict[str, list] = {}
+        for link in graph.links:
+            incoming.setdefault(link.dst, []).append(link)
+        problems = check_runnable(graph, order, incoming)
         if problems:
             first = problems[0]
             raise BadInput(first.message, node=graph.nodes[first.node_id].label, field=first.field)
@@ -65,7 +68,7 @@ class Executor:
                 result.status = "cancelled"
                 break
             node = graph.nodes[node_id]
-            inputs_from = graph.links_into(node_id)
+            inputs_from = incoming.get(node_id, [])
             blocked = [link.src for link in inputs_from if link.src in failed_or_skipped]
             if blocked:
                 failed_or_skipped.add(node_id)

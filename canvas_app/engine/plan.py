@@ -23,12 +23,19 @@ def plan(graph: Graph, targets: list[str] | None = None) -> list[str]:
     """The targets and everything they need, upstream first (Kahn's algorithm,
     ties broken by the order nodes appear in the project, so runs are stable)."""
     targets = list(targets) if targets else sink_ids(graph)
-    needed: set[str] = set()
+    feeders: dict[str, list[str]] = {}
+    for link in graph.links:
+        feeders.setdefault(link.dst, []).append(link.src)
     for target in targets:
         if target not in graph.nodes:
             raise KeyError(f"no node with id {target!r}")
-        needed.add(target)
-        needed |= graph.upstream_ids(target)
+    needed: set[str] = set(targets)
+    stack = list(targets)
+    while stack:  # everything upstream of the targets, in one walk
+        for feeder in feeders.get(stack.pop(), ()):
+            if feeder not in needed:
+                needed.add(feeder)
+                stack.append(feeder)
     position = {node_id: index for index, node_id in enumerate(graph.nodes)}
     incoming = {node_id: 0 for node_id in needed}
     followers: dict[str, list[str]] = {node_id: [] for node_id in needed}
@@ -53,9 +60,14 @@ def plan(graph: Graph, targets: list[str] | None = None) -> list[str]:
     return order
 
 
-def check_runnable(graph: Graph, order: list[str]) -> list[Problem]:
+def check_runnable(graph: Graph, order: list[str],
+                   incoming: dict[str, list] | None = None) -> list[Problem]:
     """Problems that stop a run before it starts: unknown node types and
     required inputs left unconnected."""
+    if incoming is None:
+        incoming = {}
+        for link in graph.links:
+            incoming.setdefault(link.dst, []).append(link)
     problems = []
     for node_id in order:
         node = graph.nodes[node_id]
@@ -64,6 +76,7 @@ def check_runnable(graph: Graph, order: list[str]) -> list[Problem]:
                                     "installed in this version of canvas-app"))
             continue
         for port in node.spec.inputs:
-            if not port.optional and not graph.links_into(node_id, port.name):
+            if not port.optional and not any(link.dst_port == port.name
+                                             for link in incoming.get(node_id, ())):
                 problems.append(Problem(node_id, port.name, f"input {port.name!r} is not connected"))
     return problems
