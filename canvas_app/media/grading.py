@@ -70,7 +70,7 @@ class _Look:
 
 _LOOKS: dict[str, _Look] = {
     "neutral": _Look(),
-    "warm": _Look(saturation=1.06, lift=(0.02, 0.01, 0.0), gain=(1.0, 0.96, 0.84),
+    "warm": _Look(saturation=1.1, lift=(0.03, 0.015, 0.0), gain=(1.0, 0.95, 0.8),
                   gamma=(1.06, 1.0, 0.94), contrast=1.5, vignette=0.12),
     "cool": _Look(saturation=0.92, lift=(0.0, 0.01, 0.03), gain=(0.88, 0.96, 1.0),
                   gamma=(0.94, 1.0, 1.07), contrast=1.5, vignette=0.12),

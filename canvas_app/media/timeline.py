@@ -1,0 +1,183 @@
+"""Timeline export: an OpenTimelineIO (.otio) file of the cut.
+
+`write_timeline(path, name, shots, fps)` writes one video track with one clip
+per shot, in order. Each clip references the shot's media file (an
+ExternalReference whose available range is the whole file) and is trimmed to
+the shot's in/out frames (source_range). What made the shot - identity score,
+seed, backend, prompt - goes under `metadata["canvas_app"]` of the clip.
+
+Media paths are written relative to the .otio file's folder when the media is
+on the same drive (as percent-encoded relative URL references, e.g.
+"shots/shot%2001.mp4"), so a project folder can be moved or shared as a
+whole; otherwise as absolute file:// URLs. `otio.url_utils.filepath_from_url`
+decodes both; `media_path(timeline_path, clip)` resolves them to a local path.
+
+Frame numbers: `in_frame` is the first frame used, `out_frame` is one past
+the last (so the clip lasts `out_frame - in_frame` frames), both counted from
+the first frame of the media file.
+"""
+from __future__ import annotations
+
+import math
+import os
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+METADATA_KEY = "canvas_app"
+
+
+@dataclass
+class TimelineShot:
+    name: str
+    media_path: Path | str
+    available_frames: int  # frames in the media file
+    in_frame: int = 0  # first frame used
+    out_frame: int | None = None  # one past the last frame used; None = available_frames
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def trim(self) -> tuple[int, int]:
+        out_frame = self.available_frames if self.out_frame is None else int(self.out_frame)
+        return int(self.in_frame), out_frame
+
+
+def _plain(value: Any) -> Any:
+    """Metadata OTIO can store: str, bool, int, float, None, lists and dicts of them."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        # float32 scores print as 0.9, not 0.8999999761581421.
+        value = float(str(value)) if isinstance(value, np.floating) else float(value)
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Path):
+        return value.as_posix()
+    return str(value)
+
+
+def _from_otio(value: Any) -> Any:
+    """otio's AnyDictionary / AnyVector back to plain dicts and lists."""
+    if hasattr(value, "items"):
+        return {str(k): _from_otio(v) for k, v in value.items()}
+    if isinstance(value, (str, bytes)):
+        return value
+    if hasattr(value, "__iter__"):
+        return [_from_otio(v) for v in value]
+    return value
+
+
+def media_url(media_path: Path | str, timeline_dir: Path) -> str:
+    """The target_url for a media file: relative to the timeline's folder if possible."""
+    import opentimelineio as otio
+
+    media = Path(media_path)
+    if not media.is_absolute():
+        media = Path.cwd() / media
+    try:
+        relative = Path(os.path.relpath(media, timeline_dir.resolve()))
+    except ValueError:  # another drive on Windows
+        return otio.url_utils.url_from_filepath(str(media))
+    return urllib.parse.quote(relative.as_posix())
+
+
+def media_path(timeline_path: str | Path, clip) -> Path:
+    """Resolve an otio clip's ExternalReference to a local file path."""
+    import opentimelineio as otio
+
+    url = clip.media_reference.target_url
+    path = Path(otio.url_utils.filepath_from_url(url))
+    if urllib.parse.urlparse(url).scheme in ("", "file") and not path.is_absolute():
+        path = Path(timeline_path).resolve().parent / path
+    return path
+
+
+def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timeline_dir: Path,
+                   metadata: dict[str, Any] | None = None):
+    """The otio Timeline for `shots`, with media URLs relative to `timeline_dir`."""
+    import opentimelineio as otio
+
+    fps = float(fps)
+    if not math.isfinite(fps) or fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    timeline = otio.schema.Timeline(name=name)
+    timeline.global_start_time = otio.opentime.RationalTime(0, fps)
+    timeline.metadata[METADATA_KEY] = _plain({"fps": fps, **(metadata or {})})
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    for index, shot in enumerate(shots):
+        in_frame, out_frame = shot.trim()
+        available = int(shot.available_frames)
+        if available <= 0:
+            raise ValueError(f"shot {shot.name!r}: the media has no frames")
+        if not 0 <= in_frame < out_frame <= available:
+            raise ValueError(f"shot {shot.name!r}: trim {in_frame}..{out_frame} is outside "
+                             f"the media's 0..{available} frames")
+        reference = otio.schema.ExternalReference(
+            target_url=media_url(shot.media_path, timeline_dir),
+            available_range=otio.opentime.TimeRange(
+                start_time=otio.opentime.RationalTime(0, fps),
+                duration=otio.opentime.RationalTime(available, fps)),
+        )
+        clip = otio.schema.Clip(
+            name=shot.name or f"shot {index + 1}",
+            media_reference=reference,
+            source_range=otio.opentime.TimeRange(
+                start_time=otio.opentime.RationalTime(in_frame, fps),
+                duration=otio.opentime.RationalTime(out_frame - in_frame, fps)),
+        )
+        clip.metadata[METADATA_KEY] = _plain(shot.metadata)
+        track.append(clip)
+    return timeline
+
+
+def write_timeline(path: str | Path, name: str, shots: Iterable[TimelineShot], fps: float, *,
+                   metadata: dict[str, Any] | None = None) -> Path:
+    """Write the cut as an .otio file (atomically: temp file, then os.replace)."""
+    import opentimelineio as otio
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    timeline = build_timeline(name, list(shots), fps, folder, metadata)
+    temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part.otio"
+    try:
+        otio.adapters.write_to_file(timeline, str(temp), adapter_name="otio_json")
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_timeline(path: str | Path) -> list[TimelineShot]:
+    """The shots of an .otio written by `write_timeline` (first video track)."""
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(str(path))
+    shots = []
+    for clip in timeline.video_tracks()[0].find_clips():
+        fps = clip.source_range.duration.rate
+        available = clip.media_reference.available_range
+        start = int(round(clip.source_range.start_time.to_frames(fps)))
+        shots.append(TimelineShot(
+            name=clip.name,
+            media_path=media_path(path, clip),
+            available_frames=int(round(available.duration.to_frames(fps))) if available else 0,
+            in_frame=start,
+            out_frame=start + int(round(clip.source_range.duration.to_frames(fps))),
+            metadata=_from_otio(clip.metadata.get(METADATA_KEY, {})),
+        ))
+    return shots

@@ -1,0 +1,226 @@
+"""Video files: H.264 MP4 encode, decode, probe, and fitting frames to a sequence size.
+
+Uses PyAV (FFmpeg's libraries), so no `ffmpeg` executable is needed.
+
+- `write_video(frames, fps, path)` encodes RGB uint8 frames to H.264 (libx264,
+  yuv420p, +faststart) in an MP4. Frames may come from a list or any iterable
+  (a generator keeps memory flat for long cuts). The frame size is taken from
+  the first frame and rounded up to even numbers (yuv420p needs them) by
+  padding with the edge pixels; later frames of another size are letterboxed
+  to it. Timestamps count frames in a 1/fps time base, so players and ffprobe
+  report exactly `len(frames)` frames and `len(frames) / fps` seconds. The file
+  is written next to the target under a temporary name and moved into place
+  with `os.replace`, so a cancelled or failed export never leaves a half file
+  under the real name.
+- `read_video(path, max_frames=None, sample=None)` decodes to RGB uint8 frames.
+- `probe(path)` reports frames, fps, width, height, duration and codec.
+- `conform(frame, width, height, mode="fit")` letterboxes ("fit") or crops
+  ("cover") a frame to a sequence size.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+from canvas_app.engine.context import RunContext
+from canvas_app.errors import BadInput
+
+
+def fps_fraction(fps: float) -> Fraction:
+    """An exact frame rate: 23.976 -> 24000/1001, 29.97 -> 30000/1001, 12 -> 12."""
+    fps = float(fps)
+    if not np.isfinite(fps) or fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    for base in (24, 30, 48, 60, 120):
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(fps - float(ntsc)) < 0.0015:
+            return ntsc
+    return Fraction(fps).limit_denominator(1000)
+
+
+def conform(frame: np.ndarray, width: int, height: int, *, mode: str = "fit") -> np.ndarray:
+    """Fit a frame into width x height.
+
+    "fit" scales it to fit whole and pads with black (letterbox / pillarbox);
+    "cover" scales it to fill and crops the overflow evenly. A frame that
+    already has the size is returned as is."""
+    h, w = frame.shape[:2]
+    if (w, h) == (width, height):
+        return frame
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    frame = np.ascontiguousarray(frame[:, :, :3])
+    if mode == "cover":
+        scale = max(width / w, height / h)
+    elif mode == "fit":
+        scale = min(width / w, height / h)
+    else:
+        raise ValueError(f"mode must be 'fit' or 'cover', not {mode!r}")
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    resized = cv2.resize(frame, (nw, nh), interpolation=interpolation)
+    if mode == "cover":
+        x0, y0 = (nw - width) // 2, (nh - height) // 2
+        return np.ascontiguousarray(resized[y0:y0 + height, x0:x0 + width])
+    out = np.zeros((height, width, 3), np.uint8)
+    x0, y0 = (width - nw) // 2, (height - nh) // 2
+    out[y0:y0 + nh, x0:x0 + nw] = resized[:height, :width]
+    return out
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    h, w = frame.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return frame
+    return cv2.copyMakeBorder(frame, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+
+
+def _as_rgb(frame: np.ndarray) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 RGB, got {frame.dtype}")
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4):
+        raise ValueError(f"frames must be (H, W, 3) RGB, got shape {frame.shape}")
+    return np.ascontiguousarray(frame[:, :, :3])
+
+
+def write_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, crf: int = 20,
+                preset: str = "medium", ctx: RunContext | None = None) -> Path:
+    """Encode RGB uint8 frames to an H.264 MP4 at `path`; returns the path.
+
+    `ctx`, if given, is checked for cancel per frame and told the progress
+    when the number of frames is known (a list or anything with len())."""
+    import av
+
+    path = Path(path)
+    rate = fps_fraction(fps)
+    total = len(frames) if hasattr(frames, "__len__") else None  # type: ignore[arg-type]
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    # A unique name beside the target (same filesystem, so os.replace is atomic);
+    # created by the muxer, so it gets the usual permissions.
+    temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part.mp4"
+    count = 0
+    try:
+        with av.open(str(temp), mode="w", format="mp4",
+                     options={"movflags": "+faststart"}) as container:
+            stream = None
+            size = None
+            for frame in frames:
+                if ctx is not None:
+                    ctx.check_cancel()
+                frame = _as_rgb(frame)
+                if stream is None:
+                    h, w = frame.shape[:2]
+                    size = (w + w % 2, h + h % 2)
+                    stream = container.add_stream("libx264", rate=rate)
+                    stream.width, stream.height = size
+                    stream.pix_fmt = "yuv420p"
+                    stream.time_base = 1 / rate
+                    stream.codec_context.time_base = 1 / rate
+                    stream.options = {"crf": str(int(crf)), "preset": preset}
+                if frame.shape[1] != size[0] or frame.shape[0] != size[1]:
+                    frame = _even(frame)
+                    if (frame.shape[1], frame.shape[0]) != size:
+                        frame = conform(frame, *size)
+                video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                video_frame.pts = count
+                video_frame.time_base = 1 / rate
+                for packet in stream.encode(video_frame):
+                    container.mux(packet)
+                count += 1
+                if ctx is not None and total:
+                    ctx.progress(count / total, f"encoding frame {count}/{total}")
+            if stream is None:
+                raise ValueError("no frames to write")
+            for packet in stream.encode(None):
+                container.mux(packet)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _open(path: str | Path):
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput("video not found", file=str(path))
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as error:
+        raise BadInput(f"not a readable video ({error.__class__.__name__})", file=str(path)) from None
+    if not container.streams.video:
+        container.close()
+        raise BadInput("file has no video stream", file=str(path))
+    return container
+
+
+def probe(path: str | Path) -> dict:
+    """frames, fps, width, height, duration (s) and codec of the first video stream."""
+    container = _open(path)
+    with container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        frames = int(stream.frames or 0)
+        if frames <= 0:  # container does not index frames: count packets
+            frames = sum(1 for packet in container.demux(stream) if packet.size)
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        else:
+            duration = frames / fps if fps else 0.0
+        return {
+            "frames": frames,
+            "fps": fps,
+            "width": int(stream.codec_context.width),
+            "height": int(stream.codec_context.height),
+            "duration": duration,
+            "codec": stream.codec_context.name,
+        }
+
+
+def read_video(path: str | Path, max_frames: int | None = None,
+               sample: int | None = None) -> tuple[list[np.ndarray], float]:
+    """Decode a video to RGB uint8 frames; returns (frames, fps).
+
+    `max_frames` stops after that many frames from the start. `sample` keeps at
+    most that many frames, evenly spaced over the whole video (first and last
+    included) - enough to score a shot without holding all of it."""
+    container = _open(path)
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        wanted: set[int] | None = None
+        if sample is not None:
+            total = int(stream.frames or 0)
+            if total <= 0:
+                total = probe(path)["frames"]
+            if max_frames is not None:
+                total = min(total, max_frames)
+            sample = max(1, int(sample))
+            if total > sample:
+                wanted = {int(round(v)) for v in np.linspace(0, total - 1, sample)}
+        frames: list[np.ndarray] = []
+        index = 0
+        for frame in container.decode(stream):
+            if max_frames is not None and index >= max_frames:
+                break
+            if wanted is None or index in wanted:
+                frames.append(frame.to_ndarray(format="rgb24"))
+            index += 1
+        return frames, fps
