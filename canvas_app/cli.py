@@ -162,8 +162,9 @@ def _run(args) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         if created_out_dir and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-    console.write_log(out_dir if out_dir.exists() else None)
+            out_dir.rmdir()  # nothing was exported: leave no trace
+    if result.status != "cancelled" and out_dir.exists():
+        console.write_log(out_dir)
 
     if result.status == "cancelled":
         print("canvas-app: cancelled; partial outputs removed", file=sys.stderr)

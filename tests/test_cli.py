@@ -1,0 +1,209 @@
+"""`canvas-app` end to end, as a user runs it: the example, bad input, cancel."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from canvas_app.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "resources" / "examples" / "spokesperson" / "spokesperson.canvas.json"
+ASTRONAUT = EXAMPLE.parent / "refs" / "astronaut.jpg"
+
+
+def other_person_photo() -> Path:
+    """A photo of someone else: a face image shipped inside the insightface package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("insightface")
+    return Path(spec.submodule_search_locations[0]) / "data" / "images" / "Tom_Hanks_54745.png"
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("example") / "out"
+    code = main(["run", str(EXAMPLE), "--out", str(out), "--quiet"])
+    return code, out
+
+
+def test_example_runs_and_exports_the_cut(example_run):
+    import av
+    import opentimelineio as otio
+
+    code, out = example_run
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [shot["name"] for shot in report["shots"]] == [
+        "Shot 1 - hello", "Shot 2 - the launch", "Shot 3 - the mission"]
+
+    with av.open(str(out / "spokesperson.mp4")) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        assert stream.codec_context.name == "h264"
+    assert frames == report["frames"] == sum(shot["frames"] for shot in report["shots"])
+
+    timeline = otio.adapters.read_from_file(str(out / "spokesperson.otio"))
+    clips = list(timeline.find_clips())
+    assert len(clips) == 3
+    for clip, shot in zip(clips, report["shots"]):
+        assert clip.source_range.duration.to_frames() == shot["out_frame"] - shot["in_frame"]
+
+
+def test_example_report_shows_the_identity_held(example_run):
+    _, out = example_run
+    report = json.loads((out / "report.json").read_text())
+    for shot in report["shots"]:
+        score = shot["identity_score"]
+        assert shot["passed"], shot
+        assert score["mean"] > 0.6 and score["minimum"] > 0.4
+        assert score["recognizer"] and shot["backend"] == "animatic" and shot["seed"] is not None
+        assert shot["fps"] > 0 and shot["frames"] > 0
+    assert report["summary"]["all_passed"]
+
+
+def test_identity_score_is_low_for_a_different_person(example_run, tmp_path, capsys):
+    _, out = example_run
+    identity_file = tmp_path / "spokesperson.safetensors"
+    assert main(["identity", "create", "Spokesperson", str(ASTRONAUT), "-o", str(identity_file)]) == 0
+    # Render the same shot from another person's photo...
+    project = json.loads(EXAMPLE.read_text())
+    for node in project["nodes"]:
+        if node["type"] == "Reference" and node["params"]["images"][0]["role"] == "face":
+            node["params"]["images"][0]["path"] = str(other_person_photo())
+        if node["type"] == "Reference" and node["params"]["images"][0]["role"] == "environment":
+            node["params"]["images"][0]["path"] = str(EXAMPLE.parent / node["params"]["images"][0]["path"])
+    impostor = tmp_path / "impostor.canvas.json"
+    impostor.write_text(json.dumps(project))
+    assert main(["run", str(impostor), "--out", str(tmp_path / "impostor"), "--quiet"]) == 0
+    capsys.readouterr()
+    # ...and score both cuts against the spokesperson's identity file.
+    assert main(["identity", "score", str(identity_file), str(out / "spokesperson.mp4"),
+                 str(tmp_path / "impostor" / "spokesperson.mp4")]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    by_file = {Path(entry["file"]).parent.name: entry for entry in scores["results"]}
+    assert by_file["out"]["mean"] > 0.6
+    assert by_file["impostor"]["mean"] < 0.4
+
+
+def test_second_run_in_the_same_session_is_served_from_cache(tmp_path):
+    from canvas_app.engine import Executor
+    from canvas_app.project import load_project
+
+    graph, issues = load_project(EXAMPLE)
+    executor = Executor()
+    first = executor.run(graph, output_dir=tmp_path, project_dir=EXAMPLE.parent)
+    assert first.status == "done"
+    graph.set_param("prompt2", "mood", "cool")
+    second = executor.run(graph, output_dir=tmp_path, project_dir=EXAMPLE.parent)
+    assert set(second.executed) == {"prompt2", "generate2", "sequence1"}
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["shots"][1]["mood"] == "cool"
+
+
+def write_project(tmp_path, mutate) -> Path:
+    project = json.loads(EXAMPLE.read_text())
+    for node in project["nodes"]:
+        for entry in node["params"].get("images", []):
+            entry["path"] = str(EXAMPLE.parent / entry["path"])
+    mutate(project)
+    path = tmp_path / "case.canvas.json"
+    path.write_text(json.dumps(project))
+    return path
+
+
+def node(project, node_id):
+    return next(n for n in project["nodes"] if n["id"] == node_id)
+
+
+def set_face(path):
+    def mutate(project):
+        node(project, "reference1")["params"]["images"][0]["path"] = str(path)
+    return mutate
+
+
+def make_not_an_image(tmp_path):
+    fake = tmp_path / "face.jpg"
+    fake.write_text("this is not a JPEG")
+    return fake
+
+
+def make_no_face(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "sky.png"
+    Image.new("RGB", (320, 240), (90, 140, 200)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("not_an_image", ["face.jpg", "Astronaut portrait", "images", "not a readable image"]),
+    ("no_face", ["sky.png", "Spokesperson identity", "no face"]),
+    ("missing_image", ["gone.jpg", "reference1", "images"]),
+    ("bad_value", ["prompt1", "duration"]),
+    ("unconnected", ["generate1", "prompt"]),
+])
+def test_bad_input_exits_2_naming_file_node_and_field(tmp_path, capsys, case, expected):
+    mutations = {
+        "not_an_image": lambda: set_face(make_not_an_image(tmp_path)),
+        "no_face": lambda: set_face(make_no_face(tmp_path)),
+        "missing_image": lambda: set_face(tmp_path / "gone.jpg"),
+        "bad_value": lambda: (lambda p: node(p, "prompt1")["params"].update(duration=-3)),
+        "unconnected": lambda: (lambda p: p.update(links=[l for l in p["links"] if not (
+            l["dst"] == "generate1" and l["dst_port"] == "prompt")])),
+    }
+    path = write_project(tmp_path, mutations[case]())
+    out = tmp_path / "out"
+    code = main(["run", str(path), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    for text in expected:
+        assert text.lower() in err.lower(), (text, err)
+    assert not (out / "report.json").exists()
+
+
+def test_newer_project_format_is_refused(tmp_path, capsys):
+    path = tmp_path / "future.canvas.json"
+    path.write_text(json.dumps({"format_version": 99, "nodes": []}))
+    assert main(["validate", str(path)]) == 2
+    assert "newer canvas-app" in capsys.readouterr().err
+
+
+def test_validate_and_nodes(capsys):
+    assert main(["validate", str(EXAMPLE)]) == 0
+    assert main(["nodes", "--json"]) == 0
+    types = {entry["type"] for entry in json.loads(capsys.readouterr().out.split("\n", 1)[1])}
+    assert {"Reference", "IdentityLock", "Prompt", "Generate", "Sequence"} <= types
+
+
+def test_unknown_backend_is_bad_input(tmp_path, capsys):
+    assert main(["run", str(EXAMPLE), "--out", str(tmp_path), "--backend", "magic"]) == 2
+    assert "backend" in capsys.readouterr().err
+
+
+def test_ctrl_c_cancels_with_130_and_removes_partial_outputs(tmp_path):
+    def long_shot(project):
+        for n in project["nodes"]:
+            if n["type"] == "Prompt":
+                n["params"]["duration"] = 60.0
+            if n["type"] == "Generate":
+                n["params"].update(fps=24.0, width=1280, height=720)
+    path = write_project(tmp_path, long_shot)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "canvas_app", "run", str(path), "--out",
+                                str(out)], stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in process.stderr:
+        if "Generate" in line:  # the first shot has started rendering
+            break
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert not (out / "report.json").exists() and not (out / "spokesperson.mp4").exists()
+    assert not list(out.glob(".export-*")) if out.exists() else True
