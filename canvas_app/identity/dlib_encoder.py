@@ -22,6 +22,9 @@ CHIP_PADDING = 0.25
 # stays under this many pixels.
 MAX_UPSAMPLED_PIXELS = 16_000_000
 SMALL_IMAGE_SIDE = 640  # images this small are always searched at 2x (faces >= 40 px)
+# HOG detections scoring below this are dropped: on the test photos real faces
+# score 0.2 and up, a mission patch on a space suit 0.06..0.12.
+MIN_DETECTION_SCORE = 0.15
 
 _MODEL_FILES = {
     "shape_predictor": "shape_predictor_5_face_landmarks.dat",
@@ -109,7 +112,8 @@ class DlibEncoder:
         rects, scores = [], []
         with models.lock:
             for level in self._upsample_levels(image):
-                rects, scores, _kinds = models.detector.run(image, level, 0.0)
+                found = models.detector.run(image, level, MIN_DETECTION_SCORE)
+                rects, scores = found[0], found[1]
                 if len(rects):
                     break
             faces = []
