@@ -180,19 +180,34 @@ def extend_body(rgba: np.ndarray, rows: int, face_width: float) -> np.ndarray:
     if rows <= 0:
         return rgba
     h, w = rgba.shape[:2]
-    k = max(1, min(h, int(round(0.03 * h))))
-    last = rgba[h - k:].mean(axis=0, keepdims=True)  # (1, W, 4)
-    sigma = max(1.0, 0.3 * face_width)
-    last = cv2.GaussianBlur(last, (0, 0), sigmaX=sigma, sigmaY=0.1)
-    # Blend from the true last row into the softened one over the first rows.
+    # Colour: the alpha-weighted mean of the bottom rows, heavily softened sideways,
+    # so that what the crop cut through (a collar, a zip) does not streak down.
+    k = max(1, min(h, int(round(0.08 * h))))
+    bottom = rgba[h - k:]
+    alpha_sum = bottom[:, :, 3].sum(axis=0)  # (W,)
+    colour = bottom[:, :, :3].sum(axis=0) / np.maximum(alpha_sum, 1e-3)[:, None]  # unpremultiplied
+    sigma = max(1.0, 0.5 * face_width)
+    colour = cv2.GaussianBlur(colour[None].astype(np.float32), (0, 0), sigmaX=sigma, sigmaY=0.1)[0]
+    last_alpha = rgba[h - 1, :, 3]
+    # Slight roundness: darker towards the silhouette's sides.
+    xs = np.arange(w, dtype=np.float32)
+    if last_alpha.sum() > 1e-3:
+        centre = float((last_alpha * xs).sum() / last_alpha.sum())
+        half = max(1.0, float(last_alpha.sum()) / 2)
+    else:
+        centre, half = w / 2, w / 2
+    rounding = 1.0 - 0.25 * np.clip(np.abs(xs - centre) / half, 0, 1) ** 2
+    soft = np.empty((1, w, 4), np.float32)
+    soft[0, :, 3] = last_alpha
+    soft[0, :, :3] = colour * rounding[:, None] * last_alpha[:, None]
+    # Blend from the true last row into the soft one over the first rows, darken downwards.
     t = np.linspace(0.0, 1.0, rows, dtype=np.float32)[:, None, None]
     depth = np.arange(rows, dtype=np.float32)[:, None, None]
-    blend = np.clip(depth / max(1.0, 0.5 * face_width), 0, 1)
-    column = (1 - blend) * rgba[h - 1:h] + blend * last
+    blend = np.clip(depth / max(1.0, 0.4 * face_width), 0, 1)
+    blend = blend * blend * (3 - 2 * blend)
+    column = (1 - blend) * rgba[h - 1:h] + blend * soft
     column[:, :, :3] *= 1.0 - 0.25 * t
     # Taper towards the waist: narrow about the centre of the matte's last row.
-    weights = rgba[h - 1, :, 3]
-    centre = float((weights * np.arange(w)).sum() / weights.sum()) if weights.sum() > 1e-3 else w / 2
     narrowing = 1.0 - 0.18 * np.clip(depth[:, 0, 0] / max(1.0, 2.0 * face_width), 0, 1)
     map_x = (centre + (np.arange(w, dtype=np.float32)[None, :] - centre) / narrowing[:, None])
     map_y = np.repeat(np.arange(rows, dtype=np.float32)[:, None], w, axis=1)
