@@ -182,7 +182,7 @@ def _score(args) -> int:
     scores = score_media(identity, args.media, conditioned_encoder=args.conditioned_encoder,
                          max_samples=args.max_samples, models_dir=args.models_dir)
     report = {"identity": identity.name, "identity_id": identity.identity_id,
-              "summary": summarize(scores), "shots": [score.to_dict() for score in scores]}
+              "summary": summarize(scores), "results": [score.to_dict() for score in scores]}
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

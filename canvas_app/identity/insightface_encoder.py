@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -129,9 +130,11 @@ class InsightFaceEncoder:
         from insightface.utils import face_align
 
         image = np.ascontiguousarray(image, dtype=np.uint8)
-        return np.ascontiguousarray(face_align.norm_crop(
-            image, landmark=np.asarray(face.landmarks, dtype=np.float32),
-            image_size=self.aligned_size))
+        with warnings.catch_warnings():  # scikit-image deprecates the estimate() call it uses
+            warnings.simplefilter("ignore", FutureWarning)
+            return np.ascontiguousarray(face_align.norm_crop(
+                image, landmark=np.asarray(face.landmarks, dtype=np.float32),
+                image_size=self.aligned_size))
 
     def embed(self, aligned: np.ndarray) -> np.ndarray:
         aligned = np.asarray(aligned, dtype=np.uint8)

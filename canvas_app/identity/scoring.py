@@ -68,6 +68,8 @@ class ShotScore:
                 data[key] = round(float(data[key]), 4)
         data["frames_sampled"] = self.frames_sampled
         data["passed"] = self.passed
+        data["recognizer"] = self.encoder  # the name reports use
+        data["file"] = self.source or None
         return data
 
 
