@@ -1,0 +1,79 @@
+"""Starting the editor: `launch_editor` is what `canvas-app` and
+`canvas-app open PROJECT [--screenshot OUT.png]` call."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def create_app():
+    """The QApplication, themed; created once per process."""
+    from PySide6.QtWidgets import QApplication
+
+    from canvas_app.ui.theme import apply_theme
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("canvas-app")
+        app.setOrganizationName("canvas-app")
+        app.setApplicationDisplayName("canvas-app")
+        apply_theme(app)
+    return app
+
+
+def create_window(project: str | Path | None = None, *, offer_recovery: bool = True,
+                  open_last: bool = False, registry=None):
+    from canvas_app.ui import settings
+    from canvas_app.ui.main_window import MainWindow
+
+    create_app()
+    window = MainWindow(registry)
+    recovered = window.offer_recovery() if offer_recovery else False
+    if project is not None:
+        window.open_path(project, ask=False)
+    elif open_last and not recovered:
+        recent = [p for p in settings.recent_files() if Path(p).exists()]
+        if recent:
+            window.open_path(recent[0], ask=False)
+    return window
+
+
+def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)) -> int:
+    """Open the editor (on `project`, or the last project when None) and run
+    until it closes. With `screenshot`, render the window offscreen to that
+    PNG and return 0 without entering the event loop."""
+    if screenshot and "QT_QPA_PLATFORM" not in os.environ:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = create_app()
+    if project is not None and not Path(project).exists():
+        print(f"canvas-app: project not found: {project}", file=sys.stderr)
+        return 2
+    window = create_window(project, offer_recovery=not screenshot, open_last=project is None)
+    window.resize(*size)
+    window.show()
+    if screenshot:
+        return save_screenshot(window, screenshot)
+    code = app.exec()
+    return code
+
+
+def save_screenshot(window, path: str) -> int:
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    for _ in range(5):
+        QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
+    window.view.frame_all()
+    for _ in range(5):
+        QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
+    window.view.minimap._render()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    ok = window.grab().save(str(path), "PNG")
+    window.autosaver.discard()
+    if window.execution is not None:
+        window.execution.shutdown()
+    if not ok:
+        print(f"canvas-app: could not write {path}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,517 @@
+"""Canvas items: nodes, links and backdrops. They draw what the model holds
+and report gestures to the scene; they never change the graph themselves.
+
+Ports are painted by the node item (not child items) and hit-tested by
+geometry: 1,000 nodes stay 1,000 items. Below a zoom of ~0.4 nodes paint a
+plain block (level of detail)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem
+
+from canvas_app.graph.model import Backdrop, Link, Node
+from canvas_app.ui import theme
+
+if TYPE_CHECKING:
+    from canvas_app.ui.scene import CanvasScene
+
+NODE_WIDTH = 230.0
+HEADER = 28.0
+ROW = 22.0
+PORT_RADIUS = 6.0
+PORT_HIT = 11.0
+FOOTER = 22.0
+LOD_SIMPLE = 0.4
+
+TITLE_FONT = QFont()
+TITLE_FONT.setPointSizeF(9.5)
+TITLE_FONT.setBold(True)
+LABEL_FONT = QFont()
+LABEL_FONT.setPointSizeF(8.5)
+SMALL_FONT = QFont()
+SMALL_FONT.setPointSizeF(8.0)
+BACKDROP_FONT = QFont()
+BACKDROP_FONT.setPointSizeF(13)
+BACKDROP_FONT.setBold(True)
+
+
+@dataclass
+class PortInfo:
+    name: str
+    label: str
+    type: str | None
+    output: bool
+    multiple: bool
+    optional: bool
+    center: QPointF
+
+
+@dataclass
+class RunState:
+    """What the executor last said about a node (part of the run, not the graph)."""
+
+    state: str = "idle"  # idle | queued | running | cached | done | failed | cancelled
+    progress: float = 0.0
+    message: str = ""
+    elapsed: float | None = None
+    stale: bool = False  # edited after the result shown was computed
+
+
+class NodeItem(QGraphicsItem):
+    def __init__(self, node: Node, scene: "CanvasScene") -> None:
+        super().__init__()
+        self.node_id = node.id
+        self._scene = scene
+        self.run = RunState()
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(10)
+        self.hover_port: str | None = None
+        self.refresh(node)
+        self.setPos(*node.position)
+
+    # -- from the model --------------------------------------------------------------
+    def refresh(self, node: Node) -> None:
+        """Rebuild ports and texts from the model node."""
+        self.prepareGeometryChange()
+        self.placeholder = node.is_placeholder
+        self.title = node.title
+        spec = node.spec
+        if spec is not None:
+            inputs = [(p.name, p.label or p.name, p.type, p.multiple, p.optional) for p in spec.inputs]
+            outputs = [(p.name, p.label or p.name, p.type, p.multiple, p.optional) for p in spec.outputs]
+            self.category = spec.category
+            self.subtitle = ""
+        else:  # placeholder: ports as far as its links tell
+            graph = self._scene.graph
+            ins = sorted({l.dst_port for l in graph.links if l.dst == node.id})
+            outs = sorted({l.src_port for l in graph.links if l.src == node.id})
+            inputs = [(n, n, None, True, True) for n in ins]
+            outputs = [(n, n, None, True, True) for n in outs]
+            self.category = None
+            self.subtitle = f"Unknown type: {node.type_name}"
+        rows = max(len(inputs), len(outputs), 1)
+        self.summary = summarize(node)
+        body_top = HEADER + (18.0 if self.subtitle else 0.0)
+        self.ports: dict[tuple[str, bool], PortInfo] = {}
+        for index, (name, label, type_, multiple, optional) in enumerate(inputs):
+            self.ports[(name, False)] = PortInfo(name, label, type_, False, multiple, optional,
+                                                 QPointF(0.0, body_top + ROW * index + ROW / 2 + 4))
+        for index, (name, label, type_, multiple, optional) in enumerate(outputs):
+            self.ports[(name, True)] = PortInfo(name, label, type_, True, multiple, optional,
+                                                QPointF(NODE_WIDTH, body_top + ROW * index + ROW / 2 + 4))
+        self.summary_top = body_top + ROW * rows + 8
+        lines = 0 if not self.summary else min(2, len(self.summary))
+        self.height = self.summary_top + lines * 15 + FOOTER + 4
+        self._rect = QRectF(0, 0, NODE_WIDTH, self.height)
+        self._bounds = self._rect.adjusted(-PORT_RADIUS - 3, -3, PORT_RADIUS + 3, 3)
+        self.update()
+
+    def set_run_state(self, state: str | None = None, *, progress: float | None = None,
+                      message: str | None = None, elapsed: float | None = None,
+                      stale: bool | None = None) -> None:
+        if state is not None:
+            self.run.state = state
+        if progress is not None:
+            self.run.progress = progress
+        if message is not None:
+            self.run.message = message
+        if elapsed is not None or state in ("idle", "queued", "running"):
+            self.run.elapsed = elapsed
+        if stale is not None:
+            self.run.stale = stale
+        tip = self.run.message if self.run.state == "failed" else ""
+        self.setToolTip(tip)
+        self.update()
+
+    # -- geometry --------------------------------------------------------------------
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(self._bounds)
+        return path
+
+    def port_at(self, local: QPointF, radius: float = PORT_HIT) -> PortInfo | None:
+        best, best_d = None, radius * radius
+        for port in self.ports.values():
+            d = (port.center.x() - local.x()) ** 2 + (port.center.y() - local.y()) ** 2
+            if d <= best_d:
+                best, best_d = port, d
+        return best
+
+    def port_scene_pos(self, name: str, output: bool) -> QPointF:
+        port = self.ports.get((name, output))
+        if port is None:  # a link to a port the node no longer has: attach to the edge
+            return self.mapToScene(QPointF(NODE_WIDTH if output else 0.0, HEADER / 2))
+        return self.mapToScene(port.center)
+
+    def itemChange(self, change, value):  # noqa: N802
+        if change == QGraphicsItem.ItemPositionHasChanged:
+            self._scene.node_item_moved(self)
+        elif change == QGraphicsItem.ItemSelectedHasChanged:
+            self.setZValue(11 if value else 10)
+        return super().itemChange(change, value)
+
+    def hoverMoveEvent(self, event) -> None:  # noqa: N802
+        port = self.port_at(event.pos())
+        name = None if port is None else f"{port.name}:{port.output}"
+        if name != self.hover_port:
+            self.hover_port = name
+            if port is not None:
+                kind = port.type or "unknown"
+                extra = " (several links, in order)" if port.multiple and not port.output else ""
+                extra += " (optional)" if port.optional and not port.output and port.type else ""
+                self.setToolTip(f"{port.label}: {kind}{extra}")
+            else:
+                self.set_run_state()
+            self.update()
+        super().hoverMoveEvent(event)
+
+    def hoverLeaveEvent(self, event) -> None:  # noqa: N802
+        if self.hover_port is not None:
+            self.hover_port = None
+            self.update()
+        super().hoverLeaveEvent(event)
+
+    # -- painting --------------------------------------------------------------------
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        selected = self.isSelected()
+        header = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category)
+        if lod < LOD_SIMPLE:
+            painter.setPen(QPen(theme.SELECTION, 4) if selected else
+                           QPen(theme.ERROR, 4) if self.run.state == "failed" else Qt.NoPen)
+            painter.setBrush(theme.NODE_BODY)
+            painter.drawRect(self._rect)
+            painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER * 1.6), header)
+            if self.run.state != "idle":
+                painter.fillRect(QRectF(0, self.height - 12, NODE_WIDTH, 12), self._state_color())
+            return
+        painter.setRenderHint(QPainter.Antialiasing, True)
+        rect = self._rect
+        # body
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(theme.NODE_BODY)
+        painter.drawRoundedRect(rect, 7, 7)
+        # header
+        head = QPainterPath()
+        head.setFillRule(Qt.WindingFill)
+        head.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER), 7, 7)
+        head.addRect(QRectF(0, HEADER - 8, NODE_WIDTH, 8))
+        painter.fillPath(head, header)
+        painter.setFont(TITLE_FONT)
+        painter.setPen(theme.NODE_TEXT)
+        metrics = QFontMetricsF(TITLE_FONT)
+        badge = self._badge_text()
+        badge_w = QFontMetricsF(SMALL_FONT).horizontalAdvance(badge) + 12 if badge else 0
+        title = metrics.elidedText(self.title, Qt.ElideRight, NODE_WIDTH - 20 - badge_w)
+        painter.drawText(QRectF(10, 0, NODE_WIDTH - 20, HEADER), Qt.AlignVCenter | Qt.AlignLeft, title)
+        if badge:
+            self._paint_badge(painter, badge, badge_w)
+        y = HEADER
+        if self.subtitle:
+            painter.setFont(SMALL_FONT)
+            painter.setPen(QColor("#ff9da1"))
+            painter.drawText(QRectF(10, y + 2, NODE_WIDTH - 20, 16), Qt.AlignVCenter, self.subtitle)
+        # ports
+        painter.setFont(LABEL_FONT)
+        for port in self.ports.values():
+            color = theme.port_color(port.type)
+            hovered = self.hover_port == f"{port.name}:{port.output}"
+            painter.setPen(QPen(theme.NODE_BORDER, 1.5))
+            painter.setBrush(color.lighter(130) if hovered else color)
+            r = PORT_RADIUS + (1.5 if hovered else 0)
+            if port.multiple and not port.output:
+                painter.drawRoundedRect(QRectF(port.center.x() - r, port.center.y() - r,
+                                               2 * r, 2 * r), 2.5, 2.5)
+            else:
+                painter.drawEllipse(port.center, r, r)
+            painter.setPen(theme.NODE_TEXT if not port.optional or port.output else theme.NODE_DIM_TEXT)
+            label_rect = QRectF(14, port.center.y() - ROW / 2, NODE_WIDTH / 2 + 20, ROW) if not port.output \
+                else QRectF(NODE_WIDTH / 2 - 34, port.center.y() - ROW / 2, NODE_WIDTH / 2 + 20, ROW)
+            painter.drawText(label_rect, Qt.AlignVCenter | (Qt.AlignRight if port.output else Qt.AlignLeft),
+                             port.label)
+        # summary
+        if self.summary:
+            painter.setFont(SMALL_FONT)
+            painter.setPen(theme.NODE_DIM_TEXT)
+            small = QFontMetricsF(SMALL_FONT)
+            for index, line in enumerate(self.summary[:2]):
+                painter.drawText(QRectF(10, self.summary_top - 6 + index * 15, NODE_WIDTH - 20, 15),
+                                 Qt.AlignVCenter, small.elidedText(line, Qt.ElideRight, NODE_WIDTH - 20))
+        self._paint_footer(painter)
+        # outline
+        painter.setBrush(Qt.NoBrush)
+        if selected:
+            painter.setPen(QPen(theme.SELECTION, 2.2))
+        elif self.run.state == "failed":
+            painter.setPen(QPen(theme.ERROR, 2.2))
+        elif self.placeholder:
+            painter.setPen(QPen(theme.ERROR, 1.6, Qt.DashLine))
+        else:
+            painter.setPen(QPen(theme.NODE_BORDER, 1.2))
+        painter.drawRoundedRect(rect, 7, 7)
+
+    def _state_color(self) -> QColor:
+        return {"queued": QColor("#8a93a3"), "running": theme.ACCENT, "cached": theme.CACHED,
+                "done": theme.OK, "failed": theme.ERROR, "cancelled": QColor("#b08d57")
+                }.get(self.run.state, theme.NODE_DIM_TEXT)
+
+    def _badge_text(self) -> str:
+        state = self.run.state
+        if state == "running":
+            return f"{int(self.run.progress * 100)}%"
+        if state == "done" and self.run.elapsed is not None:
+            return format_seconds(self.run.elapsed)
+        if state in ("cached", "queued", "failed", "cancelled"):
+            return {"cached": "cached", "queued": "queued", "failed": "failed",
+                    "cancelled": "stopped"}[state]
+        return ""
+
+    def _paint_badge(self, painter: QPainter, text: str, width: float) -> None:
+        rect = QRectF(NODE_WIDTH - width - 6, 6, width, HEADER - 12)
+        color = self._state_color()
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 90))
+        painter.drawRoundedRect(rect, 7, 7)
+        painter.setFont(SMALL_FONT)
+        painter.setPen(color.lighter(125))
+        painter.drawText(rect, Qt.AlignCenter, text)
+
+    def _paint_footer(self, painter: QPainter) -> None:
+        top = self.height - FOOTER
+        state = self.run.state
+        painter.setFont(SMALL_FONT)
+        color = self._state_color()
+        if state == "running":
+            track = QRectF(10, top + 7, NODE_WIDTH - 20, 6)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor("#1b1e23"))
+            painter.drawRoundedRect(track, 3, 3)
+            painter.setBrush(theme.ACCENT)
+            painter.drawRoundedRect(QRectF(track.x(), track.y(),
+                                           max(6.0, track.width() * self.run.progress), 6), 3, 3)
+            return
+        text = {"idle": "", "queued": "queued", "cached": "from cache",
+                "done": "done" + (f" in {format_seconds(self.run.elapsed)}"
+                                  if self.run.elapsed is not None else ""),
+                "failed": self.run.message or "failed", "cancelled": "stopped"}.get(state, "")
+        if self.run.stale and state in ("done", "cached"):
+            text += "  (edited since)"
+        if not text:
+            return
+        painter.setBrush(color)
+        painter.setPen(Qt.NoPen)
+        painter.drawEllipse(QPointF(14, top + 10), 3.5, 3.5)
+        painter.setPen(color.lighter(115))
+        metrics = QFontMetricsF(SMALL_FONT)
+        painter.drawText(QRectF(24, top, NODE_WIDTH - 32, 20), Qt.AlignVCenter,
+                         metrics.elidedText(text, Qt.ElideRight, NODE_WIDTH - 32))
+
+    # -- gestures --------------------------------------------------------------------
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+        if event.pos().y() < HEADER:
+            self._scene.request_rename(self.node_id)
+            return
+        super().mouseDoubleClickEvent(event)
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def summarize(node: Node) -> list[str]:
+    """One or two lines that tell nodes of a type apart on the canvas."""
+    params = node.params
+    if node.spec is None:
+        return ["kept as written; cannot run"]
+    kind = node.type_name
+    if kind == "Reference":
+        images = params.get("images") or []
+        if not images:
+            return ["no images yet: drop files here"]
+        roles = {}
+        for entry in images:
+            roles[entry["role"]] = roles.get(entry["role"], 0) + 1
+        names = ", ".join(entry["path"].replace("\\", "/").rsplit("/", 1)[-1] for entry in images)
+        return [", ".join(f"{count} {role}" for role, count in roles.items()), names]
+    if kind == "Prompt":
+        text = (params.get("positive") or "").strip().replace("\n", " ")
+        return [text or "(empty prompt)",
+                f"{params.get('shot_size')} · {params.get('camera_move')} · {params.get('duration')} s"]
+    if kind == "Generate":
+        return [f"{params.get('backend')} · seed {params.get('seed')}",
+                f"{params.get('width')}×{params.get('height')} @ {params.get('fps'):g} fps"]
+    if kind == "IdentityLock":
+        source = params.get("source")
+        detail = params.get("encoders") if source == "references" else \
+            (params.get("identity_file") or "").rsplit("/", 1)[-1] if source == "file" \
+            else params.get("library_name")
+        return [f"{source}: {detail or '—'}"]
+    if kind == "Sequence":
+        return [f"exports {params.get('name')}.mp4"]
+    return []
+
+
+class LinkItem(QGraphicsPathItem):
+    def __init__(self, link: Link, color: QColor) -> None:
+        super().__init__()
+        self.link = link
+        self.color = color
+        self.setFlags(QGraphicsItem.ItemIsSelectable)
+        self.setZValue(5)
+        self._pen = QPen(color, 2.4)
+        self._pen.setCapStyle(Qt.RoundCap)
+        self._selected_pen = QPen(theme.SELECTION, 3.2)
+        self.setPen(self._pen)
+        self.setAcceptHoverEvents(False)
+        self._stroker = None
+
+    def set_ends(self, start: QPointF, end: QPointF) -> None:
+        self.setPath(wire_path(start, end))
+
+    def shape(self) -> QPainterPath:
+        from PySide6.QtGui import QPainterPathStroker
+
+        stroker = QPainterPathStroker()
+        stroker.setWidth(10)
+        return stroker.createStroke(self.path())
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        painter.setRenderHint(QPainter.Antialiasing, lod >= LOD_SIMPLE)
+        painter.setPen(self._selected_pen if self.isSelected() else self._pen)
+        painter.setBrush(Qt.NoBrush)
+        painter.drawPath(self.path())
+
+
+def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
+    path = QPainterPath(start)
+    dx = max(40.0, abs(end.x() - start.x()) * 0.5)
+    path.cubicTo(QPointF(start.x() + dx, start.y()), QPointF(end.x() - dx, end.y()), end)
+    return path
+
+
+class BackdropItem(QGraphicsItem):
+    """A frame behind nodes. Drag its title bar to move it with the nodes
+    inside; drag the bottom-right corner to resize; the body lets clicks
+    through so rubber-band selection works inside it."""
+
+    TITLE_H = 34.0
+    GRIP = 16.0
+
+    def __init__(self, backdrop: Backdrop, scene: "CanvasScene") -> None:
+        super().__init__()
+        self.backdrop_id = backdrop.id
+        self._scene = scene
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setZValue(-10)
+        self.resizing = False
+        self.carried: dict[str, QPointF] = {}
+        self.refresh(backdrop)
+
+    def refresh(self, backdrop: Backdrop) -> None:
+        self.prepareGeometryChange()
+        x, y, w, h = backdrop.rect
+        self.title = backdrop.title
+        self.color = QColor(backdrop.color)
+        self.size = (w, h)
+        self.setPos(x, y)
+        self.update()
+
+    def model_rect(self) -> tuple[float, float, float, float]:
+        return (self.pos().x(), self.pos().y(), self.size[0], self.size[1])
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return QRectF(-2, -2, self.size[0] + 4, self.size[1] + 4)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(QRectF(0, 0, self.size[0], self.TITLE_H))
+        path.addRect(QRectF(self.size[0] - self.GRIP, self.size[1] - self.GRIP, self.GRIP, self.GRIP))
+        return path
+
+    def in_grip(self, pos: QPointF) -> bool:
+        return pos.x() >= self.size[0] - self.GRIP and pos.y() >= self.size[1] - self.GRIP
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        w, h = self.size
+        fill = QColor(self.color)
+        fill.setAlpha(70)
+        painter.setPen(QPen(theme.SELECTION if self.isSelected() else self.color.lighter(140), 1.5))
+        painter.setBrush(fill)
+        painter.drawRoundedRect(QRectF(0, 0, w, h), 8, 8)
+        bar = QColor(self.color)
+        bar.setAlpha(190)
+        path = QPainterPath()
+        path.setFillRule(Qt.WindingFill)
+        path.addRoundedRect(QRectF(0, 0, w, self.TITLE_H), 8, 8)
+        path.addRect(QRectF(0, self.TITLE_H - 8, w, 8))
+        painter.fillPath(path, bar)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        painter.setPen(theme.NODE_TEXT)
+        font = QFont(BACKDROP_FONT)
+        if lod < LOD_SIMPLE:
+            font.setPointSizeF(min(60.0, 13 / max(lod, 0.1)))
+        painter.setFont(font)
+        painter.drawText(QRectF(12, 0, w - 24, self.TITLE_H if lod >= LOD_SIMPLE else h),
+                         Qt.AlignVCenter | Qt.AlignLeft if lod >= LOD_SIMPLE else Qt.AlignCenter,
+                         self.title)
+        painter.setPen(QPen(self.color.lighter(160), 1.4))
+        for offset in (4, 8, 12):
+            painter.drawLine(QPointF(w - offset, h - 2), QPointF(w - 2, h - offset))
+
+    def itemChange(self, change, value):  # noqa: N802
+        if change == QGraphicsItem.ItemPositionHasChanged and self.carried:
+            origin = self._press_pos
+            delta = self.pos() - origin
+            for node_id, start in self.carried.items():
+                item = self._scene.node_items.get(node_id)
+                if item is not None and not item.isSelected():
+                    item.setPos(start + delta)
+        return super().itemChange(change, value)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        self._press_pos = self.pos()
+        if self.in_grip(event.pos()):
+            self.resizing = True
+            self._press_size = self.size
+            self._press_mouse = event.scenePos()
+            event.accept()
+            return
+        self.carried = {node_id: item.pos() for node_id, item in self._scene.nodes_inside(self).items()}
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self.resizing:
+            delta = event.scenePos() - self._press_mouse
+            self.prepareGeometryChange()
+            self.size = (max(160.0, self._press_size[0] + delta.x()),
+                         max(90.0, self._press_size[1] + delta.y()))
+            self.update()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if self.resizing:
+            self.resizing = False
+            old = (self._press_pos.x(), self._press_pos.y(), *self._press_size)
+            self._scene.backdrop_resized(self, old)
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+        self._scene.request_backdrop_rename(self.backdrop_id)

@@ -1,0 +1,594 @@
+"""The main window: menus, toolbar, shortcuts, docks, files and clipboard."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, QTimer
+from PySide6.QtGui import QAction, QCursor, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel,
+                               QMainWindow, QMenu, QMessageBox, QTreeWidget, QTreeWidgetItem,
+                               QUndoView)
+
+from canvas_app.errors import CanvasError
+from canvas_app.graph.model import Graph, Link
+from canvas_app.project import PROJECT_SUFFIX, graph_from_dict
+from canvas_app.ui import settings, theme
+from canvas_app.ui.autosave import Autosaver, find_recoveries
+from canvas_app.ui.document import CLIPBOARD_MIME, Document
+from canvas_app.ui.inspector import Inspector
+from canvas_app.ui.items import BackdropItem, LinkItem, NodeItem
+from canvas_app.ui.palette import NodePalette, compatible_port
+from canvas_app.ui.scene import CanvasScene
+from canvas_app.ui.view import CanvasView
+
+PROJECT_FILTER = f"canvas-app projects (*{PROJECT_SUFFIX});;JSON (*.json);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, registry=None) -> None:
+        super().__init__()
+        self.registry = registry
+        self.setDockNestingEnabled(True)
+        self.setAcceptDrops(True)
+        self.document: Document | None = None
+        self.scene: CanvasScene | None = None
+        self.view = CanvasView(None, self)
+        self.setCentralWidget(self.view)
+        self.palette = NodePalette(registry or Document().registry, self)
+        self.palette.chosen.connect(self._palette_chosen)
+        self.view.palette_requested.connect(lambda pos: self.open_palette(pos))
+        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.autosaver = Autosaver(self)
+        self.execution = None  # set by attach_execution (part 2)
+        self._build_docks()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self.zoom_label = QLabel("100%")
+        self.count_label = QLabel()
+        for label in (self.count_label, self.zoom_label):
+            label.setProperty("role", "dim")
+            self.statusBar().addPermanentWidget(label)
+        self.set_document(Document(registry=registry))
+        self.resize(1600, 1000)
+        self._attach_execution()
+
+    # -- layout ----------------------------------------------------------------------
+    def _dock(self, title: str, widget, area, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.inspector = Inspector()
+        self.inspector_dock = self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea, "inspector")
+        self.undo_view = QUndoView()
+        self.undo_view.setEmptyLabel("<opened>")
+        self.history_dock = self._dock("History", self.undo_view, Qt.RightDockWidgetArea, "history")
+        self.tabifyDockWidget(self.inspector_dock, self.history_dock)
+        self.inspector_dock.raise_()
+        self.problems = QTreeWidget()
+        self.problems.setHeaderLabels(["", "Node", "Field", "Problem"])
+        self.problems.setRootIsDecorated(False)
+        self.problems.setAlternatingRowColors(True)
+        self.problems.setColumnWidth(0, 70)
+        self.problems.setColumnWidth(1, 140)
+        self.problems.setColumnWidth(2, 110)
+        self.problems.itemActivated.connect(self._problem_activated)
+        self.problems_dock = self._dock("Problems", self.problems, Qt.BottomDockWidgetArea, "problems")
+        self.resizeDocks([self.inspector_dock], [380], Qt.Horizontal)
+
+    def _action(self, text: str, slot, shortcut=None, icon: str | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if icon:
+            action.setIcon(theme.icon(icon))
+        if shortcut is not None:
+            if isinstance(shortcut, (list, tuple)):
+                action.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(f"{tip or text.replace('&', '').replace('…', '')}"
+                          f"{f' ({action.shortcut().toString(QKeySequence.NativeText)})' if shortcut else ''}")
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.act_new = a("&New", self.new_project, QKeySequence.New, "new", "Start an empty project")
+        self.act_open = a("&Open…", self.open_dialog, QKeySequence.Open, "open", "Open a project")
+        self.act_save = a("&Save", self.save, QKeySequence.Save, "save", "Save the project")
+        self.act_save_as = a("Save &As…", self.save_as, QKeySequence.SaveAs, None, "Save under a new name")
+        self.act_quit = a("&Quit", self.close, QKeySequence.Quit)
+        self.act_undo = a("&Undo", lambda: self.document.undo_stack.undo(), QKeySequence.Undo, "undo")
+        self.act_redo = a("&Redo", lambda: self.document.undo_stack.redo(),
+                          [QKeySequence.Redo, "Ctrl+Y"] if QKeySequence(QKeySequence.Redo).toString()
+                          != "Ctrl+Y" else QKeySequence.Redo, "redo")
+        self.act_cut = a("Cu&t", self.cut, QKeySequence.Cut, "cut")
+        self.act_copy = a("&Copy", self.copy, QKeySequence.Copy, "copy")
+        self.act_paste = a("&Paste", self.paste, QKeySequence.Paste, "paste")
+        self.act_duplicate = a("&Duplicate", self.duplicate, "Ctrl+D", "duplicate")
+        self.act_delete = a("De&lete", self.delete_selected, [QKeySequence.Delete, "Backspace"], "delete")
+        self.act_select_all = a("Select &All", self.select_all, QKeySequence.SelectAll)
+        self.act_group = a("&Group in Backdrop", self.group_selected, "Ctrl+G", "backdrop",
+                           "Put a backdrop behind the selected nodes")
+        self.act_rename = a("&Rename…", self.rename_selected, "F2")
+        self.act_add_node = a("Add &Node…", lambda: self.open_palette(self.view.cursor_scene_pos()),
+                              None, "add", "Add a node (Tab or double-click the canvas)")
+        self.act_frame_sel = a("&Frame Selected", self.view.frame_selected, "F", "frame",
+                               "Frame the selection (everything when nothing is selected)")
+        self.act_frame_all = a("Frame &All", self.view.frame_all, ["Home", "Shift+F"], None)
+        self.act_zoom_in = a("Zoom &In", lambda: self.view.zoom_by(1.25), [QKeySequence.ZoomIn, "Ctrl+="],
+                             "zoom-in")
+        self.act_zoom_out = a("Zoom &Out", lambda: self.view.zoom_by(0.8), QKeySequence.ZoomOut, "zoom-out")
+        self.act_zoom_reset = a("Actual &Size", self._zoom_reset, "Ctrl+0")
+        self.act_run = a("&Run", self.run_all, ["Ctrl+Return", "Ctrl+Enter"], "run",
+                         "Evaluate the whole graph")
+        self.act_run_here = a("Run to &Here", self.run_to_selected, "Ctrl+Shift+Return", "run-to-here",
+                              "Evaluate only what the selected node needs")
+        self.act_stop = a("&Stop", self.stop, "Ctrl+.", "stop", "Stop the running job")
+        self.act_stop.setEnabled(False)
+        self.act_clear_recent = a("Clear Recent", self._clear_recent)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.act_new, self.act_open])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._fill_recent()
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_save, self.act_save_as])
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        edit = bar.addMenu("&Edit")
+        edit.addActions([self.act_undo, self.act_redo])
+        edit.addSeparator()
+        edit.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete])
+        edit.addSeparator()
+        edit.addActions([self.act_select_all, self.act_rename, self.act_group])
+        node_menu = bar.addMenu("&Node")
+        node_menu.addAction(self.act_add_node)
+        view = bar.addMenu("&View")
+        view.addActions([self.act_frame_sel, self.act_frame_all])
+        view.addSeparator()
+        view.addActions([self.act_zoom_in, self.act_zoom_out, self.act_zoom_reset])
+        view.addSeparator()
+        self.panels_menu = view.addMenu("&Panels")
+        for dock in self.findChildren(QDockWidget):
+            self.panels_menu.addAction(dock.toggleViewAction())
+        run = bar.addMenu("&Run")
+        run.addActions([self.act_run, self.act_run_here, self.act_stop])
+        self.run_menu = run
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(QAction("Shortcuts and gestures", self, triggered=self._show_help))
+
+    def _build_toolbar(self) -> None:
+        bar = self.addToolBar("Main")
+        bar.setObjectName("main_toolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonIconOnly)
+        bar.addActions([self.act_new, self.act_open, self.act_save])
+        bar.addSeparator()
+        bar.addActions([self.act_undo, self.act_redo])
+        bar.addSeparator()
+        bar.addActions([self.act_add_node, self.act_group, self.act_frame_sel])
+        bar.addSeparator()
+        bar.addActions([self.act_run, self.act_run_here, self.act_stop])
+        self.toolbar = bar
+
+    # -- the document ----------------------------------------------------------------
+    def set_document(self, document: Document) -> None:
+        old_scene = self.scene
+        if self.document is not None:
+            self.document.undo_stack.cleanChanged.disconnect(self._update_title)
+        self.document = document
+        self.scene = CanvasScene(document, self)
+        self.scene.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.scene.palette_requested.connect(self._wire_dropped)
+        self.scene.rename_requested.connect(self.rename_node)
+        self.scene.backdrop_rename_requested.connect(self.rename_backdrop)
+        self.scene.context_menu_requested.connect(self._context_menu)
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.view.set_scene(self.scene)
+        if old_scene is not None:
+            old_scene.detach()
+            old_scene.deleteLater()
+        self.inspector.set_document(document)
+        self.undo_view.setStack(document.undo_stack)
+        stack = document.undo_stack
+        stack.cleanChanged.connect(self._update_title)
+        stack.indexChanged.connect(self._update_counts)
+        for action, can in ((self.act_undo, stack.canUndoChanged), (self.act_redo, stack.canRedoChanged)):
+            can.connect(action.setEnabled)
+        self.act_undo.setEnabled(stack.canUndo())
+        self.act_redo.setEnabled(stack.canRedo())
+        stack.undoTextChanged.connect(lambda t: self.act_undo.setText(f"&Undo {t}".strip()))
+        stack.redoTextChanged.connect(lambda t: self.act_redo.setText(f"&Redo {t}".strip()))
+        document.path_changed.connect(self._update_title)
+        self.autosaver.attach(document)
+        self._show_issues(document.issues)
+        self._update_title()
+        self._update_counts()
+        if self.execution is not None:
+            self.execution.set_document(document)
+        QTimer.singleShot(0, self.view.frame_all)
+        self.view.frame_all()
+
+    def _update_title(self, *_args) -> None:
+        self.setWindowTitle(f"{self.document.display_name}[*] — canvas-app")
+        self.setWindowModified(not self.document.undo_stack.isClean())
+
+    def _update_counts(self, *_args) -> None:
+        graph = self.document.graph
+        self.count_label.setText(f"{len(graph.nodes)} nodes · {len(graph.links)} links")
+
+    def _show_issues(self, issues) -> None:
+        self.problems.clear()
+        for issue in issues:
+            item = QTreeWidgetItem([issue.severity, issue.node or "", issue.field or "", issue.message])
+            item.setForeground(0, theme.ERROR if issue.severity == "error" else theme.SELECTION)
+            item.setToolTip(3, str(issue))
+            item.setData(0, Qt.UserRole, issue.node)
+            self.problems.addTopLevelItem(item)
+        self.problems_dock.setWindowTitle(f"Problems ({len(issues)})" if issues else "Problems")
+        self.problems_dock.setVisible(bool(issues))
+        if issues:
+            self.problems_dock.show()
+            self.problems_dock.raise_()
+            self.statusBar().showMessage(
+                f"Opened with {len(issues)} problem{'s' if len(issues) != 1 else ''}: see the Problems panel",
+                10000)
+
+    def _problem_activated(self, item) -> None:
+        node_id = item.data(0, Qt.UserRole)
+        if node_id and node_id in self.scene.node_items:
+            self.scene.select_nodes([node_id])
+            self.view.frame_selected()
+
+    def _selection_changed(self) -> None:
+        if self.scene is None:
+            return
+        try:
+            nodes = self.scene.selected_node_ids()
+        except RuntimeError:
+            return
+        self.inspector.show_node(nodes[0] if len(nodes) == 1 else None)
+        if self.execution is not None:
+            self.execution.selection_changed(nodes)
+
+    # -- files -----------------------------------------------------------------------
+    def ask_unsaved(self) -> str:
+        """'save', 'discard' or 'cancel' (tests replace this)."""
+        answer = QMessageBox.question(
+            self, "Unsaved changes",
+            f"Save the changes to {self.document.display_name} before closing?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(answer, "cancel")
+
+    def maybe_save(self) -> bool:
+        if self.document is None or self.document.undo_stack.isClean():
+            return True
+        answer = self.ask_unsaved()
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def new_project(self) -> None:
+        if self.maybe_save():
+            self.autosaver.discard()
+            self.set_document(Document(registry=self.registry))
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        start = str(self.document.base_dir or Path.cwd())
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, PROJECT_FILTER)
+        if path:
+            self.open_path(path, ask=False)
+
+    def open_path(self, path: str | Path, ask: bool = True) -> bool:
+        if ask and not self.maybe_save():
+            return False
+        try:
+            document = Document.open(path, self.registry)
+        except CanvasError as error:
+            QMessageBox.warning(self, "Cannot open project", str(error))
+            return False
+        self.autosaver.discard()
+        self.set_document(document)
+        settings.add_recent_file(str(path))
+        self.statusBar().showMessage(f"Opened {path}", 5000) if not document.issues else None
+        return True
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self._save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        start = str(self.document.path or (Path.cwd() / f"untitled{PROJECT_SUFFIX}"))
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, PROJECT_FILTER)
+        if not path:
+            return False
+        if not path.endswith(".json"):
+            path += PROJECT_SUFFIX
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.document.save(path)
+        except OSError as error:
+            QMessageBox.critical(self, "Save failed", f"Could not save {path}:\n{error}")
+            return False
+        settings.add_recent_file(str(path))
+        self.autosaver.discard()
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = settings.recent_files()
+        for path in files:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.setEnabled(Path(path).exists())
+            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
+        if not files:
+            self.recent_menu.addAction("No recent projects").setEnabled(False)
+        self.recent_menu.addSeparator()
+        self.recent_menu.addAction(self.act_clear_recent)
+
+    def _clear_recent(self) -> None:
+        settings.clear_recent_files()
+
+    def recover(self, path: Path, data: dict) -> None:
+        """Open the document stored in a recovery file, marked unsaved."""
+        project = data.get("project_path")
+        base = Path(project).parent if project else None
+        graph, issues = graph_from_dict(data["document"], self.registry or Document().registry, base,
+                                        source=str(path))
+        document = Document(graph, Path(project) if project else None, issues, graph.registry)
+        self.set_document(document)
+        document.undo_stack.resetClean()
+        self._update_title()
+        self.autosaver.save_now()
+        self.statusBar().showMessage("Recovered unsaved work; save it to keep it", 10000)
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the newest recovery file. CANVAS_APP_RECOVER=yes|no
+        answers without asking. Returns whether work was recovered."""
+        found = find_recoveries()
+        if not found:
+            return False
+        path, data = found[0]
+        answer = os.environ.get("CANVAS_APP_RECOVER", "").lower()
+        if answer not in ("yes", "no"):
+            name = Path(data["project_path"]).name if data.get("project_path") else "an untitled project"
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(data.get("saved_at", 0)))
+            reply = QMessageBox.question(
+                self, "Recover unsaved work?",
+                f"canvas-app did not close normally. Unsaved changes to {name} were saved at {when}.\n\n"
+                "Recover them?", QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+            answer = "yes" if reply == QMessageBox.Yes else "no"
+        if answer == "yes":
+            self.recover(path, data)
+        for stale, _ in found:
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+        return answer == "yes"
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if not self.maybe_save():
+            event.ignore()
+            return
+        if self.execution is not None:
+            self.execution.shutdown()
+        self.autosaver.timer.stop()
+        self.autosaver.discard()
+        self.palette.hide()
+        event.accept()
+
+    # -- editing ---------------------------------------------------------------------
+    def open_palette(self, scene_pos: QPointF, wire: dict | None = None) -> None:
+        view_pos = self.view.mapFromScene(scene_pos)
+        global_pos = self.view.viewport().mapToGlobal(view_pos)
+        self.palette.open_at(global_pos, scene_pos, wire)
+
+    def _wire_dropped(self, scene_pos: QPointF, wire: dict) -> None:
+        self.open_palette(scene_pos, wire)
+
+    def _palette_chosen(self, type_name: str, scene_pos: QPointF, wire: dict | None) -> str | None:
+        return self.place_node(type_name, scene_pos, wire)
+
+    def place_node(self, type_name: str, scene_pos: QPointF, wire: dict | None = None) -> str | None:
+        """Add a node at a scene position; with a wire, connect it too (one undo step)."""
+        document = self.document
+        spec = document.registry.get(type_name).spec
+        position = (scene_pos.x() - (0 if (wire and wire["output"]) else 230 if wire else 20),
+                    scene_pos.y() - 40)
+        if wire is None:
+            node = document.add_node(type_name, position)
+        else:
+            port = compatible_port(spec, wire)
+            document.undo_stack.beginMacro(f"Add {spec.title} and connect")
+            node = document.add_node(type_name, position)
+            link = Link(wire["node"], wire["port"], node.id, port) if wire["output"] \
+                else Link(node.id, port, wire["node"], wire["port"])
+            reason = document.connect(link)
+            document.undo_stack.endMacro()
+            if reason:
+                self.statusBar().showMessage(f"Added {spec.title} but not connected: {reason}", 8000)
+        self.scene.select_nodes([node.id])
+        self.view.setFocus()
+        return node.id
+
+    def delete_selected(self) -> None:
+        nodes, backdrops = self.scene.selected_node_ids(), self.scene.selected_backdrop_ids()
+        links = self.scene.selected_links()
+        if nodes or backdrops:
+            self.document.undo_stack.beginMacro("Delete")
+            if links:
+                self.document.disconnect([l for l in links if l.src not in nodes and l.dst not in nodes])
+            self.document.remove(nodes, backdrops)
+            self.document.undo_stack.endMacro()
+        elif links:
+            self.document.disconnect(links)
+
+    def select_all(self) -> None:
+        for item in self.scene.node_items.values():
+            item.setSelected(True)
+
+    def copy(self) -> bool:
+        node_ids = set(self.scene.selected_node_ids())
+        if not node_ids:
+            return False
+        data = self.document.fragment(node_ids)
+        mime = QMimeData()
+        text = Document.fragment_to_text(data)
+        mime.setData(CLIPBOARD_MIME, text.encode("utf-8"))
+        mime.setText(text)
+        QApplication.clipboard().setMimeData(mime)
+        self.statusBar().showMessage(f"Copied {len(node_ids)} node(s)", 3000)
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            self.document.undo_stack.beginMacro("Cut")
+            self.document.remove(self.scene.selected_node_ids())
+            self.document.undo_stack.endMacro()
+
+    def paste(self) -> list[str]:
+        mime = QApplication.clipboard().mimeData()
+        data = None
+        if mime is not None and mime.hasFormat(CLIPBOARD_MIME):
+            data = Document.fragment_from_text(bytes(mime.data(CLIPBOARD_MIME)).decode("utf-8"))
+        elif mime is not None and mime.hasText():
+            data = Document.fragment_from_text(mime.text())
+        if data is None:
+            paths = CanvasScene.image_paths(mime) if mime is not None else []
+            if paths:
+                return [self.scene.drop_images(paths, self.view.cursor_scene_pos())]
+            self.statusBar().showMessage("Nothing to paste: the clipboard holds no canvas-app nodes", 4000)
+            return []
+        local = self.view.viewport().mapFromGlobal(QCursor.pos())
+        anchor = None
+        if self.view.viewport().rect().contains(local):
+            scene_pos = self.view.mapToScene(local)
+            anchor = (scene_pos.x(), scene_pos.y())
+        new_ids = self.document.paste(data, anchor=anchor)
+        self.scene.select_nodes(new_ids)
+        self.statusBar().showMessage(f"Pasted {len(new_ids)} node(s)", 3000)
+        return new_ids
+
+    def duplicate(self) -> list[str]:
+        node_ids = set(self.scene.selected_node_ids())
+        if not node_ids:
+            return []
+        new_ids = self.document.paste(self.document.fragment(node_ids), offset=(30.0, 30.0))
+        self.scene.select_nodes(new_ids)
+        return new_ids
+
+    def group_selected(self) -> None:
+        node_ids = self.scene.selected_node_ids()
+        if node_ids:
+            rect = self.scene.items_bounding_rect(node_ids).adjusted(-30, -60, 30, 30)
+        else:
+            center = self.view.mapToScene(self.view.viewport().rect().center())
+            rect = QRectF(center.x() - 200, center.y() - 150, 400, 300)
+        self.document.add_backdrop((rect.x(), rect.y(), rect.width(), rect.height()), "Group")
+
+    def rename_selected(self) -> None:
+        nodes = self.scene.selected_node_ids()
+        if len(nodes) == 1:
+            self.rename_node(nodes[0])
+        elif self.scene.selected_backdrop_ids():
+            self.rename_backdrop(self.scene.selected_backdrop_ids()[0])
+
+    def rename_node(self, node_id: str) -> None:
+        node = self.document.graph.nodes.get(node_id)
+        if node is None:
+            return
+        title, ok = QInputDialog.getText(self, "Rename node", "Title:", text=node.title)
+        if ok:
+            self.document.set_title(node_id, title)
+
+    def rename_backdrop(self, backdrop_id: str) -> None:
+        backdrop = self.document.graph.backdrops.get(backdrop_id)
+        if backdrop is None:
+            return
+        title, ok = QInputDialog.getText(self, "Rename backdrop", "Title:", text=backdrop.title)
+        if ok and title.strip():
+            self.document.change_backdrop(backdrop_id, title=title.strip())
+
+    def _zoom_reset(self) -> None:
+        self.view.zoom_by(1.0 / self.view.zoom())
+
+    def _context_menu(self, screen_pos, scene_pos: QPointF, item) -> None:
+        menu = QMenu(self)
+        if isinstance(item, NodeItem):
+            menu.addAction(self.act_run_here)
+            menu.addSeparator()
+            menu.addAction(self.act_rename)
+            menu.addActions([self.act_duplicate, self.act_copy, self.act_cut, self.act_delete])
+            menu.addSeparator()
+            menu.addAction(self.act_group)
+        elif isinstance(item, LinkItem):
+            menu.addAction(theme.icon("delete"), "Disconnect",
+                           lambda: self.document.disconnect([item.link]))
+        elif isinstance(item, BackdropItem):
+            menu.addAction(self.act_rename)
+            menu.addAction(self.act_delete)
+        else:
+            menu.addAction(theme.icon("add"), "Add Node…", lambda: self.open_palette(scene_pos))
+            menu.addAction(self.act_paste)
+            menu.addAction(self.act_group)
+            menu.addSeparator()
+            menu.addAction(self.act_frame_all)
+        menu.exec(screen_pos)
+
+    def _show_help(self) -> None:
+        docs = Path(__file__).resolve().parents[2] / "docs" / "editor.md"
+        text = docs.read_text(encoding="utf-8") if docs.exists() else "See docs/editor.md"
+        box = QMessageBox(self)
+        box.setWindowTitle("Shortcuts and gestures")
+        box.setTextFormat(Qt.MarkdownText)
+        box.setText(text)
+        box.exec()
+
+    # -- running (part 2 plugs in here) ----------------------------------------------
+    def _attach_execution(self) -> None:
+        try:
+            from canvas_app.ui.execution.controller import ExecutionController
+        except ImportError:
+            for action in (self.act_run, self.act_run_here, self.act_stop):
+                action.setEnabled(False)
+                action.setToolTip(action.toolTip() + " — the engine is not available")
+            return
+        self.execution = ExecutionController(self)
+        self.execution.set_document(self.document)
+
+    def run_all(self) -> None:
+        if self.execution is not None:
+            self.execution.run(None)
+
+    def run_to_selected(self) -> None:
+        nodes = self.scene.selected_node_ids()
+        if self.execution is not None and nodes:
+            self.execution.run(nodes)
+
+    def stop(self) -> None:
+        if self.execution is not None:
+            self.execution.stop()
+
+
+def empty_graph(registry=None) -> Graph:
+    return Graph(registry)

@@ -1,0 +1,472 @@
+"""The canvas scene: mirrors the graph model through its events and turns
+gestures (dragging wires, moving, dropping files) into document edits."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QPen, QTransform
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QToolTip
+
+from canvas_app.graph.model import Link
+from canvas_app.ui import theme
+from canvas_app.ui.document import Document
+from canvas_app.ui.items import BackdropItem, LinkItem, NodeItem, PortInfo, wire_path
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+class WireDrag:
+    """A wire being dragged out of a port."""
+
+    def __init__(self, node_id: str, port: PortInfo, detached: Link | None) -> None:
+        self.node_id = node_id
+        self.port = port  # the fixed end
+        self.detached = detached  # an existing link picked up from an input
+        self.target: tuple[str, str] | None = None  # (node id, port name) under the cursor
+        self.link: Link | None = None
+        self.reason: str | None = None
+
+
+class CanvasScene(QGraphicsScene):
+    status_message = Signal(str)
+    palette_requested = Signal(QPointF, object)  # scene pos, wire filter (dict) or None
+    rename_requested = Signal(str)
+    backdrop_rename_requested = Signal(str)
+    context_menu_requested = Signal(object, QPointF, object)  # screen pos, scene pos, item
+
+    def __init__(self, document: Document, parent=None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.graph = document.graph
+        self.node_items: dict[str, NodeItem] = {}
+        self.link_items: dict[Link, LinkItem] = {}
+        self.backdrop_items: dict[str, BackdropItem] = {}
+        self._node_links: dict[str, set[Link]] = {}
+        self.wire: WireDrag | None = None
+        self._wire_item: QGraphicsPathItem | None = None
+        self._press_positions: dict[str, QPointF] = {}
+        self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
+        self.setSceneRect(QRectF(-20000, -20000, 40000, 40000))
+        self.rebuild()
+        self.graph.subscribe(self._on_graph_event)
+
+    def detach(self) -> None:
+        self.graph.unsubscribe(self._on_graph_event)
+
+    # -- mirroring the model ---------------------------------------------------------
+    def rebuild(self) -> None:
+        for item in list(self.items()):
+            self.removeItem(item)
+        self.node_items.clear()
+        self.link_items.clear()
+        self.backdrop_items.clear()
+        self._node_links.clear()
+        for backdrop in self.graph.backdrops.values():
+            self._add_backdrop(backdrop)
+        for node in self.graph.nodes.values():
+            self._add_node(node)
+        for link in self.graph.links:
+            self._add_link(link)
+
+    def _on_graph_event(self, event: str, payload: dict[str, Any]) -> None:
+        if event == "node_added":
+            self._add_node(payload["node"])
+        elif event == "node_removed":
+            item = self.node_items.pop(payload["node"].id, None)
+            if item is not None:
+                self.removeItem(item)
+            self._node_links.pop(payload["node"].id, None)
+        elif event == "link_added":
+            self._add_link(payload["link"])
+        elif event == "link_removed":
+            link = payload["link"]
+            item = self.link_items.pop(link, None)
+            if item is not None:
+                self.removeItem(item)
+            for node_id in (link.src, link.dst):
+                self._node_links.get(node_id, set()).discard(link)
+                self._refresh_placeholder(node_id)
+        elif event in ("param_changed", "title_changed"):
+            node = payload["node"]
+            item = self.node_items.get(node.id)
+            if item is not None:
+                item.refresh(node)
+                item.set_run_state(stale=item.run.state in ("done", "cached"))
+                self._update_links_of(node.id)
+        elif event == "node_moved":
+            node = payload["node"]
+            item = self.node_items.get(node.id)
+            if item is not None and (item.pos().x(), item.pos().y()) != node.position:
+                item.setPos(*node.position)
+        elif event == "backdrop_added":
+            self._add_backdrop(payload["backdrop"])
+        elif event == "backdrop_removed":
+            item = self.backdrop_items.pop(payload["backdrop"].id, None)
+            if item is not None:
+                self.removeItem(item)
+        elif event == "backdrop_changed":
+            item = self.backdrop_items.get(payload["backdrop"].id)
+            if item is not None:
+                item.refresh(payload["backdrop"])
+
+    def _add_node(self, node) -> None:
+        item = NodeItem(node, self)
+        self.node_items[node.id] = item
+        self.addItem(item)
+
+    def _add_backdrop(self, backdrop) -> None:
+        item = BackdropItem(backdrop, self)
+        self.backdrop_items[backdrop.id] = item
+        self.addItem(item)
+
+    def _add_link(self, link: Link) -> None:
+        src = self.graph.nodes.get(link.src)
+        port = src.spec.output(link.src_port) if src is not None and src.spec else None
+        item = LinkItem(link, theme.port_color(port.type if port else None))
+        self.link_items[link] = item
+        self._node_links.setdefault(link.src, set()).add(link)
+        self._node_links.setdefault(link.dst, set()).add(link)
+        self.addItem(item)
+        for node_id in (link.src, link.dst):
+            self._refresh_placeholder(node_id)
+        self._place_link(item)
+
+    def _refresh_placeholder(self, node_id: str) -> None:
+        node = self.graph.nodes.get(node_id)
+        item = self.node_items.get(node_id)
+        if node is not None and item is not None and node.is_placeholder:
+            item.refresh(node)
+            self._update_links_of(node_id)
+
+    def _place_link(self, item: LinkItem) -> None:
+        link = item.link
+        src, dst = self.node_items.get(link.src), self.node_items.get(link.dst)
+        if src is None or dst is None:
+            return
+        item.set_ends(src.port_scene_pos(link.src_port, True), dst.port_scene_pos(link.dst_port, False))
+
+    def _update_links_of(self, node_id: str) -> None:
+        for link in self._node_links.get(node_id, ()):
+            item = self.link_items.get(link)
+            if item is not None:
+                self._place_link(item)
+
+    def node_item_moved(self, item: NodeItem) -> None:
+        self._update_links_of(item.node_id)
+
+    # -- queries ---------------------------------------------------------------------
+    def selected_node_ids(self) -> list[str]:
+        return [item.node_id for item in self.selectedItems() if isinstance(item, NodeItem)]
+
+    def selected_backdrop_ids(self) -> list[str]:
+        return [item.backdrop_id for item in self.selectedItems() if isinstance(item, BackdropItem)]
+
+    def selected_links(self) -> list[Link]:
+        return [item.link for item in self.selectedItems() if isinstance(item, LinkItem)]
+
+    def select_nodes(self, node_ids) -> None:
+        self.clearSelection()
+        for node_id in node_ids:
+            item = self.node_items.get(node_id)
+            if item is not None:
+                item.setSelected(True)
+
+    def nodes_inside(self, backdrop: BackdropItem) -> dict[str, NodeItem]:
+        x, y, w, h = backdrop.model_rect()
+        area = QRectF(x, y, w, h)
+        return {node_id: item for node_id, item in self.node_items.items()
+                if area.contains(item.sceneBoundingRect().center())}
+
+    def node_item_at(self, pos: QPointF) -> NodeItem | None:
+        for item in self.items(pos):
+            if isinstance(item, NodeItem):
+                return item
+        return None
+
+    def items_bounding_rect(self, node_ids=None) -> QRectF:
+        rect = QRectF()
+        items = [self.node_items[n] for n in node_ids if n in self.node_items] if node_ids \
+            else list(self.node_items.values()) + list(self.backdrop_items.values())
+        for item in items:
+            rect = rect.united(item.sceneBoundingRect())
+        return rect
+
+    # -- run state (driven by the executor) ------------------------------------------
+    def set_run_state(self, node_id: str, state: str | None = None, **kwargs) -> None:
+        item = self.node_items.get(node_id)
+        if item is not None:
+            item.set_run_state(state, **kwargs)
+
+    def reset_run_states(self) -> None:
+        for item in self.node_items.values():
+            item.set_run_state("idle", progress=0.0, message="", stale=False)
+
+    # -- gestures --------------------------------------------------------------------
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if event.button() == Qt.LeftButton:
+            node_item = self.node_item_at(event.scenePos())
+            if node_item is not None:
+                port = node_item.port_at(node_item.mapFromScene(event.scenePos()))
+                if port is not None:
+                    self._start_wire(node_item, port)
+                    event.accept()
+                    return
+            if event.modifiers() & Qt.ShiftModifier:
+                event.setModifiers(event.modifiers() | Qt.ControlModifier)
+        super().mousePressEvent(event)
+        self._press_positions = {item.node_id: item.pos() for item in self.node_items.values()
+                                 if item.isSelected()}
+        for item in self.selectedItems():
+            if isinstance(item, BackdropItem):
+                self._press_positions.update({k: v.pos() for k, v in self.nodes_inside(item).items()})
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self.wire is not None:
+            self._drag_wire(event.scenePos(), event.screenPos())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if self.wire is not None and event.button() == Qt.LeftButton:
+            self._finish_wire(event.scenePos())
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        self._commit_moves()
+
+    def _commit_moves(self) -> None:
+        moves = {}
+        for node_id, item in self.node_items.items():
+            node = self.graph.nodes.get(node_id)
+            position = (item.pos().x(), item.pos().y())
+            if node is not None and position != node.position:
+                moves[node_id] = (node.position, position)
+        backdrops = {}
+        for backdrop_id, item in self.backdrop_items.items():
+            backdrop = self.graph.backdrops.get(backdrop_id)
+            rect = item.model_rect()
+            if backdrop is not None and tuple(rect) != tuple(backdrop.rect):
+                backdrops[backdrop_id] = (tuple(backdrop.rect), rect)
+            item.carried = {}
+        if moves or backdrops:
+            self.document.move(moves, backdrops)
+
+    def backdrop_resized(self, item: BackdropItem, old_rect) -> None:
+        if tuple(item.model_rect()) != tuple(old_rect):
+            self.document.change_backdrop(item.backdrop_id, rect=item.model_rect(), old_rect=old_rect)
+
+    def request_rename(self, node_id: str) -> None:
+        self.rename_requested.emit(node_id)
+
+    def request_backdrop_rename(self, backdrop_id: str) -> None:
+        self.backdrop_rename_requested.emit(backdrop_id)
+
+    # -- wires -----------------------------------------------------------------------
+    def _start_wire(self, node_item: NodeItem, port: PortInfo) -> None:
+        detached = None
+        if not port.output:
+            existing = self.graph.links_into(node_item.node_id, port.name)
+            if existing:  # pick up the wire from its input, like Nuke and ComfyUI
+                detached = existing[-1]
+                source = self.node_items.get(detached.src)
+                if source is None:
+                    return
+                source_port = source.ports.get((detached.src_port, True))
+                if source_port is None:
+                    return
+                node_item, port = source, source_port
+                self.link_items[detached].setOpacity(0.25)
+        self.wire = WireDrag(node_item.node_id, port, detached)
+        self._wire_item = QGraphicsPathItem()
+        self._wire_item.setZValue(100)
+        self._wire_item.setPen(QPen(theme.port_color(port.type), 2.4, Qt.DashLine))
+        self.addItem(self._wire_item)
+        start = node_item.mapToScene(port.center)
+        self._wire_item.setPath(wire_path(start, start))
+
+    def _wire_ends(self, cursor: QPointF) -> tuple[QPointF, QPointF]:
+        wire = self.wire
+        fixed = self.node_items[wire.node_id].mapToScene(wire.port.center)
+        return (fixed, cursor) if wire.port.output else (cursor, fixed)
+
+    def _find_target(self, pos: QPointF) -> tuple[NodeItem | None, PortInfo | None]:
+        wire = self.wire
+        want_output = not wire.port.output
+        area = QRectF(pos.x() - 14, pos.y() - 14, 28, 28)
+        nodes = [item for item in self.items(area) if isinstance(item, NodeItem)
+                 and item.node_id != wire.node_id]
+        for item in nodes:
+            port = item.port_at(item.mapFromScene(pos), radius=16)
+            if port is not None and port.output == want_output:
+                return item, port
+        for item in nodes:  # over a node's body: its first port of the right type
+            if not item.sceneBoundingRect().contains(pos):
+                continue
+            candidates = [p for p in item.ports.values()
+                          if p.output == want_output and p.type == wire.port.type]
+            free = [p for p in candidates if p.output or p.multiple or
+                    not self.graph.links_into(item.node_id, p.name)]
+            if free or candidates:
+                return item, (free or candidates)[0]
+            return item, None
+        return None, None
+
+    def _wire_link(self, item: NodeItem, port: PortInfo) -> Link:
+        wire = self.wire
+        if wire.port.output:
+            return Link(wire.node_id, wire.port.name, item.node_id, port.name)
+        return Link(item.node_id, port.name, wire.node_id, wire.port.name)
+
+    def _drag_wire(self, pos: QPointF, screen_pos) -> None:
+        wire = self.wire
+        item, port = self._find_target(pos)
+        end = pos
+        wire.link, wire.reason = None, None
+        if item is not None and port is not None:
+            end = item.mapToScene(port.center)
+            link = self._wire_link(item, port)
+            if wire.detached is not None and link == wire.detached:
+                reason = None
+            else:
+                reason, _ = self._reason_without_detached(link)
+            wire.link, wire.reason = link, reason
+        elif item is not None:
+            wire.reason = f"{item.title} has no {'input' if wire.port.output else 'output'} " \
+                          f"of type {wire.port.type}"
+        start, finish = self._wire_ends(end)
+        self._wire_item.setPath(wire_path(start, finish))
+        color = theme.ERROR if wire.reason else theme.port_color(wire.port.type)
+        self._wire_item.setPen(QPen(color, 2.6, Qt.SolidLine if wire.link and not wire.reason
+                                    else Qt.DashLine))
+        if wire.reason:
+            self.status_message.emit(f"Cannot connect: {wire.reason}")
+            QToolTip.showText(screen_pos, wire.reason)
+        else:
+            if wire.link is not None:
+                self.status_message.emit(f"Connect {wire.link}")
+            QToolTip.hideText()
+
+    def _reason_without_detached(self, link: Link):
+        detached = self.wire.detached if self.wire else None
+        if detached is None:
+            return self.document.connect_reason(link)
+        from canvas_app.graph.model import Graph
+
+        view = Graph(self.graph.registry)
+        view.nodes = self.graph.nodes
+        view.links = [other for other in self.graph.links if other != detached]
+        view_doc = _ReasonView(view, self.document)
+        return view_doc.connect_reason(link)
+
+    def _finish_wire(self, pos: QPointF) -> None:
+        wire = self.wire
+        item, port = self._find_target(pos)
+        if item is not None and port is not None:
+            link = self._wire_link(item, port)
+            reason = None if wire.detached == link else self._reason_without_detached(link)[0]
+        else:
+            link, reason = None, None
+        self._end_wire_visual()
+        QToolTip.hideText()
+        if wire.detached is not None and link == wire.detached:
+            return
+        if link is not None and reason is None:
+            if wire.detached is not None:
+                self.document.undo_stack.beginMacro("Reconnect")
+                self.document.disconnect([wire.detached])
+                self.document.connect(link)
+                self.document.undo_stack.endMacro()
+            else:
+                self.document.connect(link)
+            self.status_message.emit(f"Connected {link}")
+        elif reason:
+            self.status_message.emit(f"Not connected: {reason}")
+        elif item is not None:
+            self.status_message.emit(f"Not connected: {item.title} has no "
+                                     f"{'input' if wire.port.output else 'output'} of type {wire.port.type}")
+        elif wire.detached is not None:
+            self.document.disconnect([wire.detached])
+            self.status_message.emit(f"Disconnected {wire.detached}")
+        else:  # dropped on empty canvas: offer the nodes that fit
+            self.palette_requested.emit(pos, {"node": wire.node_id, "port": wire.port.name,
+                                              "output": wire.port.output, "type": wire.port.type})
+
+    def _end_wire_visual(self) -> None:
+        if self._wire_item is not None:
+            self.removeItem(self._wire_item)
+            self._wire_item = None
+        if self.wire is not None and self.wire.detached in self.link_items:
+            self.link_items[self.wire.detached].setOpacity(1.0)
+        self.wire = None
+
+    def cancel_wire(self) -> None:
+        if self.wire is not None:
+            self._end_wire_visual()
+            QToolTip.hideText()
+
+    # -- context menu and file drops -------------------------------------------------
+    def contextMenuEvent(self, event) -> None:  # noqa: N802
+        item = self.itemAt(event.scenePos(), QTransform())
+        while item is not None and not isinstance(item, (NodeItem, LinkItem, BackdropItem)):
+            item = item.parentItem()
+        if item is not None and not item.isSelected():
+            self.clearSelection()
+            item.setSelected(True)
+        self.context_menu_requested.emit(event.screenPos(), event.scenePos(), item)
+        event.accept()
+
+    @staticmethod
+    def image_paths(mime) -> list[str]:
+        if not mime.hasUrls():
+            return []
+        return [url.toLocalFile() for url in mime.urls()
+                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES]
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if self.image_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        if self.image_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = self.image_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.drop_images(paths, event.scenePos())
+
+    def drop_images(self, paths: list[str], pos: QPointF) -> str:
+        """Image files dropped on a Reference node are added to it; anywhere
+        else they make a new Reference node (role face)."""
+        target = self.node_item_at(pos)
+        entries = [{"path": str(Path(p).resolve()), "role": "face"} for p in paths]
+        if target is not None and self.graph.nodes[target.node_id].type_name == "Reference":
+            node = self.graph.nodes[target.node_id]
+            self.document.set_param(node.id, "images", list(node.params["images"]) + entries)
+            self.status_message.emit(f"Added {len(entries)} image(s) to {node.title}")
+            return node.id
+        node = self.document.add_node("Reference", (pos.x() - 115, pos.y() - 30),
+                                      params={"images": entries})
+        self.select_nodes([node.id])
+        self.status_message.emit(f"Created {node.title} with {len(entries)} image(s)")
+        return node.id
+
+
+class _ReasonView:
+    """connect_reason against a graph view (the graph minus a picked-up link)."""
+
+    def __init__(self, graph, document: Document) -> None:
+        self.graph, self.registry = graph, document.registry
+
+    connect_reason = Document.connect_reason
+

@@ -1,0 +1,80 @@
+"""Colours, icons and the stylesheet. One place, so canvas and widgets agree."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from PySide6.QtGui import QColor, QIcon, QPalette
+from PySide6.QtWidgets import QApplication
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+CANVAS_BG = QColor("#1b1e23")
+GRID_MINOR = QColor("#23272e")
+GRID_MAJOR = QColor("#2b3038")
+NODE_BODY = QColor("#2a2f37")
+NODE_BORDER = QColor("#141619")
+NODE_TEXT = QColor("#e6e9ee")
+NODE_DIM_TEXT = QColor("#9aa3b2")
+SELECTION = QColor("#ffb547")
+ACCENT = QColor("#4f8cff")
+ERROR = QColor("#e5646a")
+OK = QColor("#5fd08a")
+CACHED = QColor("#56b6c2")
+
+# Port colours by type: distinct hues with similar brightness on the dark canvas.
+PORT_COLORS = {
+    "images": QColor("#e0a64b"),
+    "identity": QColor("#c678dd"),
+    "prompt": QColor("#7aa7ff"),
+    "clip": QColor("#5fd08a"),
+    "sequence": QColor("#ef6f6c"),
+    "number": QColor("#b8c0cc"),
+}
+UNKNOWN_PORT = QColor("#7d8590")
+
+# Header colours by node category.
+CATEGORY_COLORS = {
+    "Inputs": QColor("#8a6a2e"),
+    "Identity": QColor("#774b8a"),
+    "Shots": QColor("#345d9e"),
+    "Output": QColor("#2f7a50"),
+}
+DEFAULT_HEADER = QColor("#4a5260")
+PLACEHOLDER_HEADER = QColor("#7a3b3e")
+
+
+def port_color(port_type: str | None) -> QColor:
+    return PORT_COLORS.get(port_type or "", UNKNOWN_PORT)
+
+
+def header_color(category: str | None) -> QColor:
+    return CATEGORY_COLORS.get(category or "", DEFAULT_HEADER)
+
+
+@lru_cache(maxsize=None)
+def icon(name: str) -> QIcon:
+    path = RESOURCES / "icons" / f"{name}.svg"
+    return QIcon(str(path)) if path.is_file() else QIcon()
+
+
+def apply_theme(app: QApplication) -> None:
+    app.setStyle("Fusion")
+    palette = QPalette()
+    roles = {
+        QPalette.Window: "#23272e", QPalette.WindowText: "#dfe3ea", QPalette.Base: "#1b1e23",
+        QPalette.AlternateBase: "#20242a", QPalette.ToolTipBase: "#2c313a",
+        QPalette.ToolTipText: "#eef1f5", QPalette.Text: "#dfe3ea", QPalette.Button: "#313844",
+        QPalette.ButtonText: "#dfe3ea", QPalette.BrightText: "#ffffff",
+        QPalette.Highlight: "#35507f", QPalette.HighlightedText: "#ffffff",
+        QPalette.Link: "#7aa7ff", QPalette.PlaceholderText: "#6c7483",
+    }
+    for role, color in roles.items():
+        palette.setColor(role, QColor(color))
+    for role in (QPalette.Text, QPalette.ButtonText, QPalette.WindowText):
+        palette.setColor(QPalette.Disabled, role, QColor("#646b78"))
+    app.setPalette(palette)
+    qss = RESOURCES / "style" / "dark.qss"
+    if qss.is_file():
+        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+    app.setWindowIcon(icon("app"))

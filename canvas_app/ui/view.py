@@ -1,0 +1,319 @@
+"""The canvas view: grid, zoom to the cursor, pan (middle mouse or space +
+drag), rubber-band selection (Shift adds) and a minimap overview."""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
+
+from canvas_app.ui import theme
+
+MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
+
+
+class CanvasView(QGraphicsView):
+    palette_requested = Signal(QPointF)  # scene position
+    zoom_changed = Signal(float)
+
+    def __init__(self, scene, parent=None) -> None:
+        super().__init__(scene, parent)
+        self.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+        self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
+        self.setOptimizationFlags(QGraphicsView.DontSavePainterState
+                                  | QGraphicsView.DontAdjustForAntialiasing)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
+        self.setDragMode(QGraphicsView.RubberBandDrag)
+        self.setRubberBandSelectionMode(Qt.IntersectsItemShape)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.NoFrame)
+        self.setAcceptDrops(True)
+        self.setBackgroundBrush(theme.CANVAS_BG)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self._panning = False
+        self._space = False
+        self._pan_last = QPointF()
+        self.minimap = Minimap(self)
+        self.set_scene(scene)
+
+    def set_scene(self, scene) -> None:
+        self.setScene(scene)
+        self.minimap.set_scene(scene)
+
+    # -- zoom ------------------------------------------------------------------------
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def zoom_by(self, factor: float, anchor_view_pos: QPointF | None = None) -> None:
+        current = self.zoom()
+        factor = max(MIN_ZOOM / current, min(MAX_ZOOM / current, factor))
+        if abs(factor - 1.0) < 1e-6:
+            return
+        if anchor_view_pos is not None:
+            before = self.mapToScene(anchor_view_pos.toPoint())
+            self.setTransformationAnchor(QGraphicsView.NoAnchor)
+            self.scale(factor, factor)
+            after = self.mapToScene(anchor_view_pos.toPoint())
+            delta = after - before
+            self.translate(delta.x(), delta.y())
+            self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        else:
+            self.setTransformationAnchor(QGraphicsView.AnchorViewCenter)
+            self.scale(factor, factor)
+            self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.zoom_changed.emit(self.zoom())
+        self.minimap.update()
+
+    def wheelEvent(self, event) -> None:  # noqa: N802
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        self.zoom_by(math.pow(1.0015, delta), event.position())
+        event.accept()
+
+    def frame_rect(self, rect: QRectF) -> None:
+        if rect.isNull() or rect.isEmpty():
+            rect = QRectF(-400, -300, 800, 600)
+        rect = rect.adjusted(-60, -60, 60, 60)
+        self.resetTransform()
+        self.fitInView(rect, Qt.KeepAspectRatio)
+        if self.zoom() > 1.25:
+            center = rect.center()
+            self.resetTransform()
+            self.scale(1.25, 1.25)
+            self.centerOn(center)
+        self.zoom_changed.emit(self.zoom())
+        self.minimap.update()
+
+    def frame_all(self) -> None:
+        self.frame_rect(self.scene().items_bounding_rect())
+
+    def frame_selected(self) -> None:
+        selected = self.scene().selectedItems()
+        if not selected:
+            self.frame_all()
+            return
+        rect = QRectF()
+        for item in selected:
+            rect = rect.united(item.sceneBoundingRect())
+        self.frame_rect(rect)
+
+    # -- pan -------------------------------------------------------------------------
+    def pan_by(self, dx: float, dy: float) -> None:
+        h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+        h.setValue(h.value() + int(dx))
+        v.setValue(v.value() + int(dy))
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802
+        super().scrollContentsBy(dx, dy)
+        self.minimap.update()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton and self._space):
+            self._panning = True
+            self._pan_last = event.position()
+            self.viewport().setCursor(Qt.ClosedHandCursor)
+            event.accept()
+            return
+        if event.button() == Qt.LeftButton and event.modifiers() & Qt.ShiftModifier \
+                and self.itemAt(event.position().toPoint()) is None:
+            # Shift + rubber band adds to the selection (Qt uses Ctrl for that).
+            event = QMouseEvent(event.type(), event.position(), event.globalPosition(), event.button(),
+                                event.buttons(), event.modifiers() | Qt.ControlModifier)
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._panning:
+            delta = event.position() - self._pan_last
+            self._pan_last = event.position()
+            self.pan_by(-delta.x(), -delta.y())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._panning and event.button() in (Qt.MiddleButton, Qt.LeftButton):
+            self._panning = False
+            self.viewport().setCursor(Qt.OpenHandCursor if self._space else Qt.ArrowCursor)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+        if event.button() == Qt.LeftButton and self.itemAt(event.position().toPoint()) is None:
+            self.palette_requested.emit(self.mapToScene(event.position().toPoint()))
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        if event.key() == Qt.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.OpenHandCursor)
+            event.accept()
+            return
+        if event.key() == Qt.Key_Tab and not event.modifiers() & Qt.ControlModifier:
+            self.palette_requested.emit(self.cursor_scene_pos())
+            event.accept()
+            return
+        if event.key() == Qt.Key_Escape:
+            self.scene().cancel_wire()
+            self.scene().clearSelection()
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:  # noqa: N802
+        if event.key() == Qt.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            if not self._panning:
+                self.viewport().setCursor(Qt.ArrowCursor)
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def focusNextPrevChild(self, next_: bool) -> bool:  # noqa: N802
+        return False  # Tab opens the palette instead of moving focus
+
+    def cursor_scene_pos(self) -> QPointF:
+        local = self.viewport().mapFromGlobal(self.cursor().pos())
+        if not self.viewport().rect().contains(local):
+            local = self.viewport().rect().center()
+        return self.mapToScene(local)
+
+    # -- grid ------------------------------------------------------------------------
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        painter.fillRect(rect, theme.CANVAS_BG)
+        zoom = self.zoom()
+        painter.setRenderHint(QPainter.Antialiasing, False)
+        for step, color, min_zoom in ((20, theme.GRID_MINOR, 0.55), (100, theme.GRID_MAJOR, 0.12)):
+            if zoom < min_zoom:
+                continue
+            pen = QPen(color, 0)
+            painter.setPen(pen)
+            left = math.floor(rect.left() / step) * step
+            top = math.floor(rect.top() / step) * step
+            lines = []
+            x = left
+            while x < rect.right():
+                lines.append(QLineF(x, rect.top(), x, rect.bottom()))
+                x += step
+            y = top
+            while y < rect.bottom():
+                lines.append(QLineF(rect.left(), y, rect.right(), y))
+                y += step
+            painter.drawLines(lines)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.minimap.place()
+
+
+class Minimap(QWidget):
+    """An overview in the corner: node blocks from a cached picture (redrawn
+    when the graph changes, not while panning) plus the visible area. Click
+    or drag in it to jump there."""
+
+    SIZE = (220, 140)
+
+    def __init__(self, view: CanvasView) -> None:
+        super().__init__(view)
+        self.view = view
+        self.scene = None
+        self.setFixedSize(*self.SIZE)
+        self.setCursor(Qt.PointingHandCursor)
+        self.setToolTip("Overview: click or drag to move the view")
+        self._picture: QPixmap | None = None
+        self._world = QRectF()
+        self._dirty = QTimer(self)
+        self._dirty.setSingleShot(True)
+        self._dirty.setInterval(150)
+        self._dirty.timeout.connect(self._render)
+
+    def set_scene(self, scene) -> None:
+        if self.scene is not None:
+            try:
+                self.scene.changed.disconnect(self._schedule)
+            except (RuntimeError, TypeError):
+                pass
+        self.scene = scene
+        if scene is not None:
+            scene.changed.connect(self._schedule)
+        self._schedule()
+
+    def place(self) -> None:
+        view_rect = self.view.viewport().rect()
+        self.move(view_rect.width() - self.width() - 12, view_rect.height() - self.height() - 12)
+
+    def _schedule(self, *_args) -> None:
+        if not self._dirty.isActive():
+            self._dirty.start()
+
+    def _render(self) -> None:
+        scene = self.scene
+        if scene is None:
+            return
+        world = scene.items_bounding_rect()
+        if world.isEmpty():
+            world = QRectF(-400, -300, 800, 600)
+        self._world = world.adjusted(-200, -200, 200, 200)
+        pixmap = QPixmap(self.size() * self.devicePixelRatioF())
+        pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+        pixmap.fill(QColor(20, 22, 26, 215))
+        painter = QPainter(pixmap)
+        scale, ox, oy = self._mapping()
+        for item in scene.backdrop_items.values():
+            x, y, w, h = item.model_rect()
+            color = QColor(item.color)
+            color.setAlpha(110)
+            painter.fillRect(QRectF(ox + x * scale, oy + y * scale, w * scale, h * scale), color)
+        for item in scene.node_items.values():
+            rect = item.sceneBoundingRect()
+            color = theme.PLACEHOLDER_HEADER if item.placeholder else theme.header_color(item.category)
+            if item.isSelected():
+                color = theme.SELECTION
+            elif item.run.state == "failed":
+                color = theme.ERROR
+            painter.fillRect(QRectF(ox + rect.x() * scale, oy + rect.y() * scale,
+                                    max(2.0, rect.width() * scale), max(2.0, rect.height() * scale)),
+                             color.lighter(120))
+        painter.end()
+        self._picture = pixmap
+        self.update()
+
+    def _mapping(self) -> tuple[float, float, float]:
+        world = self._world if not self._world.isEmpty() else QRectF(-400, -300, 800, 600)
+        scale = min((self.width() - 8) / world.width(), (self.height() - 8) / world.height())
+        ox = (self.width() - world.width() * scale) / 2 - world.x() * scale
+        oy = (self.height() - world.height() * scale) / 2 - world.y() * scale
+        return scale, ox, oy
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        if self._picture is None:
+            self._render()
+        if self._picture is not None:
+            painter.drawPixmap(0, 0, self._picture)
+        scale, ox, oy = self._mapping()
+        visible = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
+        frame = QRectF(ox + visible.x() * scale, oy + visible.y() * scale,
+                       visible.width() * scale, visible.height() * scale)
+        painter.setPen(QPen(QColor("#dfe3ea"), 1.2))
+        painter.setBrush(QColor(255, 255, 255, 22))
+        painter.drawRect(frame.intersected(QRectF(self.rect()).adjusted(1, 1, -1, -1)))
+        painter.setPen(QPen(QColor("#3a404b"), 1))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5))
+
+    def _jump(self, pos: QPointF) -> None:
+        scale, ox, oy = self._mapping()
+        self.view.centerOn(QPointF((pos.x() - ox) / scale, (pos.y() - oy) / scale))
+        self.update()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        self._jump(event.position())
+        event.accept()
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if event.buttons() & Qt.LeftButton:
+            self._jump(event.position())
+        event.accept()
