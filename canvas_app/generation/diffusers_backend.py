@@ -469,7 +469,7 @@ class _Loader:
         base_cls = diffusers.StableDiffusionXLPipeline if self.kind == "sdxl" else diffusers.StableDiffusionPipeline
         try:
             if model.is_file:
-                kwargs: dict[str, Any] = {"torch_dtype": torch_dtype}
+                kwargs: dict[str, Any] = {"dtype": torch_dtype}
                 if "model_config" in sources:
                     kwargs["config"] = str(sources["model_config"].path)
                     kwargs["local_files_only"] = True
@@ -477,7 +477,7 @@ class _Loader:
                     kwargs["local_files_only"] = True
                 pipe = base_cls.from_single_file(str(model.path), **kwargs)
             else:
-                pipe = base_cls.from_pretrained(str(model.path), torch_dtype=torch_dtype, local_files_only=True)
+                pipe = base_cls.from_pretrained(str(model.path), dtype=torch_dtype, local_files_only=True)
         except CanvasError:
             raise
         except (OSError, ValueError, EnvironmentError) as error:
@@ -486,7 +486,7 @@ class _Loader:
                                "to a diffusers folder (or hub id) of the same architecture.",
                                field="model") from None
             raise BadInput(f"cannot load {opts.model}: {error}", field="model") from None
-        if getattr(pipe, "safety_checker", None) is None and hasattr(pipe, "register_to_config"):
+        if "safety_checker" in pipe.config and getattr(pipe, "safety_checker", None) is None:
             pipe.register_to_config(requires_safety_checker=False)
 
         adapter_meta: dict[str, Any] = {}
@@ -495,16 +495,16 @@ class _Loader:
             motion_source = sources["motion_adapter"]
             try:
                 if motion_source.is_file:
-                    adapter = diffusers.MotionAdapter.from_single_file(str(motion_source.path), torch_dtype=torch_dtype)
+                    adapter = diffusers.MotionAdapter.from_single_file(str(motion_source.path), dtype=torch_dtype)
                 else:
-                    adapter = diffusers.MotionAdapter.from_pretrained(str(motion_source.path), torch_dtype=torch_dtype,
+                    adapter = diffusers.MotionAdapter.from_pretrained(str(motion_source.path), dtype=torch_dtype,
                                                                       local_files_only=True)
             except (OSError, ValueError) as error:
                 raise BadInput(f"cannot load motion adapter {motion_source.spec}: {error}",
                                field="motion_adapter") from None
             video_cls = diffusers.AnimateDiffSDXLPipeline if self.kind == "sdxl" else diffusers.AnimateDiffPipeline
             try:
-                pipe = video_cls.from_pipe(pipe, motion_adapter=adapter, torch_dtype=torch_dtype)
+                pipe = video_cls.from_pipe(pipe, motion_adapter=adapter, dtype=torch_dtype)
             except ValueError as error:
                 raise BadInput(f"motion adapter {motion_source.spec} does not fit this model: {error}",
                                field="motion_adapter") from None
@@ -558,7 +558,6 @@ class _Loader:
             "model_source": model.origin,
             "model_revision": model.revision,
             "model_fingerprint": fingerprint(model),
-            "pipeline": type(pipe).__name__,
             "diffusers_version": diffusers.__version__,
         }
         index = read_model_index(model.path) if not model.is_file else {}
@@ -873,6 +872,7 @@ class DiffusersBackend:
         metadata: dict[str, Any] = {
             "backend": "diffusers",
             **bundle.model_meta,
+            "pipeline": type(runner).__name__,
             "seed": int(request.seed),
             "scheduler": type(scheduler).__name__,
             "steps": opts.steps,
@@ -921,11 +921,10 @@ class DiffusersBackend:
         pipe = bundle.pipe
         if references:
             images = [Image.fromarray(ref.pixels).convert("RGB") for ref in references]
+            pixels = bundle.image_processor(images=images, return_tensors="pt").pixel_values
         else:  # adapter loaded but nothing to show it: scale 0, shape-only input
-            size = getattr(bundle.image_processor, "crop_size", {"height": 224}) or {"height": 224}
-            side = size.get("height", 224) if isinstance(size, dict) else int(size)
-            images = [Image.new("RGB", (side, side))]
-        pixels = bundle.image_processor(images=images, return_tensors="pt").pixel_values
+            side = int(pipe.image_encoder.config.image_size)
+            pixels = torch.zeros(1, 3, side, side)
         with torch.inference_mode():
             positive, negative = pipe.encode_image(pixels, device, 1, bundle.image_adapter_hidden_states)
         positive, negative = positive.unsqueeze(0), negative.unsqueeze(0)  # (1, n_refs, ...)
@@ -962,7 +961,7 @@ class DiffusersBackend:
         else:
             return None
         # from_pipe casts the (shared) components to torch_dtype, float32 by default: pass ours.
-        variant = cls.from_pipe(pipe, torch_dtype=_torch_dtype(bundle.dtype))
+        variant = cls.from_pipe(pipe, dtype=_torch_dtype(bundle.dtype))
         variant.set_progress_bar_config(disable=True)
         bundle.extras[which] = variant
         return variant
