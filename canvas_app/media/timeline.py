@@ -83,9 +83,7 @@ def media_url(media_path: Path | str, timeline_dir: Path) -> str:
     """The target_url for a media file: relative to the timeline's folder if possible."""
     import opentimelineio as otio
 
-    media = Path(media_path)
-    if not media.is_absolute():
-        media = Path.cwd() / media
+    media = Path(media_path).resolve()  # both sides resolved: symlinked folders agree
     try:
         relative = Path(os.path.relpath(media, timeline_dir.resolve()))
     except ValueError:  # another drive on Windows
@@ -144,14 +142,19 @@ def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timelin
 
 
 def write_timeline(path: str | Path, name: str, shots: Iterable[TimelineShot], fps: float, *,
-                   metadata: dict[str, Any] | None = None) -> Path:
-    """Write the cut as an .otio file (atomically: temp file, then os.replace)."""
+                   metadata: dict[str, Any] | None = None, media_root: str | Path | None = None) -> Path:
+    """Write the cut as an .otio file (atomically: temp file, then os.replace).
+
+    Media paths are made relative to `media_root`, by default the .otio's own
+    folder. When writing into a staging folder that is moved into place later,
+    pass the final folder, so that the links hold where the file ends up."""
     import opentimelineio as otio
 
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    timeline = build_timeline(name, list(shots), fps, folder, metadata)
+    root = Path(media_root) if media_root is not None else folder
+    timeline = build_timeline(name, list(shots), fps, root, metadata)
     temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part.otio"
     try:
         otio.adapters.write_to_file(timeline, str(temp), adapter_name="otio_json")

@@ -64,3 +64,12 @@ def test_bad_trim_is_refused_and_old_file_kept(tmp_path):
     with pytest.raises(ValueError, match="Shot 2"):
         write_timeline(target, "cut", shots, 12)
     assert target.read_text() == before
+
+
+def test_staged_timeline_links_relative_to_its_final_folder(tmp_path):
+    shots = make_shots(tmp_path)
+    staging = tmp_path / ".export-1"
+    staging.mkdir()
+    staged = write_timeline(staging / "cut.otio", "cut", shots, 12, media_root=tmp_path)
+    final = staged.rename(tmp_path / "cut.otio")
+    assert all(shot.media_path.is_file() for shot in read_timeline(final))
