@@ -16,6 +16,7 @@ insightface's own FaceAnalysis / model_zoo routing:
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,17 +78,23 @@ def build_pack(folder: Path) -> Path:
         def forward(self, image):
             return self.project(torch.flatten(self.pool(image), 1))
 
+    with warnings.catch_warnings():  # the legacy exporter warns; onnxscript is not installed
+        warnings.simplefilter("ignore")
+        _export(torch, TinyDetector(), TinyRecognizer(), folder)
+    return folder
+
+
+def _export(torch, detector, recognizer, folder: Path) -> None:
     names = [f"score_{s}" for s in STRIDES] + [f"bbox_{s}" for s in STRIDES] + \
         [f"kps_{s}" for s in STRIDES]
     torch.onnx.export(
-        TinyDetector().eval(), torch.zeros(1, 3, 640, 640), str(folder / "det_tiny.onnx"),
+        detector.eval(), torch.zeros(1, 3, 640, 640), str(folder / "det_tiny.onnx"),
         input_names=["input.1"], output_names=names, opset_version=17, dynamo=False,
         dynamic_axes={"input.1": {2: "height", 3: "width"}, **{n: {0: "anchors_" + n.split("_")[1]} for n in names}})
     torch.onnx.export(
-        TinyRecognizer().eval(), torch.zeros(1, 3, 112, 112), str(folder / "rec_tiny.onnx"),
+        recognizer.eval(), torch.zeros(1, 3, 112, 112), str(folder / "rec_tiny.onnx"),
         input_names=["input.1"], output_names=["embedding"], opset_version=17, dynamo=False,
         dynamic_axes={"input.1": {0: "None"}, "embedding": {0: "None"}})
-    return folder
 
 
 def expected_box(image_side: float) -> tuple[float, float, float, float]:
