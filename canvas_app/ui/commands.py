@@ -124,13 +124,15 @@ class MoveCommand(QUndoCommand):
 
 
 class SetParamCommand(QUndoCommand):
-    """A param edit. Consecutive edits of the same field within a couple of
-    seconds (typing, spinning) merge into one undo step."""
+    """A param edit. With `merge`, consecutive edits of the same field within
+    a couple of seconds (typing, spinning) merge into one undo step."""
 
     MERGE_WINDOW = 2.0
 
-    def __init__(self, graph: Graph, node_id: str, name: str, value: Any, label: str = "") -> None:
+    def __init__(self, graph: Graph, node_id: str, name: str, value: Any, label: str = "",
+                 merge: bool = False) -> None:
         node = graph.nodes[node_id]
+        self.merge = merge
         super().__init__(f"Set {node.title} {label or name}")
         self.graph, self.node_id, self.name = graph, node_id, name
         self.old = copy.deepcopy(node.params.get(name))
@@ -138,7 +140,7 @@ class SetParamCommand(QUndoCommand):
         self.stamp = time.monotonic()
 
     def id(self) -> int:  # noqa: A003 - Qt API
-        return MERGE_PARAM
+        return MERGE_PARAM if self.merge else -1
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt API
         if not isinstance(other, SetParamCommand) or other.node_id != self.node_id \

@@ -119,7 +119,9 @@ class Document(QObject):
         if nodes or backdrops:
             self.push(cmd.MoveCommand(self.graph, nodes, backdrops))
 
-    def set_param(self, node_id: str, name: str, value: Any) -> str | None:
+    def set_param(self, node_id: str, name: str, value: Any, merge: bool = False) -> str | None:
+        """Edit a param; returns the reason when the value is refused. `merge`
+        joins continuous edits of one field (typing) into one undo step."""
         node = self.graph.nodes.get(node_id)
         if node is None or node.spec is None:
             return "this node cannot be edited"
@@ -131,7 +133,7 @@ class Document(QObject):
             return reason
         if checked == node.params.get(name):
             return None
-        self.push(cmd.SetParamCommand(self.graph, node_id, name, checked, param.display_name))
+        self.push(cmd.SetParamCommand(self.graph, node_id, name, checked, param.display_name, merge))
         return None
 
     def set_title(self, node_id: str, title: str) -> None:

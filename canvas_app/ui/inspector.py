@@ -45,6 +45,7 @@ def thumbnail(path: str, size: int = 48) -> QPixmap | None:
 
 class ParamEditor(QWidget):
     edited = Signal(object)
+    continuous = False  # edits arrive in bursts (typing, spinning) and merge into one undo step
 
     def __init__(self, param: ParamSpec, parent=None) -> None:
         super().__init__(parent)
@@ -71,6 +72,8 @@ class LineEditor(ParamEditor):
 class TextEditor(ParamEditor):
     """Multiline prompt text; commits while typing (after a short pause) and
     on leaving the field. Typing merges into one undo step."""
+
+    continuous = True
 
     def __init__(self, param, parent=None) -> None:
         super().__init__(param, parent)
@@ -104,6 +107,7 @@ class TextEditor(ParamEditor):
 
 
 class NumberEditor(ParamEditor):
+    continuous = True
     def __init__(self, param, parent=None) -> None:
         super().__init__(param, parent)
         layout = QHBoxLayout(self)
@@ -448,7 +452,8 @@ class Inspector(QScrollArea):
     def _edited(self, name: str, value) -> None:
         if self.node_id is None:
             return
-        reason = self.document.set_param(self.node_id, name, value)
+        reason = self.document.set_param(self.node_id, name, value,
+                                         merge=self.editors[name].continuous)
         error = self.errors.get(name)
         if error is not None:
             error.setText(reason or "")

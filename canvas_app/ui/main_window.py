@@ -184,9 +184,17 @@ class MainWindow(QMainWindow):
 
     # -- the document ----------------------------------------------------------------
     def set_document(self, document: Document) -> None:
-        old_scene = self.scene
-        if self.document is not None:
-            self.document.undo_stack.cleanChanged.disconnect(self._update_title)
+        old_scene, old_document = self.scene, self.document
+        if old_document is not None:
+            stack = old_document.undo_stack
+            for signal in (stack.cleanChanged, stack.indexChanged, stack.canUndoChanged,
+                           stack.canRedoChanged, stack.undoTextChanged, stack.redoTextChanged,
+                           old_document.path_changed):
+                try:
+                    signal.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
+        document.setParent(self)
         self.document = document
         self.scene = CanvasScene(document, self)
         self.scene.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
@@ -208,8 +216,8 @@ class MainWindow(QMainWindow):
             can.connect(action.setEnabled)
         self.act_undo.setEnabled(stack.canUndo())
         self.act_redo.setEnabled(stack.canRedo())
-        stack.undoTextChanged.connect(lambda t: self.act_undo.setText(f"&Undo {t}".strip()))
-        stack.redoTextChanged.connect(lambda t: self.act_redo.setText(f"&Redo {t}".strip()))
+        stack.undoTextChanged.connect(self._undo_text)
+        stack.redoTextChanged.connect(self._redo_text)
         document.path_changed.connect(self._update_title)
         self.autosaver.attach(document)
         self._show_issues(document.issues)
@@ -217,8 +225,15 @@ class MainWindow(QMainWindow):
         self._update_counts()
         if self.execution is not None:
             self.execution.set_document(document)
-        QTimer.singleShot(0, self.view.frame_all)
+        if old_document is not None:
+            old_document.deleteLater()
         self.view.frame_all()
+
+    def _undo_text(self, text: str) -> None:
+        self.act_undo.setText(f"&Undo {text}".strip())
+
+    def _redo_text(self, text: str) -> None:
+        self.act_redo.setText(f"&Redo {text}".strip())
 
     def _update_title(self, *_args) -> None:
         self.setWindowTitle(f"{self.document.display_name}[*] — canvas-app")

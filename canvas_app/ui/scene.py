@@ -234,6 +234,8 @@ class CanvasScene(QGraphicsScene):
             self._finish_wire(event.scenePos())
             event.accept()
             return
+        if event.modifiers() & Qt.ShiftModifier:
+            event.setModifiers(event.modifiers() | Qt.ControlModifier)
         super().mouseReleaseEvent(event)
         self._commit_moves()
 
