@@ -191,10 +191,18 @@ def face_geometry(identity: Identity) -> FaceGeometry:
 # --------------------------------------------------------------------------- helpers
 
 
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    """RGB uint8 from grey, RGB or RGBA pixels."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(pixels[:, :, :3], dtype=np.uint8)
+
+
 def _resize(image: np.ndarray, scale_x: float, scale_y: float) -> tuple[np.ndarray, float, float]:
     """Resize by a factor; returns the image and the exact factors of the rounded size."""
     h, w = image.shape[:2]
-    nw, nh = max(1, int(round(w * scale_x))), max(1, int(round(h * scale_y))),
+    nw, nh = max(1, int(round(w * scale_x))), max(1, int(round(h * scale_y)))
     if (nw, nh) == (w, h):
         return image, 1.0, 1.0
     shrinking = nw < w and nh < h
@@ -243,7 +251,7 @@ def _inset_cards(references: list[RefImage], width: int, height: int) -> list[tu
     border = max(1, height // 240)
     x_right = width - margin
     for ref in references[:3]:
-        pixels = ref.pixels
+        pixels = _rgb(ref.pixels)
         ph, pw = pixels.shape[:2]
         inner_h = card_h - 2 * border
         inner_w = max(8, min(int(round(pw * inner_h / ph)), int(width * 0.25)))
@@ -324,7 +332,7 @@ class _Plan:
         for note in self.notes:
             ctx.log(note)
 
-        portrait = np.ascontiguousarray(identity.portrait[:, :, :3], dtype=np.uint8)
+        portrait = _rgb(identity.portrait)
         geometry = face_geometry(identity)
         self.geometry = geometry
 
@@ -364,7 +372,7 @@ class _Plan:
         self.environment_name = environment.name if environment is not None else None
         margin = 1.0 + PARALLAX * max(PAN_TRAVEL, TILT_TRAVEL) + 0.02
         if environment is not None:
-            env = np.ascontiguousarray(environment.pixels[:, :, :3], dtype=np.uint8)
+            env = _rgb(environment.pixels)
             eh, ew = env.shape[:2]
             cover = max(width / ew, height / eh) * BG_MAGNIFY[self.shot_size] * margin
             self.background, bx, by = _resize(env, cover, cover)

@@ -349,3 +349,11 @@ def test_renders_fast_enough_to_block_out_a_cut():
     elapsed = time.perf_counter() - started
     assert len(clip.frames) == 36
     assert elapsed < 3.0, f"a 3 s shot took {elapsed:.2f} s"
+
+
+def test_grey_portrait_and_rgba_environment_render():
+    grey = astronaut_identity().portrait.mean(axis=2).astype(np.uint8)
+    rgba = np.dstack([skimage_data.rocket(), np.full(skimage_data.rocket().shape[:2], 255, np.uint8)])
+    clip = render("medium", duration=0.1, identity=astronaut_identity(portrait=grey),
+                  references=[environment(rgba)])
+    assert clip.frames[0].shape == (H, W, 3)
