@@ -7,9 +7,11 @@ the shot's in/out frames (source_range). What made the shot - identity score,
 seed, backend, prompt - goes under `metadata["canvas_app"]` of the clip.
 
 Media paths are written relative to the .otio file's folder when the media is
-on the same drive (as percent-encoded relative URL references, e.g.
-"shots/shot%2001.mp4"), so a project folder can be moved or shared as a
-whole; otherwise as absolute file:// URLs. `otio.url_utils.filepath_from_url`
+inside it (as percent-encoded relative URL references, e.g.
+"shots/shot%2001.mp4"), so an export folder can be moved or shared as a
+whole; otherwise as absolute file:// URLs. An .otio written in a staging
+folder and moved into place afterwards should pass `media_root=` (the final
+folder) to keep relative links. `otio.url_utils.filepath_from_url`
 decodes both; `media_path(timeline_path, clip)` resolves them to a local path.
 
 Frame numbers: `in_frame` is the first frame used, `out_frame` is one past
@@ -80,13 +82,18 @@ def _from_otio(value: Any) -> Any:
 
 
 def media_url(media_path: Path | str, timeline_dir: Path) -> str:
-    """The target_url for a media file: relative to the timeline's folder if possible."""
+    """The target_url for a media file: relative if it lies inside `timeline_dir`.
+
+    Media elsewhere (a sibling folder, another drive) gets an absolute file://
+    URL: a "../" link breaks as soon as the .otio is moved on its own, for
+    instance out of the staging folder it was written in."""
     import opentimelineio as otio
 
     media = Path(media_path).resolve()  # both sides resolved: symlinked folders agree
+    root = Path(timeline_dir).resolve()
     try:
-        relative = Path(os.path.relpath(media, timeline_dir.resolve()))
-    except ValueError:  # another drive on Windows
+        relative = media.relative_to(root)
+    except ValueError:
         return otio.url_utils.url_from_filepath(str(media))
     return urllib.parse.quote(relative.as_posix())
 

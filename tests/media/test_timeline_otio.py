@@ -73,3 +73,13 @@ def test_staged_timeline_links_relative_to_its_final_folder(tmp_path):
     staged = write_timeline(staging / "cut.otio", "cut", shots, 12, media_root=tmp_path)
     final = staged.rename(tmp_path / "cut.otio")
     assert all(shot.media_path.is_file() for shot in read_timeline(final))
+
+
+def test_media_outside_the_timeline_folder_gets_an_absolute_url(tmp_path):
+    shots = make_shots(tmp_path)
+    elsewhere = tmp_path / "timelines"
+    path = write_timeline(elsewhere / "cut.otio", "cut", shots, 12)
+    clip = otio.adapters.read_from_file(str(path)).find_clips()[0]
+    assert clip.media_reference.target_url.startswith("file://")
+    assert media_path(path, clip) == shots[0].media_path.resolve()
+    assert all(shot.media_path.is_file() for shot in read_timeline(path))
