@@ -460,6 +460,16 @@ class _Loader:
         self.ctx = ctx
 
     def __call__(self) -> Bundle:
+        from diffusers.utils import logging as diffusers_logging
+
+        verbosity = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()  # expected notices (no image encoder for FaceID, ...)
+        try:
+            return self._load()
+        finally:
+            diffusers_logging.set_verbosity(verbosity)
+
+    def _load(self) -> Bundle:
         import diffusers
 
         ctx, opts, sources = self.ctx, self.opts, self.sources
