@@ -703,13 +703,13 @@ class DiffusersBackend:
         device = resolve_device(request.device)
         dtype = resolve_dtype(opts.dtype, device)
         try:
-            entry = self._entry(opts, request, device, dtype, ctx)
-            with entry.lock:
-                bundle: Bundle = entry.value
-                if bundle is None:  # evicted between get and lock
-                    entry = self._entry(opts, request, device, dtype, ctx)
-                    bundle = entry.value
-                clip = self._render(bundle, opts, request, faces, ctx)
+            clip = None
+            while clip is None:
+                entry = self._entry(opts, request, device, dtype, ctx)
+                with entry.lock:
+                    if entry.value is None:  # evicted between get and lock: load again
+                        continue
+                    clip = self._render(entry.value, opts, request, faces, ctx)
         except (CanvasError, Cancelled):
             raise
         except Exception as error:  # noqa: BLE001 - becomes a NodeFailure the user can read
