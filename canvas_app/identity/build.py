@@ -21,6 +21,9 @@ from canvas_app.identity.geometry import portrait_crop
 from canvas_app.identity.quality import FaceQuality, assess, check
 from canvas_app.values import FACE_ROLES, FaceSample, Identity, RefImage
 
+# A detection at least this sure counts at its full size when picking the largest face.
+CLEAR_DETECTION_SCORE = 0.5
+
 FaceIndex = int | None | Sequence[int | None] | Mapping[str, int | None]
 
 
@@ -41,6 +44,13 @@ class _Prepared:
     thumbnail: np.ndarray
 
 
+def _prominence(face: DetectedFace) -> float:
+    """Size, discounted for unsure detections: a badge or a pattern that a
+    detector barely takes for a face must not win over a real face of the same
+    size. (Detector scores: dlib's HOG margin, about 0..3; insightface 0..1.)"""
+    return face.area * min(1.0, max(face.score, 0.0) / CLEAR_DETECTION_SCORE)
+
+
 def choose_face(encoder: FaceEncoder, image: np.ndarray, *, face_index: int | None = None,
                 file: str | None = None, node: str | None = None) -> ChosenFace:
     """Detect faces and pick one: the largest, or `face_index` counting from
@@ -51,7 +61,7 @@ def choose_face(encoder: FaceEncoder, image: np.ndarray, *, face_index: int | No
                        "tall, facing the camera)", file=file, node=node)
     count = len(faces)
     if face_index is None:
-        index = max(range(count), key=lambda i: faces[i].area)
+        index = max(range(count), key=lambda i: _prominence(faces[i]))
         note = (f"{count} faces found; used face {index} (counted from the left from 0), "
                 f"the largest; set face_index to pick another") if count > 1 else ""
     else:

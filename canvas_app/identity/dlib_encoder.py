@@ -18,10 +18,12 @@ from canvas_app.identity.geometry import five_points_from_eyes_nose
 CHIP_SIZE = 150  # what dlib's ResNet expects
 CHIP_PADDING = 0.25
 # dlib's HOG detector sees faces of about 80 px and up; each upsampling halves
-# that. Upsampling is tried while no face was found and the upsampled image
-# stays under this many pixels.
+# that. The image is searched at 1x first; only when no face is found there is
+# it searched again at 2x (faces down to ~40 px) and 4x (~20 px, so that a
+# too-small face is reported as such), while the upsampled image stays under
+# this many pixels. (A small face next to a large one is therefore not seen:
+# the large one is what a reference or a shot is about.)
 MAX_UPSAMPLED_PIXELS = 16_000_000
-SMALL_IMAGE_SIDE = 640  # images this small are always searched at 2x (faces >= 40 px)
 # HOG detections scoring below this are dropped: on the test photos real faces
 # score 0.2 and up, a mission patch on a space suit 0.06..0.12.
 MIN_DETECTION_SCORE = 0.15
@@ -99,12 +101,8 @@ class DlibEncoder:
     # -- detection
     def _upsample_levels(self, image: np.ndarray) -> list[int]:
         height, width = image.shape[:2]
-        first = 1 if max(height, width) <= SMALL_IMAGE_SIDE else 0
-        levels = []
-        for level in range(first, 3):
-            if level == first or height * width * (4 ** level) <= MAX_UPSAMPLED_PIXELS:
-                levels.append(level)
-        return levels
+        return [0] + [level for level in (1, 2)
+                      if height * width * (4 ** level) <= MAX_UPSAMPLED_PIXELS]
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         models = self._models
