@@ -33,10 +33,13 @@ def build_report(name: str, cut_ranges, *, fps: float, size: tuple[int, int], vi
             "mean": score.get("mean"),
             "minimum": score.get("minimum"),
             "recognizer": score.get("recognizer"),
+            "independent_of_generator": score.get("independent"),
             "worst_frame": score.get("worst_frame"),
-            "frames_scored": score.get("frames_scored", len(score.get("per_frame") or [])),
-            "no_face_frames": score.get("no_face_frames"),
-            "per_frame": score.get("per_frame"),
+            "frames_scored": score.get("frames_sampled"),
+            "frames_without_face": score.get("frames_without_face"),
+            "frame_indices": score.get("frame_indices"),
+            "per_frame": score.get("similarities"),
+            "notes": score.get("notes") or [],
         }
         entry["threshold"] = meta.get("identity_threshold")
         entry["passed"] = bool(meta.get("identity_passed", False))

@@ -91,7 +91,7 @@ class Sequence(NodeType):
                         ctx.progress(0.5 + 0.5 * min(1.0, produced / max(1, count)))
 
             write_video(cut_frames(), fps, staging / f"{name}.mp4")
-            write_timeline(staging / f"{name}.otio", name, timeline_shots, fps)
+            write_timeline(staging / f"{name}.otio", name, timeline_shots, fps, media_root=out_dir)
             report = build_report(name, cut_ranges, fps=fps, size=(width, height),
                                   video=f"{name}.mp4", timeline=f"{name}.otio",
                                   shot_files=[str(Path("shots") / Path(s.media_path).name)

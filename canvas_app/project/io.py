@@ -26,11 +26,18 @@ def atomic_write_text(path: Path, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes it private; keep the usual mode
         os.replace(temp_name, path)
     except BaseException:
         if os.path.exists(temp_name):
             os.unlink(temp_name)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_json(path: Path) -> Any:
