@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtGui import (QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QStaticText,
+                           QTransform)
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem
 
 from canvas_app.graph.model import Backdrop, Link, Node
@@ -25,7 +26,7 @@ ROW = 22.0
 PORT_RADIUS = 6.0
 PORT_HIT = 11.0
 FOOTER = 22.0
-LOD_SIMPLE = 0.4
+LOD_SIMPLE = 0.45
 
 TITLE_FONT = QFont()
 TITLE_FONT.setPointSizeF(9.5)
@@ -37,6 +38,24 @@ SMALL_FONT.setPointSizeF(8.0)
 BACKDROP_FONT = QFont()
 BACKDROP_FONT.setPointSizeF(13)
 BACKDROP_FONT.setBold(True)
+
+
+def _static(text: str, font: QFont) -> QStaticText:
+    static = QStaticText(text)
+    static.setTextFormat(Qt.PlainText)
+    static.prepare(QTransform(), font)
+    return static
+
+
+def _header_path() -> QPainterPath:
+    path = QPainterPath()
+    path.setFillRule(Qt.WindingFill)
+    path.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER), 7, 7)
+    path.addRect(QRectF(0, HEADER - 8, NODE_WIDTH, 8))
+    return path.simplified()
+
+
+HEADER_PATH = _header_path()
 
 
 @dataclass
@@ -69,7 +88,7 @@ class NodeItem(QGraphicsItem):
         self.run = RunState()
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
-        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.setCacheMode(QGraphicsItem.NoCache)
         self.setAcceptHoverEvents(True)
         self.setZValue(10)
         self.hover_port: str | None = None
@@ -111,7 +130,43 @@ class NodeItem(QGraphicsItem):
         self.height = self.summary_top + lines * 15 + FOOTER + 4
         self._rect = QRectF(0, 0, NODE_WIDTH, self.height)
         self._bounds = self._rect.adjusted(-PORT_RADIUS - 3, -3, PORT_RADIUS + 3, 3)
+        self._prepare_texts()
         self.update()
+
+    def _prepare_texts(self) -> None:
+        """Lay out every static text once (QStaticText), so painting is a few
+        blits per node instead of text layout on every frame."""
+        label_metrics = QFontMetricsF(LABEL_FONT)
+        small = QFontMetricsF(SMALL_FONT)
+        texts: list[tuple[QPointF, QStaticText, QColor, QFont]] = []
+        half = NODE_WIDTH / 2 + 10
+        for port in self.ports.values():
+            label = label_metrics.elidedText(port.label, Qt.ElideRight, half - 14)
+            static = _static(label, LABEL_FONT)
+            width = label_metrics.horizontalAdvance(label)
+            x = NODE_WIDTH - 14 - width if port.output else 14.0
+            color = theme.NODE_TEXT if not port.optional or port.output else theme.NODE_DIM_TEXT
+            texts.append((QPointF(x, port.center.y() - label_metrics.height() / 2), static, color, LABEL_FONT))
+        for index, line in enumerate(self.summary[:2]):
+            static = _static(small.elidedText(line, Qt.ElideRight, NODE_WIDTH - 20), SMALL_FONT)
+            texts.append((QPointF(10, self.summary_top - 6 + index * 15 + (15 - small.height()) / 2),
+                          static, theme.NODE_DIM_TEXT, SMALL_FONT))
+        if self.subtitle:
+            texts.append((QPointF(10, HEADER + 2 + (16 - small.height()) / 2),
+                          _static(self.subtitle, SMALL_FONT), QColor("#ff9da1"), SMALL_FONT))
+        self._texts = texts
+        self._title_key = None
+        self._header_color = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category)
+
+    def _title_static(self, badge_w: float) -> QStaticText:
+        key = (self.title, badge_w)
+        if self._title_key != key:
+            metrics = QFontMetricsF(TITLE_FONT)
+            self._title = _static(metrics.elidedText(self.title, Qt.ElideRight, NODE_WIDTH - 20 - badge_w),
+                                  TITLE_FONT)
+            self._title_y = (HEADER - metrics.height()) / 2
+            self._title_key = key
+        return self._title
 
     def set_run_state(self, state: str | None = None, *, progress: float | None = None,
                       message: str | None = None, elapsed: float | None = None,
@@ -185,7 +240,7 @@ class NodeItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         selected = self.isSelected()
-        header = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category)
+        header = self._header_color
         if lod < LOD_SIMPLE:
             painter.setPen(QPen(theme.SELECTION, 4) if selected else
                            QPen(theme.ERROR, 4) if self.run.state == "failed" else Qt.NoPen)
@@ -197,36 +252,24 @@ class NodeItem(QGraphicsItem):
             return
         painter.setRenderHint(QPainter.Antialiasing, True)
         rect = self._rect
-        # body
         painter.setPen(Qt.NoPen)
         painter.setBrush(theme.NODE_BODY)
         painter.drawRoundedRect(rect, 7, 7)
-        # header
-        head = QPainterPath()
-        head.setFillRule(Qt.WindingFill)
-        head.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER), 7, 7)
-        head.addRect(QRectF(0, HEADER - 8, NODE_WIDTH, 8))
-        painter.fillPath(head, header)
-        painter.setFont(TITLE_FONT)
-        painter.setPen(theme.NODE_TEXT)
-        metrics = QFontMetricsF(TITLE_FONT)
+        painter.fillPath(HEADER_PATH, header)
         badge = self._badge_text()
         badge_w = QFontMetricsF(SMALL_FONT).horizontalAdvance(badge) + 12 if badge else 0
-        title = metrics.elidedText(self.title, Qt.ElideRight, NODE_WIDTH - 20 - badge_w)
-        painter.drawText(QRectF(10, 0, NODE_WIDTH - 20, HEADER), Qt.AlignVCenter | Qt.AlignLeft, title)
+        painter.setFont(TITLE_FONT)
+        painter.setPen(theme.NODE_TEXT)
+        title = self._title_static(badge_w)
+        painter.drawStaticText(QPointF(10, self._title_y), title)
         if badge:
             self._paint_badge(painter, badge, badge_w)
-        y = HEADER
-        if self.subtitle:
-            painter.setFont(SMALL_FONT)
-            painter.setPen(QColor("#ff9da1"))
-            painter.drawText(QRectF(10, y + 2, NODE_WIDTH - 20, 16), Qt.AlignVCenter, self.subtitle)
         # ports
-        painter.setFont(LABEL_FONT)
+        border = QPen(theme.NODE_BORDER, 1.5)
         for port in self.ports.values():
             color = theme.port_color(port.type)
-            hovered = self.hover_port == f"{port.name}:{port.output}"
-            painter.setPen(QPen(theme.NODE_BORDER, 1.5))
+            hovered = self.hover_port is not None and self.hover_port == f"{port.name}:{port.output}"
+            painter.setPen(border)
             painter.setBrush(color.lighter(130) if hovered else color)
             r = PORT_RADIUS + (1.5 if hovered else 0)
             if port.multiple and not port.output:
@@ -234,21 +277,17 @@ class NodeItem(QGraphicsItem):
                                                2 * r, 2 * r), 2.5, 2.5)
             else:
                 painter.drawEllipse(port.center, r, r)
-            painter.setPen(theme.NODE_TEXT if not port.optional or port.output else theme.NODE_DIM_TEXT)
-            label_rect = QRectF(14, port.center.y() - ROW / 2, NODE_WIDTH / 2 + 20, ROW) if not port.output \
-                else QRectF(NODE_WIDTH / 2 - 34, port.center.y() - ROW / 2, NODE_WIDTH / 2 + 20, ROW)
-            painter.drawText(label_rect, Qt.AlignVCenter | (Qt.AlignRight if port.output else Qt.AlignLeft),
-                             port.label)
-        # summary
-        if self.summary:
-            painter.setFont(SMALL_FONT)
-            painter.setPen(theme.NODE_DIM_TEXT)
-            small = QFontMetricsF(SMALL_FONT)
-            for index, line in enumerate(self.summary[:2]):
-                painter.drawText(QRectF(10, self.summary_top - 6 + index * 15, NODE_WIDTH - 20, 15),
-                                 Qt.AlignVCenter, small.elidedText(line, Qt.ElideRight, NODE_WIDTH - 20))
-        self._paint_footer(painter)
-        # outline
+        if lod >= 0.6:  # labels and summary: unreadable further out
+            font = None
+            for position, static, color, text_font in self._texts:
+                if text_font is not font:
+                    painter.setFont(text_font)
+                    font = text_font
+                painter.setPen(color)
+                painter.drawStaticText(position, static)
+            self._paint_footer(painter)
+        elif self.run.state != "idle":
+            painter.fillRect(QRectF(8, self.height - 12, NODE_WIDTH - 16, 5), self._state_color())
         painter.setBrush(Qt.NoBrush)
         if selected:
             painter.setPen(QPen(theme.SELECTION, 2.2))
@@ -391,8 +430,13 @@ class LinkItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        painter.setRenderHint(QPainter.Antialiasing, lod >= LOD_SIMPLE)
         painter.setPen(self._selected_pen if self.isSelected() else self._pen)
+        if lod < 0.2:  # far out: a straight line reads the same and costs less
+            painter.setRenderHint(QPainter.Antialiasing, False)
+            path = self.path()
+            painter.drawLine(path.elementAt(0), path.currentPosition())
+            return
+        painter.setRenderHint(QPainter.Antialiasing, lod >= LOD_SIMPLE)
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self.path())
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QPen, QTransform
-from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QToolTip
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPen, QTransform
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QToolTip
 
 from canvas_app.graph.model import Link
 from canvas_app.ui import theme
 from canvas_app.ui.document import Document
-from canvas_app.ui.items import BackdropItem, LinkItem, NodeItem, PortInfo, wire_path
+from canvas_app.ui.items import (HEADER, NODE_WIDTH, BackdropItem, LinkItem, NodeItem, PortInfo,
+                                 wire_path)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -47,10 +48,53 @@ class CanvasScene(QGraphicsScene):
         self.wire: WireDrag | None = None
         self._wire_item: QGraphicsPathItem | None = None
         self._press_positions: dict[str, QPointF] = {}
+        self._detailed = True
+        self._overview = None
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         self.setSceneRect(QRectF(-20000, -20000, 40000, 40000))
         self.rebuild()
         self.graph.subscribe(self._on_graph_event)
+
+    def set_detail(self, detailed: bool) -> None:
+        """Full node drawings are cached as pixmaps (cheap to pan); zoomed far
+        out nodes are plain blocks, cheaper to draw than to re-cache at every
+        zoom step."""
+        if detailed == self._detailed:
+            return
+        self._detailed = detailed
+        for item in list(self.node_items.values()) + list(self.link_items.values()):
+            item.setFlag(QGraphicsItem.ItemHasNoContents, not detailed)
+        self.update()
+
+    @property
+    def detailed(self) -> bool:
+        return self._detailed
+
+    def overview_batches(self):
+        """Far out, the view draws every node and wire in a few batched calls
+        (one per colour) instead of one Python paint call per item; the items
+        stay in the scene for selection and hit-testing."""
+        if self._overview is None:
+            lines: dict[int, tuple[QColor, list]] = {}
+            for item in self.link_items.values():
+                path = item.path()
+                entry = lines.setdefault(item.color.rgba(), (item.color, []))
+                entry[1].append(QLineF(path.elementAt(0), path.currentPosition()))
+            bodies, headers = [], {}
+            for item in self.node_items.values():
+                pos = item.pos()
+                bodies.append(QRectF(pos.x(), pos.y(), NODE_WIDTH, item.height))
+                color = theme.PLACEHOLDER_HEADER if item.placeholder else theme.header_color(item.category)
+                headers.setdefault(color.rgba(), (color, []))[1].append(
+                    QRectF(pos.x(), pos.y(), NODE_WIDTH, HEADER * 1.6))
+            self._overview = (list(lines.values()), bodies, list(headers.values()))
+        return self._overview
+
+    def _invalidate_overview(self) -> None:
+        if self._overview is not None:
+            self._overview = None
+            if not self._detailed:
+                self.update()
 
     def detach(self) -> None:
         self.graph.unsubscribe(self._on_graph_event)
@@ -71,6 +115,7 @@ class CanvasScene(QGraphicsScene):
             self._add_link(link)
 
     def _on_graph_event(self, event: str, payload: dict[str, Any]) -> None:
+        self._invalidate_overview()
         if event == "node_added":
             self._add_node(payload["node"])
         elif event == "node_removed":
@@ -113,6 +158,8 @@ class CanvasScene(QGraphicsScene):
 
     def _add_node(self, node) -> None:
         item = NodeItem(node, self)
+        if not self._detailed:
+            item.setFlag(QGraphicsItem.ItemHasNoContents, True)
         self.node_items[node.id] = item
         self.addItem(item)
 
@@ -126,6 +173,8 @@ class CanvasScene(QGraphicsScene):
         port = src.spec.output(link.src_port) if src is not None and src.spec else None
         item = LinkItem(link, theme.port_color(port.type if port else None))
         self.link_items[link] = item
+        if not self._detailed:
+            item.setFlag(QGraphicsItem.ItemHasNoContents, True)
         self._node_links.setdefault(link.src, set()).add(link)
         self._node_links.setdefault(link.dst, set()).add(link)
         self.addItem(item)
@@ -155,6 +204,7 @@ class CanvasScene(QGraphicsScene):
 
     def node_item_moved(self, item: NodeItem) -> None:
         self._update_links_of(item.node_id)
+        self._invalidate_overview()
 
     # -- queries ---------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:

@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from canvas_app.ui import theme
+from canvas_app.ui.items import LOD_SIMPLE, NODE_WIDTH, LinkItem, NodeItem
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 
@@ -42,6 +43,8 @@ class CanvasView(QGraphicsView):
     def set_scene(self, scene) -> None:
         self.setScene(scene)
         self.minimap.set_scene(scene)
+        if scene is not None:
+            scene.set_detail(self.zoom() >= LOD_SIMPLE)
 
     # -- zoom ------------------------------------------------------------------------
     def zoom(self) -> float:
@@ -64,6 +67,12 @@ class CanvasView(QGraphicsView):
             self.setTransformationAnchor(QGraphicsView.AnchorViewCenter)
             self.scale(factor, factor)
             self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self._zoom_updated()
+
+    def _zoom_updated(self) -> None:
+        scene = self.scene()
+        if scene is not None:
+            scene.set_detail(self.zoom() >= LOD_SIMPLE)
         self.zoom_changed.emit(self.zoom())
         self.minimap.update()
 
@@ -83,8 +92,7 @@ class CanvasView(QGraphicsView):
             self.resetTransform()
             self.scale(1.25, 1.25)
             self.centerOn(center)
-        self.zoom_changed.emit(self.zoom())
-        self.minimap.update()
+        self._zoom_updated()
 
     def frame_all(self) -> None:
         self.frame_rect(self.scene().items_bounding_rect())
@@ -185,7 +193,7 @@ class CanvasView(QGraphicsView):
         painter.fillRect(rect, theme.CANVAS_BG)
         zoom = self.zoom()
         painter.setRenderHint(QPainter.Antialiasing, False)
-        for step, color, min_zoom in ((20, theme.GRID_MINOR, 0.55), (100, theme.GRID_MAJOR, 0.12)):
+        for step, color, min_zoom in ((20, theme.GRID_MINOR, 0.75), (100, theme.GRID_MAJOR, 0.15)):
             if zoom < min_zoom:
                 continue
             pen = QPen(color, 0)
@@ -202,6 +210,38 @@ class CanvasView(QGraphicsView):
                 lines.append(QLineF(rect.left(), y, rect.right(), y))
                 y += step
             painter.drawLines(lines)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        scene = self.scene()
+        if scene is None or scene.detailed:
+            return
+        lines, bodies, headers = scene.overview_batches()
+        painter.setRenderHint(QPainter.Antialiasing, False)
+        for color, batch in lines:
+            painter.setPen(QPen(color, 2.0))
+            painter.drawLines(batch)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(theme.NODE_BODY)
+        painter.drawRects(bodies)
+        for color, batch in headers:
+            painter.setBrush(color)
+            painter.drawRects(batch)
+        # run states and selection: few items, drawn one by one
+        for item in scene.node_items.values():
+            state = item.run.state
+            if state != "idle":
+                painter.setPen(Qt.NoPen)
+                painter.setBrush(item._state_color())
+                pos = item.pos()
+                painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
+        painter.setBrush(Qt.NoBrush)
+        for item in scene.selectedItems():
+            if isinstance(item, NodeItem):
+                painter.setPen(QPen(theme.SELECTION, 0 if self.zoom() > 0.5 else 2 / self.zoom()))
+                painter.drawRect(QRectF(item.pos().x(), item.pos().y(), NODE_WIDTH, item.height))
+            elif isinstance(item, LinkItem):
+                painter.setPen(QPen(theme.SELECTION, 3 / self.zoom()))
+                painter.drawPath(item.path())
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
