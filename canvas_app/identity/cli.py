@@ -78,6 +78,17 @@ def add_identity_commands(subparsers) -> argparse.ArgumentParser:
     delete.add_argument("--library", type=Path, default=None)
     delete.set_defaults(handler=_delete)
 
+    download = commands.add_parser(
+        "download-pack", help="download an insightface model pack (non-commercial licence)",
+        description="Download an insightface model pack such as buffalo_l into the models "
+                    "folder. insightface's pretrained packs are licensed for NON-COMMERCIAL "
+                    "RESEARCH USE ONLY.")
+    download.add_argument("pack", nargs="?", default="buffalo_l", metavar="PACK")
+    download.add_argument("--models-dir", type=Path, default=None)
+    download.add_argument("--accept-non-commercial-license", action="store_true",
+                          help="confirm that your use is non-commercial research")
+    download.set_defaults(handler=_download_pack)
+
     encoders = commands.add_parser("encoders", help="list the face encoders that can run here")
     encoders.add_argument("--models-dir", type=Path, default=None)
     encoders.set_defaults(handler=_encoders)
@@ -225,6 +236,25 @@ def _delete(args) -> int:
     library = _library(args.library)
     library.delete(args.name)
     print(f"deleted {args.name!r} from {library.folder}")
+    return 0
+
+
+def _download_pack(args) -> int:
+    from canvas_app.identity.encoders import INSIGHTFACE_LICENSE_NOTE
+    from canvas_app.identity.insightface_encoder import download_pack
+
+    if not args.accept_non_commercial_license:
+        raise BadInput(f"{INSIGHTFACE_LICENSE_NOTE}; if your use is non-commercial research, "
+                       f"run again with --accept-non-commercial-license",
+                       field="--accept-non-commercial-license")
+
+    def progress(done: int, total: int | None) -> None:
+        shown = f"{done / 2**20:.0f} MiB" + (f" of {total / 2**20:.0f} MiB" if total else "")
+        print(f"\rdownloading {args.pack}: {shown}", end="", file=sys.stderr, flush=True)
+
+    folder = download_pack(args.pack, args.models_dir, progress)
+    print(file=sys.stderr)
+    print(f"insightface/{args.pack} installed in {folder}")
     return 0
 
 

@@ -82,11 +82,44 @@ def _metadata(identity: Identity) -> dict[str, Any]:
     }
 
 
+def _check_vector(vector, what: str) -> None:
+    array = np.asarray(vector)
+    if array.ndim != 1 or array.size == 0 or array.dtype.kind != "f":
+        raise ValueError(f"the {what} must be a 1-d float vector, not {array.dtype} {array.shape}")
+    norm = float(np.linalg.norm(array.astype(np.float64)))
+    if not np.isfinite(array).all() or abs(norm - 1.0) > NORM_TOLERANCE:
+        raise ValueError(f"the {what} is not an L2-normalised finite vector")
+
+
+def _check_image(image, what: str) -> None:
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3 \
+            or not (1 <= array.shape[0] <= MAX_IMAGE_SIDE and 1 <= array.shape[1] <= MAX_IMAGE_SIDE):
+        raise ValueError(f"the {what} must be an RGB uint8 image, not {array.dtype} {array.shape}")
+
+
+def _check_for_save(identity: Identity) -> None:
+    """Refuse to write what load_identity would refuse to read."""
+    if not identity.embeddings:
+        raise ValueError("an identity needs at least one embedding")
+    for name, vector in identity.embeddings.items():
+        _check_vector(vector, f"{name} embedding")
+    for i, sample in enumerate(identity.samples):
+        for name, vector in sample.embeddings.items():
+            _check_vector(vector, f"sample {i} {name} embedding")
+        _check_image(sample.thumbnail, f"sample {i} thumbnail")
+    if identity.portrait is not None:
+        _check_image(identity.portrait, "portrait")
+    if identity.portrait_landmarks is not None:
+        points = np.asarray(identity.portrait_landmarks)
+        if points.ndim != 2 or points.shape[1] != 2 or not np.isfinite(points).all():
+            raise ValueError("the portrait landmarks must be finite (K, 2) points")
+
+
 def identity_to_bytes(identity: Identity) -> bytes:
     from safetensors.numpy import save
 
-    if not identity.embeddings:
-        raise ValueError("an identity needs at least one embedding")
+    _check_for_save(identity)
     metadata = _metadata(identity)
     tensors: dict[str, np.ndarray] = {}
     for k, name in enumerate(metadata["encoders"]):

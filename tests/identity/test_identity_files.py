@@ -208,3 +208,14 @@ def test_missing_file_and_folder_are_bad_input(tmp_path):
     assert "not found" in str(error.value)
     with pytest.raises(BadInput):
         load_identity(tmp_path)
+
+
+def test_saving_refuses_what_loading_would_refuse(eileen, tmp_path):
+    bad = replace(eileen, embeddings={"dlib": eileen.embeddings["dlib"] * 2})
+    with pytest.raises(BadInput) as error:
+        save_identity(bad, tmp_path / "bad.safetensors")
+    assert "not an L2-normalised" in str(error.value)
+    bad = replace(eileen, portrait=eileen.portrait.astype(np.float32))
+    with pytest.raises(BadInput):
+        save_identity(bad, tmp_path / "bad.safetensors")
+    assert not any(tmp_path.iterdir())

@@ -185,9 +185,17 @@ def test_cli_bad_input(cli, tmp_path, write_photo, astronaut):
             "--role", "face", "-o", tmp_path / "x")
     with pytest.raises(BadInput):
         cli("identity", "show", "Nobody", "--library", tmp_path)
+    with pytest.raises(BadInput) as error:  # never downloads without the licence confirmed
+        cli("identity", "download-pack", "buffalo_l", "--models-dir", tmp_path)
+    assert "non-commercial" in str(error.value) and not (tmp_path / "models").exists()
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(BadInput):
         cli("identity", "score", tmp_path / "junk.safetensors", front)
+
+
+def test_cli_lists_encoders(cli, capsys, tiny_models_dir):
+    assert cli("identity", "encoders", "--models-dir", tiny_models_dir) == 0
+    assert capsys.readouterr().out.split() == ["dlib", "insightface/tiny"]
 
 
 def test_image_role_syntax():
