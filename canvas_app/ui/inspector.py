@@ -347,8 +347,21 @@ EDITORS = {"str": LineEditor, "text": TextEditor, "int": NumberEditor, "float": 
            "images": ImagesEditor, "trims": TrimsEditor}
 
 
+def advanced_params(type_name: str) -> set[str]:
+    """Params shown folded away: the diffusers backend's many knobs."""
+    if type_name != "Generate":
+        return set()
+    try:
+        from nodes.generate import DIFFUSERS_OPTIONS
+    except ImportError:
+        return set()
+    return {param.name for param in DIFFUSERS_OPTIONS}
+
+
 class Inspector(QScrollArea):
     """Shows the selected node. `set_run_info` adds the executor's word on it."""
+
+    advanced_open = False
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -424,6 +437,10 @@ class Inspector(QScrollArea):
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        advanced_names = advanced_params(node.type_name)
+        advanced_form = QFormLayout()
+        advanced_form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        advanced_form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         for param in node.spec.params:
             editor = EDITORS[param.kind](param)
             editor.setObjectName(f"param_{param.name}")
@@ -442,10 +459,31 @@ class Inspector(QScrollArea):
             box_layout.setSpacing(2)
             box_layout.addWidget(editor)
             box_layout.addWidget(error)
-            form.addRow(label, box)
+            (advanced_form if param.name in advanced_names else form).addRow(label, box)
             self.editors[param.name] = editor
             self.errors[param.name] = error
         outer.addLayout(form)
+        if advanced_names:
+            toggle = QToolButton()
+            toggle.setObjectName("advanced_toggle")
+            toggle.setText("Diffusers options")
+            toggle.setCheckable(True)
+            toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+            toggle.setArrowType(Qt.RightArrow)
+            section = QWidget()
+            section.setLayout(advanced_form)
+            section.setVisible(Inspector.advanced_open)
+            toggle.setChecked(Inspector.advanced_open)
+            toggle.setArrowType(Qt.DownArrow if Inspector.advanced_open else Qt.RightArrow)
+
+            def flip(checked: bool) -> None:
+                Inspector.advanced_open = checked
+                section.setVisible(checked)
+                toggle.setArrowType(Qt.DownArrow if checked else Qt.RightArrow)
+
+            toggle.toggled.connect(flip)
+            outer.addWidget(toggle)
+            outer.addWidget(section)
         outer.addStretch(1)
         self.setWidget(widget)
 

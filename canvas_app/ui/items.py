@@ -264,7 +264,17 @@ class NodeItem(QGraphicsItem):
         painter.drawStaticText(QPointF(10, self._title_y), title)
         if badge:
             self._paint_badge(painter, badge, badge_w)
-        # ports
+        painter.setBrush(Qt.NoBrush)
+        if selected:
+            painter.setPen(QPen(theme.SELECTION, 2.2))
+        elif self.run.state == "failed":
+            painter.setPen(QPen(theme.ERROR, 2.2))
+        elif self.placeholder:
+            painter.setPen(QPen(theme.ERROR, 1.6, Qt.DashLine))
+        else:
+            painter.setPen(QPen(theme.NODE_BORDER, 1.2))
+        painter.drawRoundedRect(rect, 7, 7)
+        # ports, over the outline
         border = QPen(theme.NODE_BORDER, 1.5)
         for port in self.ports.values():
             color = theme.port_color(port.type)
@@ -288,16 +298,6 @@ class NodeItem(QGraphicsItem):
             self._paint_footer(painter)
         elif self.run.state != "idle":
             painter.fillRect(QRectF(8, self.height - 12, NODE_WIDTH - 16, 5), self._state_color())
-        painter.setBrush(Qt.NoBrush)
-        if selected:
-            painter.setPen(QPen(theme.SELECTION, 2.2))
-        elif self.run.state == "failed":
-            painter.setPen(QPen(theme.ERROR, 2.2))
-        elif self.placeholder:
-            painter.setPen(QPen(theme.ERROR, 1.6, Qt.DashLine))
-        else:
-            painter.setPen(QPen(theme.NODE_BORDER, 1.2))
-        painter.drawRoundedRect(rect, 7, 7)
 
     def _state_color(self) -> QColor:
         return {"queued": QColor("#8a93a3"), "running": theme.ACCENT, "cached": theme.CACHED,

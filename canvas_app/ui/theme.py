@@ -76,5 +76,6 @@ def apply_theme(app: QApplication) -> None:
     app.setPalette(palette)
     qss = RESOURCES / "style" / "dark.qss"
     if qss.is_file():
-        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+        icons = (RESOURCES / "icons").as_posix()
+        app.setStyleSheet(qss.read_text(encoding="utf-8").replace("@ICONS@", icons))
     app.setWindowIcon(icon("app"))
