@@ -13,7 +13,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-INSIGHTFACE_IMAGES = None
 
 
 def insightface_images() -> Path:

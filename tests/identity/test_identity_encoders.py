@@ -151,3 +151,17 @@ def test_importing_the_package_loads_no_heavy_library():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, cwd=root, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_models_load_once_and_threads_get_the_same_answers(dlib_encoder, astronaut, hanks):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from canvas_app.identity import get_encoder
+
+    images = [astronaut, hanks, astronaut[:, ::-1].copy(), hanks[:, ::-1].copy()]
+    serial = [embed_largest(dlib_encoder, image) for image in images]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        encoders = list(pool.map(lambda _: get_encoder("dlib"), range(8)))
+        parallel = list(pool.map(lambda image: embed_largest(get_encoder("dlib"), image), images))
+    assert all(encoder is dlib_encoder for encoder in encoders)
+    assert all(np.array_equal(a, b) for a, b in zip(serial, parallel))
