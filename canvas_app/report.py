@@ -8,8 +8,11 @@ from typing import Any
 from canvas_app.project.io import atomic_write_text
 
 REPORT_VERSION = 1
-_SHOT_KEYS = ("backend", "model", "seed", "tries", "scheduler", "steps", "guidance",
-              "identity_id", "shot_size", "camera_move", "mood")
+_SHOT_KEYS = ("backend", "model", "model_revision", "seed", "tries", "scheduler", "steps",
+              "guidance", "identity_strength", "reference_strength", "identity_id",
+              "shot_size", "camera_move", "mood")
+# Per-frame data that would swamp the report; the clip keeps it.
+_BULKY_KEYS = {"face_boxes", "identity_score"}
 
 
 def build_report(name: str, cut_ranges, *, fps: float, size: tuple[int, int], video: str,
@@ -29,6 +32,8 @@ def build_report(name: str, cut_ranges, *, fps: float, size: tuple[int, int], vi
             "out_frame": last,
         }
         entry.update({key: meta[key] for key in _SHOT_KEYS if key in meta})
+        entry["generation"] = {key: value for key, value in meta.items()
+                               if key not in _BULKY_KEYS and _is_plain(value)}
         entry["identity_score"] = {
             "mean": score.get("mean"),
             "minimum": score.get("minimum"),
@@ -65,6 +70,25 @@ def build_report(name: str, cut_ranges, *, fps: float, size: tuple[int, int], vi
             if shots else None,
         },
     }
+
+
+def _is_plain(value, depth: int = 0) -> bool:
+    """JSON-ready without help (numbers, text, small lists and dicts of them)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if depth < 3 and isinstance(value, (list, tuple)) and len(value) <= 64:
+        return all(_is_plain(item, depth + 1) for item in value)
+    if depth < 3 and isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def png_text(metadata: dict[str, Any]) -> dict[str, str]:
+    """How a frame was made, for the text chunks of a saved PNG."""
+    text = {key: json.dumps(value) if not isinstance(value, str) else value
+            for key, value in metadata.items() if key not in _BULKY_KEYS and _is_plain(value)}
+    text["Software"] = "canvas-app"
+    return text
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:

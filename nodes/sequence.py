@@ -1,7 +1,8 @@
 """Sequence: orders shots, trims them and exports the cut.
 
 Writes into the run's output folder: `<name>.mp4` (the cut, H.264),
-`shots/NN_<shot>.mp4` (each shot untrimmed), `<name>.otio` (a timeline whose
+`shots/NN_<shot>.mp4` (each shot untrimmed) with a `.png` still of its first
+frame whose text chunks record seed, model and settings, `<name>.otio` (a timeline whose
 clips reference the shot files with the trims as source ranges) and
 `report.json` (identity scores per shot). Everything is written into a
 staging folder first and moved into place at the end, so a cancelled or
@@ -46,7 +47,8 @@ class Sequence(NodeType):
     def run(self, inputs, params, ctx):
         from canvas_app.media.timeline import TimelineShot, write_timeline
         from canvas_app.media.video import conform, write_video
-        from canvas_app.report import build_report, write_report
+        from canvas_app.media.images import save_png
+        from canvas_app.report import build_report, png_text, write_report
 
         node = ctx.node_title or ctx.node_id
         clips = [clip for clip in inputs.get("clips") or [] if clip is not None]
@@ -74,6 +76,9 @@ class Sequence(NodeType):
                 first, last = self._trim_frames(clip, trims[index] if index < len(trims) else None,
                                                 index, node)
                 write_video(clip.frames, clip.fps, staging / shot_file)
+                # A still of each shot with how it was made in its PNG text chunks.
+                save_png(clip.frames[first], staging / shot_file.with_suffix(".png"),
+                         png_text(clip.metadata))
                 timeline_shots.append(TimelineShot(
                     name=str(clip.metadata.get("shot") or f"Shot {index + 1}"),
                     media_path=out_dir / shot_file, available_frames=len(clip.frames),

@@ -35,7 +35,7 @@ def render_with_guard(backend: GeneratorBackend, request: ShotRequest, ctx: RunC
         clip = backend.render(dataclasses.replace(request, seed=seed), render_ctx)
         ctx.check_cancel()
         score = score_frames(request.identity, clip.frames,
-                             conditioned_encoder=clip.metadata.get("conditioned_encoder"))
+                             conditioned_encoder=clip.metadata.get("identity_encoder"))
         ctx.progress(start + 1 / tries)
         mean = score.mean if score.mean is not None else float("-inf")
         attempts.append({"seed": seed, "mean": score.mean})
