@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(animatic, diffusers)")
     run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     run.add_argument("--seed", type=int, help="base seed; shot k gets seed N+k-1")
+    run.add_argument("--models-dir", metavar="DIR",
+                     help="folder holding insightface packs as models/<pack>/*.onnx "
+                          "(default: $CANVAS_APP_MODELS or the user data folder)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(handler=_run)
 
@@ -144,6 +147,10 @@ def _run(args) -> int:
     from canvas_app.engine import CancelToken, Executor
 
     project = Path(args.project)
+    if args.models_dir:
+        import os
+
+        os.environ["CANVAS_APP_MODELS"] = str(Path(args.models_dir).resolve())
     graph = _load_checked(args.project)
     apply_overrides(graph, args.backend, args.device, args.seed)
     out_dir = Path(args.out) if args.out else Path("output") / project.name.split(".")[0]
