@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--models-dir", metavar="DIR",
                      help="folder holding insightface packs as models/<pack>/*.onnx "
                           "(default: $CANVAS_APP_MODELS or the user data folder)")
+    run.add_argument("--no-cache", action="store_true",
+                     help="neither use nor keep results cached on disk from earlier runs")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(handler=_run)
 
@@ -145,6 +147,7 @@ def apply_overrides(graph, backend: str | None, device: str | None, seed: int | 
 def _run(args) -> int:
     from canvas_app.console import ConsoleProgress
     from canvas_app.engine import CancelToken, Executor
+    from canvas_app.engine.disk_cache import DiskCache
 
     project = Path(args.project)
     if args.models_dir:
@@ -161,7 +164,8 @@ def _run(args) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())
     console = ConsoleProgress(graph, quiet=args.quiet)
     try:
-        result = Executor().run(graph, listener=console, cancel_token=token, output_dir=out_dir,
+        disk_cache = None if args.no_cache else DiskCache()
+        result = Executor(disk_cache=disk_cache).run(graph, listener=console, cancel_token=token, output_dir=out_dir,
                                 project_dir=project.resolve().parent)
     except BadInput as error:
         error.file = error.file or str(project)

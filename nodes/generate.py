@@ -95,3 +95,13 @@ class Generate(NodeType):
         clip.metadata.setdefault("shot", inputs["prompt"].name or ctx.node_title)
         clip.metadata["node"] = ctx.node_id
         return {"clip": clip}
+
+    def save_result(self, outputs, folder):
+        from canvas_app.media.clip_files import save_clip
+
+        return save_clip(outputs["clip"], folder)
+
+    def load_result(self, folder):
+        from canvas_app.media.clip_files import load_clip
+
+        return {"clip": load_clip(folder)}

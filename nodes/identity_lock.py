@@ -72,6 +72,17 @@ class IdentityLock(NodeType):
                 self._project_library(ctx).save(identity, overwrite=True)
         return {"identity": identity}
 
+    def save_result(self, outputs, folder):
+        from canvas_app.identity import save_identity
+
+        save_identity(outputs["identity"], Path(folder) / "identity.safetensors")
+        return True
+
+    def load_result(self, folder):
+        from canvas_app.identity import load_identity
+
+        return {"identity": load_identity(Path(folder) / "identity.safetensors")}
+
     @staticmethod
     def _project_library(ctx):
         from canvas_app.identity import IdentityLibrary, user_library

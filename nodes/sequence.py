@@ -135,9 +135,50 @@ class Sequence(NodeType):
         return str(Path(ctx.output_dir).resolve()) if ctx.output_dir else ""
 
     def is_result_valid(self, outputs):
+        """The export is still there, untouched since it was written."""
         result = outputs.get("sequence")
-        return result is not None and all(
+        if result is None:
+            return False
+        stamps = result.report.get("_files") if isinstance(result.report, dict) else None
+        return _file_stamps(result) == stamps if stamps else all(
             Path(p).is_file() for p in (result.video_path, result.timeline_path, result.report_path))
+
+    def save_result(self, outputs, folder):
+        import json
+
+        result = outputs["sequence"]
+        stamps = _file_stamps(result)
+        if stamps is None:
+            return False
+        (Path(folder) / "sequence.json").write_text(json.dumps({
+            "video": str(result.video_path), "timeline": str(result.timeline_path),
+            "report": str(result.report_path), "files": stamps}), encoding="utf-8")
+        return True
+
+    def load_result(self, folder):
+        import json
+
+        from canvas_app.project.io import read_json
+
+        data = json.loads((Path(folder) / "sequence.json").read_text(encoding="utf-8"))
+        report_path = Path(data["report"])
+        report = read_json(report_path) if report_path.is_file() else {}
+        report["_files"] = data["files"]
+        return {"sequence": SequenceResult(video_path=Path(data["video"]),
+                                           timeline_path=Path(data["timeline"]),
+                                           report_path=report_path, report=report)}
+
+
+def _file_stamps(result) -> list | None:
+    """Size and modification time of each exported file (None if one is missing)."""
+    stamps = []
+    for path in (result.video_path, result.timeline_path, result.report_path):
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            return None
+        stamps.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return stamps
 
 
 def _retime(frames, source_fps: float, target_fps: float):

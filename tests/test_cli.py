@@ -207,3 +207,21 @@ def test_ctrl_c_cancels_with_130_and_removes_partial_outputs(tmp_path):
     assert "Traceback" not in err
     assert not (out / "report.json").exists() and not (out / "spokesperson.mp4").exists()
     assert not list(out.glob(".export-*")) if out.exists() else True
+
+
+def test_second_command_line_run_is_served_from_the_disk_cache(example_run, capsys):
+    code, out = example_run
+    video_before = (out / "spokesperson.mp4").stat().st_mtime_ns
+    assert main(["run", str(EXAMPLE), "--out", str(out), "--quiet"]) == 0
+    log = json.loads((out / "run.json").read_text())
+    finished = {entry["node"]: entry["cached"] for entry in log if entry.get("event") == "end"}
+    for node_id in ("identitylock1", "generate1", "generate2", "generate3", "sequence1"):
+        assert finished[node_id] is True, node_id
+    assert (out / "spokesperson.mp4").stat().st_mtime_ns == video_before  # not re-exported
+    assert "from cache" in capsys.readouterr().out
+
+
+def test_no_cache_flag_renders_again(example_run, tmp_path):
+    assert main(["run", str(EXAMPLE), "--out", str(tmp_path), "--quiet", "--no-cache"]) == 0
+    log = json.loads((tmp_path / "run.json").read_text())
+    assert not any(entry.get("cached") for entry in log if entry.get("event") == "end")

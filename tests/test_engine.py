@@ -10,7 +10,7 @@ from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeProgress, No
                                       NodeStarted, RunFinished)
 from canvas_app.errors import BadInput
 from canvas_app.graph import Graph, Link
-from fake_nodes import fake_registry
+from fake_nodes import fake_registry  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -160,3 +160,51 @@ def test_cache_memory_is_bounded():
         cache.put(f"k{index}", {"frames": [np.zeros(1_000_000, np.uint8)]})
         assert cache.size_bytes <= cache.max_bytes
     assert len(cache) == 2 and "k9" in cache and "k0" not in cache
+
+
+def test_disk_cache_serves_a_new_executor_and_ignores_damaged_entries(tmp_path):
+    import json as _json
+
+    from canvas_app.engine.disk_cache import DiskCache
+
+    class Persisted(fake_nodes.Const):
+        spec = fake_nodes.NodeSpec("Persisted", 1, "Persisted",
+                                   outputs=(fake_nodes.PortSpec("value", fake_nodes.NUMBER),),
+                                   params=(fake_nodes.ParamSpec("value", "float", 1.0),))
+
+        def save_result(self, outputs, folder):
+            (folder / "value.json").write_text(_json.dumps(outputs["value"]))
+            return True
+
+        def load_result(self, folder):
+            return {"value": _json.loads((folder / "value.json").read_text())}
+
+    registry = fake_registry()
+    registry.register(Persisted)
+    graph = Graph(registry)
+    node = graph.add_node("Persisted", params={"value": 4})
+    disk = DiskCache(tmp_path)
+    Executor(disk_cache=disk).run(graph)
+    result = Executor(disk_cache=disk).run(graph)  # a new session: empty memory cache
+    assert result.cached == {node.id} and result.outputs[node.id]["value"] == 4
+    assert fake_nodes.RUN_COUNTS[node.id] == 1
+
+    for entry in disk.folder.glob("*/*/value.json"):
+        entry.write_text("{not json")
+    result = Executor(disk_cache=disk).run(graph)
+    assert result.executed == [node.id] and result.outputs[node.id]["value"] == 4
+
+
+def test_disk_cache_stays_within_its_budget(tmp_path):
+    from canvas_app.engine.disk_cache import DiskCache
+
+    class Blob:
+        def save_result(self, outputs, folder):
+            (folder / "blob.bin").write_bytes(b"x" * 1000)
+            return True
+
+    disk = DiskCache(tmp_path, max_bytes=3500)
+    for index in range(6):
+        assert disk.save(f"{index:02d}" + "k" * 62, Blob(), {})
+    kept = list(disk.folder.glob("*/*/blob.bin"))
+    assert len(kept) == 3

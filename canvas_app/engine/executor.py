@@ -38,8 +38,9 @@ class RunResult:
 
 
 class Executor:
-    def __init__(self, cache: ResultCache | None = None) -> None:
+    def __init__(self, cache: ResultCache | None = None, disk_cache=None) -> None:
         self.cache = cache if cache is not None else ResultCache()
+        self.disk_cache = disk_cache  # a DiskCache, or None to keep results in memory only
         self.file_hashes = FileHashes()
         self._node_types: dict[type, NodeType] = {}
 
@@ -80,6 +81,10 @@ class Executor:
             result.keys[node_id] = key
 
             cached = self.cache.get(key)
+            if cached is None and self.disk_cache is not None:
+                cached = self.disk_cache.load(key, node_type)
+                if cached is not None:
+                    self.cache.put(key, cached)
             if cached is not None and node_type.is_result_valid(cached):
                 result.outputs[node_id] = cached
                 result.cached.add(node_id)
@@ -110,6 +115,8 @@ class Executor:
             result.outputs[node_id] = outputs
             result.executed.append(node_id)
             self.cache.put(key, outputs)
+            if self.disk_cache is not None:
+                self.disk_cache.save(key, node_type, outputs)
             emit(NodeFinished(node_id, cached=False, elapsed=time.perf_counter() - began, key=key))
 
         if result.status == "done" and result.failures:

@@ -201,6 +201,16 @@ class NodeType:
         """Anything else the result depends on (e.g. the output folder)."""
         return ""
 
+    # Node types whose results are worth keeping between sessions implement
+    # these two (see canvas_app/engine/disk_cache.py); the rest are recomputed.
+    def save_result(self, outputs: dict[str, Any], folder: Path) -> bool:
+        """Write `outputs` into the empty `folder`; False if not supported."""
+        return False
+
+    def load_result(self, folder: Path) -> dict[str, Any] | None:
+        """Read what save_result wrote, without unpickling anything."""
+        return None
+
     def is_result_valid(self, outputs: dict[str, Any]) -> bool:
         """A cached result can go stale outside the engine (a deleted export)."""
         return True
