@@ -198,3 +198,26 @@ class ChangeBackdropCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.graph.set_backdrop(self.backdrop_id, **self.old)
+
+
+class SetMetadataCommand(QUndoCommand):
+    """Project metadata (for instance the output folder for runs)."""
+
+    _MISSING = object()
+
+    def __init__(self, graph: Graph, key: str, value: Any, text: str = "") -> None:
+        super().__init__(text or f"Set {key}")
+        self.graph, self.key, self.new = graph, key, copy.deepcopy(value)
+        self.old = copy.deepcopy(graph.metadata.get(key, self._MISSING))
+
+    def _set(self, value: Any) -> None:
+        if value is self._MISSING or value is None:
+            self.graph.metadata.pop(self.key, None)
+        else:
+            self.graph.metadata[self.key] = copy.deepcopy(value)
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)

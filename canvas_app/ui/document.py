@@ -150,6 +150,10 @@ class Document(QObject):
     def change_backdrop(self, backdrop_id: str, **changes) -> None:
         self.push(cmd.ChangeBackdropCommand(self.graph, backdrop_id, **changes))
 
+    def set_metadata(self, key: str, value: Any, text: str = "") -> None:
+        if self.graph.metadata.get(key) != value:
+            self.push(cmd.SetMetadataCommand(self.graph, key, value, text))
+
     # -- clipboard -------------------------------------------------------------------
     def fragment(self, node_ids: set[str]) -> dict[str, Any]:
         """The selected nodes and the links among them; absolute paths so the

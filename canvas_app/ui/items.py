@@ -181,7 +181,7 @@ class NodeItem(QGraphicsItem):
             self.run.elapsed = elapsed
         if stale is not None:
             self.run.stale = stale
-        tip = self.run.message if self.run.state == "failed" else ""
+        tip = self.run.message if self.run.state in ("failed", "skipped") else ""
         self.setToolTip(tip)
         self.update()
 
@@ -301,8 +301,8 @@ class NodeItem(QGraphicsItem):
 
     def _state_color(self) -> QColor:
         return {"queued": QColor("#8a93a3"), "running": theme.ACCENT, "cached": theme.CACHED,
-                "done": theme.OK, "failed": theme.ERROR, "cancelled": QColor("#b08d57")
-                }.get(self.run.state, theme.NODE_DIM_TEXT)
+                "done": theme.OK, "failed": theme.ERROR, "cancelled": QColor("#b08d57"),
+                "skipped": QColor("#8a93a3")}.get(self.run.state, theme.NODE_DIM_TEXT)
 
     def _badge_text(self) -> str:
         state = self.run.state
@@ -310,9 +310,9 @@ class NodeItem(QGraphicsItem):
             return f"{int(self.run.progress * 100)}%"
         if state == "done" and self.run.elapsed is not None:
             return format_seconds(self.run.elapsed)
-        if state in ("cached", "queued", "failed", "cancelled"):
+        if state in ("cached", "queued", "failed", "cancelled", "skipped"):
             return {"cached": "cached", "queued": "queued", "failed": "failed",
-                    "cancelled": "stopped"}[state]
+                    "cancelled": "stopped", "skipped": "skipped"}[state]
         return ""
 
     def _paint_badge(self, painter: QPainter, text: str, width: float) -> None:
@@ -342,7 +342,8 @@ class NodeItem(QGraphicsItem):
         text = {"idle": "", "queued": "queued", "cached": "from cache",
                 "done": "done" + (f" in {format_seconds(self.run.elapsed)}"
                                   if self.run.elapsed is not None else ""),
-                "failed": self.run.message or "failed", "cancelled": "stopped"}.get(state, "")
+                "failed": self.run.message or "failed", "cancelled": "stopped",
+                "skipped": self.run.message or "skipped"}.get(state, "")
         if self.run.stale and state in ("done", "cached"):
             text += "  (edited since)"
         if not text:
@@ -508,12 +509,14 @@ class BackdropItem(QGraphicsItem):
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         painter.setPen(theme.NODE_TEXT)
         font = QFont(BACKDROP_FONT)
-        if lod < LOD_SIMPLE:
-            font.setPointSizeF(min(60.0, 13 / max(lod, 0.1)))
+        bar_h = self.TITLE_H
+        if lod < LOD_SIMPLE:  # keep the title readable far out, inside the frame
+            font.setPixelSize(max(1, int(min(16 / max(lod, 0.05), h / 3))))
+            bar_h = min(h, font.pixelSize() * 1.6)
+            painter.fillRect(QRectF(0, 0, w, bar_h), bar)
         painter.setFont(font)
-        painter.drawText(QRectF(12, 0, w - 24, self.TITLE_H if lod >= LOD_SIMPLE else h),
-                         Qt.AlignVCenter | Qt.AlignLeft if lod >= LOD_SIMPLE else Qt.AlignCenter,
-                         self.title)
+        text = QFontMetricsF(font).elidedText(self.title, Qt.ElideRight, max(0.0, w - 24))
+        painter.drawText(QRectF(12, 0, w - 24, bar_h), Qt.AlignVCenter | Qt.AlignLeft, text)
         painter.setPen(QPen(self.color.lighter(160), 1.4))
         for offset in (4, 8, 12):
             painter.drawLine(QPointF(w - offset, h - 2), QPointF(w - 2, h - offset))

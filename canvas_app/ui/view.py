@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QMouseEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from canvas_app.ui import theme
-from canvas_app.ui.items import LOD_SIMPLE, NODE_WIDTH, LinkItem, NodeItem
+from canvas_app.ui.items import HEADER, LOD_SIMPLE, NODE_WIDTH, LinkItem, NodeItem
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 
@@ -234,6 +234,20 @@ class CanvasView(QGraphicsView):
                 painter.setBrush(item._state_color())
                 pos = item.pos()
                 painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
+        zoom = self.zoom()
+        if zoom >= 0.18:  # titles, about 11 px on screen, for the nodes in view
+            font = QFont(self.font())
+            font.setPixelSize(max(1, int(11 / zoom)))
+            font.setBold(True)
+            painter.setFont(font)
+            painter.setPen(theme.NODE_TEXT)
+            metrics = QFontMetricsF(font)
+            for item in scene.items(rect):
+                if isinstance(item, NodeItem):
+                    pos = item.pos()
+                    box = QRectF(pos.x() + 6, pos.y(), NODE_WIDTH - 12, HEADER * 1.6)
+                    painter.drawText(box, Qt.AlignVCenter | Qt.AlignLeft,
+                                     metrics.elidedText(item.title, Qt.ElideRight, box.width()))
         painter.setBrush(Qt.NoBrush)
         for item in scene.selectedItems():
             if isinstance(item, NodeItem):

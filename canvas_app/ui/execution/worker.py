@@ -1,0 +1,178 @@
+"""The engine thread. `EngineWorker` is a QThread that runs one job at a time
+with the shared `Executor` (so its result cache is shared between runs).
+Engine events become Qt signals; because the receivers live on the GUI
+thread, Qt delivers them as queued calls there. The worker never touches the
+graph model or any widget; it only sees the immutable snapshot in its job.
+
+Preview frames are converted to QImage here (QImage, unlike QPixmap, is safe
+off the GUI thread) and progress and previews are throttled, so a fast node
+cannot flood the GUI's event queue."""
+from __future__ import annotations
+
+import itertools
+import queue
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+from PySide6.QtGui import QImage
+
+from canvas_app.engine import CancelToken, Executor
+from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePreview, NodeProgress,
+                                      NodeSkipped, NodeStarted, RunFinished, RunStarted)
+from canvas_app.errors import CanvasError
+
+PREVIEW_MIN_INTERVAL = 0.03  # s between previews of one node (about 30 per second at most)
+PROGRESS_MIN_INTERVAL = 0.03
+_ids = itertools.count(1)
+
+
+@dataclass
+class RunJob:
+    """One run: a snapshot and what to evaluate. Created on the GUI thread,
+    read-only afterwards except for `token` (thread-safe) and `status`."""
+
+    snapshot: Any  # Graph snapshot
+    targets: list[str] | None
+    output_dir: Path
+    project_dir: Path | None
+    label: str
+    id: int = field(default_factory=lambda: next(_ids))
+    token: CancelToken = field(default_factory=CancelToken)
+    status: str = "queued"  # queued | running | done | failed | cancelled
+    created: float = field(default_factory=time.time)
+
+
+def frame_to_qimage(frame: np.ndarray) -> QImage:
+    """An RGB uint8 (H, W, 3) array -> an independent QImage."""
+    frame = np.ascontiguousarray(frame[..., :3] if frame.ndim == 3 else
+                                 np.repeat(frame[..., None], 3, axis=2), dtype=np.uint8)
+    height, width = frame.shape[:2]
+    image = QImage(frame.data, width, height, frame.strides[0], QImage.Format_RGB888)
+    return image.copy()
+
+
+class EngineWorker(QThread):
+    """The engine thread. Jobs arrive through a thread-safe queue (`submit`);
+    `run` takes them one at a time. The thread runs no Qt event loop of its
+    own: node work (PyAV, dlib, torch) runs on a plain thread stack, which is
+    what native libraries expect; the signals it emits reach the GUI thread
+    as queued calls."""
+
+    run_started = Signal(int, object)  # job id, plan (tuple of node ids)
+    node_started = Signal(int, str)
+    node_progress = Signal(int, str, float, str)
+    node_preview = Signal(int, str, QImage, str, float)  # job, node, frame, kind, produced at
+    node_log = Signal(int, str, str)
+    node_finished = Signal(int, str, bool, float)  # job, node, cached, elapsed
+    node_failed = Signal(int, str, str)
+    node_skipped = Signal(int, str, str)
+    run_finished = Signal(int, str, float, object)  # job, status, elapsed, RunResult or None
+    run_error = Signal(int, str)  # the run could not start (bad input before any work)
+
+    def __init__(self, executor: Executor | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("canvas-app engine")
+        self.executor = executor or Executor()
+        self._jobs: queue.Queue[RunJob | None] = queue.Queue()
+
+    def submit(self, job: RunJob) -> None:
+        self._jobs.put(job)
+
+    def stop_thread(self) -> None:
+        """Ask the loop to end after the current job (cancel that first)."""
+        self._jobs.put(None)
+
+    def run(self) -> None:  # the thread's body
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            self.run_job(job)
+
+    def run_job(self, job: RunJob) -> None:
+        job.status = "running"
+        listener = _Listener(self, job.id)
+        if job.token.cancelled:  # cancelled while it waited in the queue
+            job.status = "cancelled"
+            self.run_finished.emit(job.id, "cancelled", 0.0, None)
+            return
+        started = time.perf_counter()
+        try:
+            job.output_dir.mkdir(parents=True, exist_ok=True)
+            result = self.executor.run(job.snapshot, job.targets, listener=listener,
+                                       cancel_token=job.token, output_dir=job.output_dir,
+                                       project_dir=job.project_dir)
+        except CanvasError as error:
+            job.status = "failed"
+            self.run_error.emit(job.id, str(error))
+            self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
+            return
+        except Exception as error:  # never let the thread die silently
+            job.status = "failed"
+            self.run_error.emit(job.id, f"{type(error).__name__}: {error}")
+            self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
+            return
+        listener.flush()
+        job.status = result.status
+        self.run_finished.emit(job.id, result.status, result.elapsed, result)
+
+
+class _Listener:
+    """Engine events -> worker signals, on the worker thread."""
+
+    def __init__(self, worker: EngineWorker, job_id: int) -> None:
+        self.worker = worker
+        self.job_id = job_id
+        self._last_preview: dict[str, float] = {}
+        self._pending_preview: dict[str, NodePreview] = {}
+        self._last_progress: dict[str, float] = {}
+
+    def _send_preview(self, event: NodePreview, produced: float) -> None:
+        self._last_preview[event.node_id] = time.perf_counter()
+        self.worker.node_preview.emit(self.job_id, event.node_id, frame_to_qimage(event.frame),
+                                      event.kind, produced)
+
+    def flush(self, node_id: str | None = None) -> None:
+        for key in [node_id] if node_id else list(self._pending_preview):
+            event = self._pending_preview.pop(key, None)
+            if event is not None:
+                self._send_preview(event, time.perf_counter())
+
+    def __call__(self, event) -> None:
+        worker, job = self.worker, self.job_id
+        now = time.perf_counter()
+        if isinstance(event, NodePreview):
+            if now - self._last_preview.get(event.node_id, -1.0) >= PREVIEW_MIN_INTERVAL:
+                self._pending_preview.pop(event.node_id, None)
+                self._send_preview(event, now)
+            else:  # keep the newest; sent at the next chance or when the node ends
+                self._pending_preview[event.node_id] = event
+        elif isinstance(event, NodeProgress):
+            if event.fraction >= 1.0 or \
+                    now - self._last_progress.get(event.node_id, -1.0) >= PROGRESS_MIN_INTERVAL:
+                self._last_progress[event.node_id] = now
+                worker.node_progress.emit(job, event.node_id, event.fraction, event.message)
+            pending = self._pending_preview.get(event.node_id)
+            if pending is not None and now - self._last_preview.get(event.node_id, -1.0) \
+                    >= PREVIEW_MIN_INTERVAL:
+                self.flush(event.node_id)
+        elif isinstance(event, RunStarted):
+            worker.run_started.emit(job, tuple(event.plan))
+        elif isinstance(event, NodeStarted):
+            worker.node_started.emit(job, event.node_id)
+        elif isinstance(event, NodeFinished):
+            self.flush(event.node_id)
+            worker.node_finished.emit(job, event.node_id, event.cached, event.elapsed)
+        elif isinstance(event, NodeFailed):
+            self.flush(event.node_id)
+            worker.node_failed.emit(job, event.node_id, event.message)
+        elif isinstance(event, NodeSkipped):
+            worker.node_skipped.emit(job, event.node_id, event.reason)
+        elif isinstance(event, NodeLog):
+            worker.node_log.emit(job, event.node_id, event.message)
+        elif isinstance(event, RunFinished):
+            pass  # run_job reports the end with the result
