@@ -70,6 +70,7 @@ class ExecutionController(QObject):
         self._edited: dict[int, set[str]] = {}  # job id -> nodes edited since its snapshot
         self._logs: dict[int, list[dict]] = {}
         self._started_at: dict[tuple[int, str], float] = {}
+        self._errors: dict[int, str] = {}  # job id -> why it could not start
         self._shut_down = False
         self._build_panels()
         _live_controllers.add(self)
@@ -354,6 +355,7 @@ class ExecutionController(QObject):
 
     @Slot(int, str)
     def _run_error(self, job_id: int, message: str) -> None:
+        self._errors[job_id] = message
         self._log(job_id, {"event": "error", "message": message})
         self.log_panel.add_event(job_id, "", "not started", message, error=True)
         self.window.statusBar().showMessage(f"Cannot run: {message}", 12000)
@@ -380,8 +382,13 @@ class ExecutionController(QObject):
                 elif info.get("state") == "queued":
                     self._set_state(node_id, "idle", message="")
         summary = f"Run #{job_id} {status} in {format_seconds(elapsed)}"
+        if job_id in self._errors:
+            summary = f"Cannot run #{job_id}: {self._errors.pop(job_id)}"
         if result is not None:
             summary += f" ({len(result.executed)} ran, {len(result.cached)} from cache)"
+            if result.failures:
+                node_id, message = next(iter(result.failures.items()))
+                summary += f" — {self._title(job_id, node_id)}: {message}"
         self.log_panel.add_event(job_id, "", status, summary, duration=elapsed,
                                  error=status == "failed")
         self._write_log(job, status)

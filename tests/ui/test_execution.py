@@ -1,0 +1,222 @@
+"""Running graphs from the editor: the worker thread, states, previews,
+cancel, the queue, the cache and failures."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QToolButton
+
+from canvas_app.graph.model import Link
+from tests.ui import fake_nodes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fake_window(make_window, tmp_path):
+    """An editor on the fake node types, saved in tmp_path (outputs in tmp_path/output)."""
+    fake_nodes.RUNS.clear()
+    window = make_window(registry=fake_nodes.registry())
+    window.document.save(tmp_path / "fake.canvas.json")
+    return window
+
+
+def chain(window, steps=5, delay=0.01):
+    doc = window.document
+    source = doc.add_node("Source", (0, 0)).id
+    slow = doc.add_node("Slow", (300, 0), params={"steps": steps, "delay": delay}).id
+    sink = doc.add_node("Sink", (600, 0)).id
+    doc.connect(Link(source, "value", slow, "value"))
+    doc.connect(Link(slow, "value", sink, "values"))
+    return source, slow, sink
+
+
+def run_and_wait(qtbot, window, action=None, timeout=20000):
+    controller = window.execution
+    with qtbot.waitSignal(controller.job_finished, timeout=timeout) as blocker:
+        (action or window.act_run).trigger()
+    return blocker.args
+
+
+def states(window):
+    return {node_id: item.run.state for node_id, item in window.scene.node_items.items()}
+
+
+def test_run_from_the_gui_shows_states_previews_and_writes_logs(fake_window, qtbot, tmp_path):
+    window = fake_window
+    source, slow, sink = chain(window, steps=8, delay=0.02)
+    window.scene.select_nodes([slow])  # the preview panel follows the selected node
+    job_id, status = run_and_wait(qtbot, window)
+    assert status == "done"
+    assert states(window) == {source: "done", slow: "done", sink: "done"}
+    assert window.execution.outputs[sink] == {"total": 2}
+    preview = window.execution.preview
+    assert preview.live_count >= 3  # frames arrived while the node ran
+    assert window.scene.node_items[slow].run.elapsed >= 0.1  # "done in ..." on the node
+    events = [e for _, e, _ in window.execution.log_panel.events(job_id)]
+    assert events.count("start") == 3 and events.count("end") == 3 and events[-1] == "done"
+    out = tmp_path / "output"
+    log = json.loads((out / "run.json").read_text())
+    assert log["status"] == "done" and any(e.get("event") == "end" for e in log["events"])
+    assert "Slow" in (out / "run.log").read_text()
+    assert not window.act_stop.isEnabled()
+
+
+def test_second_run_is_served_from_cache_and_edits_rerun_only_downstream(fake_window, qtbot):
+    window = fake_window
+    source, slow, sink = chain(window)
+    run_and_wait(qtbot, window)
+    fake_nodes.RUNS.clear()
+    run_and_wait(qtbot, window)
+    assert fake_nodes.RUNS == []
+    assert set(states(window).values()) == {"cached"}
+    assert window.scene.node_items[sink].run.state == "cached"  # the canvas says so
+    window.document.set_param(slow, "label", "take 2")
+    assert window.scene.node_items[slow].run.stale and window.scene.node_items[sink].run.stale
+    run_and_wait(qtbot, window)
+    assert fake_nodes.RUNS == [slow, sink]
+    assert states(window) == {source: "cached", slow: "done", sink: "done"}
+
+
+def test_stop_cancels_quickly_and_leaves_cache_consistent(fake_window, qtbot):
+    window = fake_window
+    source, slow, sink = chain(window, steps=400, delay=0.01)
+    controller = window.execution
+    window.act_run.trigger()
+    qtbot.waitUntil(lambda: window.scene.node_items[slow].run.state == "running", timeout=5000)
+    assert window.act_stop.isEnabled()
+    started = time.perf_counter()
+    with qtbot.waitSignal(controller.job_finished, timeout=5000) as blocker:
+        window.act_stop.trigger()
+    assert time.perf_counter() - started < 1.0
+    assert blocker.args[1] == "cancelled"
+    assert states(window) == {source: "done", slow: "cancelled", sink: "idle"}
+    assert slow not in controller.outputs
+    window.document.set_param(slow, "steps", 2)
+    fake_nodes.RUNS.clear()
+    assert run_and_wait(qtbot, window)[1] == "done"
+    assert fake_nodes.RUNS == [slow, sink]  # the source's result survived the cancel in the cache
+
+
+def test_run_again_while_running_queues_and_queued_runs_cancel_on_their_own(fake_window, qtbot):
+    window = fake_window
+    _, slow, _ = chain(window, steps=60, delay=0.01)
+    controller = window.execution
+    first = controller.run()
+    second = controller.run()
+    third = controller.run()
+    panel = controller.queue_panel
+    assert panel.job_ids == [first.id, second.id, third.id]
+    assert controller.current is first and controller.queue == [second, third]
+    button = panel.findChild(QToolButton, f"cancel_job_{second.id}")
+    button.click()
+    assert second.status == "cancelled" and controller.queue == [third]
+    finished = []
+    controller.job_finished.connect(lambda job_id, status: finished.append((job_id, status)))
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=20000)
+    assert finished == [(first.id, "done"), (third.id, "done")]
+    assert panel.job_ids == []
+
+
+def test_editing_while_running_keeps_the_snapshot_and_marks_stale(fake_window, qtbot):
+    window = fake_window
+    source, slow, sink = chain(window, steps=40, delay=0.01)
+    controller = window.execution
+    with qtbot.waitSignal(controller.job_finished, timeout=20000):
+        window.act_run.trigger()
+        qtbot.waitUntil(lambda: window.scene.node_items[slow].run.state == "running", timeout=5000)
+        window.document.set_param(source, "value", 10)  # the running job does not see this
+    assert controller.outputs[sink] == {"total": 2}
+    items = window.scene.node_items
+    assert items[slow].run.state == "done" and items[slow].run.stale and items[sink].run.stale
+    run_and_wait(qtbot, window)
+    assert controller.outputs[sink] == {"total": 11} and not items[sink].run.stale
+
+
+def test_failing_node_shows_its_error_and_the_rest_stays_usable(fake_window, qtbot):
+    window = fake_window
+    doc = window.document
+    source, slow, sink = chain(window)
+    fail = doc.add_node("Fail", (300, 200)).id
+    doc.connect(Link(source, "value", fail, "value"))
+    doc.connect(Link(fail, "value", sink, "values"))
+    job_id, status = run_and_wait(qtbot, window)
+    assert status == "failed"
+    item = window.scene.node_items[fail]
+    assert item.run.state == "failed" and "not acceptable" in item.toolTip()
+    assert states(window)[slow] == "done" and states(window)[sink] == "skipped"
+    window.scene.select_nodes([fail])
+    assert "not acceptable" in window.inspector.run_label.text()
+    assert "not acceptable" in window.statusBar().currentMessage()
+    # still usable: edit, undo, and run just the healthy branch
+    doc.set_param(fail, "bad_input", False)
+    doc.undo_stack.undo()
+    window.scene.select_nodes([slow])
+    assert run_and_wait(qtbot, window, window.act_run_here)[1] == "done"
+    assert states(window)[slow] == "cached"
+
+
+def test_run_to_here_evaluates_only_what_the_node_needs(fake_window, qtbot):
+    window = fake_window
+    source, slow, sink = chain(window)
+    window.scene.select_nodes([slow])
+    run_and_wait(qtbot, window, window.act_run_here)
+    assert fake_nodes.RUNS == [source, slow]
+    assert states(window)[sink] == "idle"
+
+
+def test_graph_that_cannot_run_reports_why(fake_window, qtbot):
+    window = fake_window
+    slow = window.document.add_node("Slow", (0, 0)).id  # its input is not connected
+    assert run_and_wait(qtbot, window)[1] == "failed"
+    assert "Cannot run" in window.statusBar().currentMessage()
+    assert window.scene.node_items[slow].run.state == "failed"
+
+
+def test_closing_while_running_joins_the_thread(make_window, qtbot, tmp_path):
+    fake_nodes.RUNS.clear()
+    window = make_window(registry=fake_nodes.registry())
+    window.document.save(tmp_path / "close.canvas.json")
+    _, slow, _ = chain(window, steps=1000, delay=0.01)
+    window.act_run.trigger()
+    qtbot.waitUntil(lambda: window.scene.node_items[slow].run.state == "running", timeout=5000)
+    started = time.perf_counter()
+    window.document.undo_stack.setClean()
+    assert window.close()
+    assert window.execution.worker.isFinished()
+    assert time.perf_counter() - started < 2.0
+
+
+def test_real_nodes_with_the_animatic_backend(make_window, qtbot, tmp_path):
+    """Reference -> IdentityLock -> Generate with the real nodes: frames arrive
+    while the shot renders, and the preview shows the clip and its likeness."""
+    refs = ROOT / "resources" / "examples" / "spokesperson" / "refs"
+    face = next(iter(sorted(refs.glob("astronaut*"))), None)
+    if face is None:
+        pytest.skip("the example reference image is not available")
+    shutil.copy(face, tmp_path / face.name)
+    window = make_window()
+    window.document.save(tmp_path / "real.canvas.json")
+    doc = window.document
+    ref = doc.add_node("Reference", (0, 0), params={"images": [{"path": str(tmp_path / face.name),
+                                                                  "role": "face"}]}).id
+    lock = doc.add_node("IdentityLock", (300, 0)).id
+    prompt = doc.add_node("Prompt", (300, 200), params={"positive": "hello", "duration": 1.0}).id
+    gen = doc.add_node("Generate", (600, 0), params={"width": 192, "height": 112, "fps": 8.0}).id
+    for link in (Link(ref, "images", lock, "references"), Link(lock, "identity", gen, "identity"),
+                 Link(prompt, "prompt", gen, "prompt")):
+        assert doc.connect(link) is None
+    window.scene.select_nodes([gen])
+    job_id, status = run_and_wait(qtbot, window, window.act_run_here, timeout=60000)
+    assert status == "done", window.execution.log_panel.events(job_id)
+    preview = window.execution.preview
+    assert preview.live_count >= 1
+    clip = window.execution.outputs[gen]["clip"]
+    assert len(clip.frames) == 8
+    assert preview.clip is clip and "identity" in preview.details.text()
+    window.scene.select_nodes([lock])
+    assert preview.thumbs.count() >= 1  # the aligned face thumbnails
