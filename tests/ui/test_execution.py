@@ -220,3 +220,35 @@ def test_real_nodes_with_the_animatic_backend(make_window, qtbot, tmp_path):
     assert preview.clip is clip and "identity" in preview.details.text()
     window.scene.select_nodes([lock])
     assert preview.thumbs.count() >= 1  # the aligned face thumbnails
+
+
+def test_script_that_exits_mid_run_joins_the_engine_thread(tmp_path):
+    """No 'QThread: Destroyed while thread is still running' even when a
+    script never closes its window."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time\n"
+        "from canvas_app.ui.app import create_window\n"
+        "from canvas_app.graph.model import Link\n"
+        "from tests.ui import fake_nodes\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "w = create_window(registry=fake_nodes.registry())\n"
+        "w.document.save(sys.argv[1])\n"
+        "d = w.document\n"
+        "a = d.add_node('Source', (0, 0)).id\n"
+        "b = d.add_node('Slow', (300, 0), params={'steps': 1000, 'delay': 0.01}).id\n"
+        "d.connect(Link(a, 'value', b, 'value'))\n"
+        "w.act_run.trigger()\n"
+        "end = time.time() + 0.5\n"
+        "while time.time() < end: QApplication.processEvents()\n"
+        "print('EXITING', flush=True)\n"
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", CANVAS_APP_RECOVER="no", PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p.canvas.json")], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert "EXITING" in result.stdout, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "QThread" not in result.stderr, result.stderr
