@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import (QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QStaticText,
-                           QTransform)
+from PySide6.QtGui import (QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen,
+                           QStaticText, QTransform)
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem
 
 from canvas_app.graph.model import Backdrop, Link, Node
@@ -26,6 +26,7 @@ ROW = 22.0
 PORT_RADIUS = 6.0
 PORT_HIT = 11.0
 FOOTER = 22.0
+PICTURE_H = 18.0  # reference thumbnails and the result picture in the status line
 LOD_SIMPLE = 0.45
 
 TITLE_FONT = QFont()
@@ -92,6 +93,7 @@ class NodeItem(QGraphicsItem):
         self.setAcceptHoverEvents(True)
         self.setZValue(10)
         self.hover_port: str | None = None
+        self.result_image: QImage | None = None  # latest render / identity portrait (run state)
         self.refresh(node)
         self.setPos(*node.position)
 
@@ -127,10 +129,27 @@ class NodeItem(QGraphicsItem):
                                                 QPointF(NODE_WIDTH, body_top + ROW * index + ROW / 2 + 4))
         self.summary_top = body_top + ROW * rows + 8
         lines = 0 if not self.summary else min(2, len(self.summary))
-        self.height = self.summary_top + lines * 15 + FOOTER + 4
+        self.thumbs_top = self.summary_top + lines * 15 - 4
+        self.thumbs = reference_thumbnails(node)
+        self._layout_height()
+        self._prepare_texts()
+        self.update()
+
+    def _layout_height(self) -> None:
+        # Pictures live in the status line, so a node never grows over its neighbours.
+        self.height = self.thumbs_top + FOOTER + 8
         self._rect = QRectF(0, 0, NODE_WIDTH, self.height)
         self._bounds = self._rect.adjusted(-PORT_RADIUS - 3, -3, PORT_RADIUS + 3, 3)
-        self._prepare_texts()
+
+    def set_result_image(self, image: QImage | None) -> None:
+        """A small picture of the node's result (a render's frame, an identity's
+        portrait), shown in the node body; live frames update it while it runs."""
+        if image is not None and not image.isNull():
+            image = image.scaled(int(PICTURE_H * 3), int(PICTURE_H * 2), Qt.KeepAspectRatio,
+                                 Qt.SmoothTransformation)  # 2x for HiDPI screens
+        else:
+            image = None
+        self.result_image = image
         self.update()
 
     def _prepare_texts(self) -> None:
@@ -295,6 +314,7 @@ class NodeItem(QGraphicsItem):
                     font = text_font
                 painter.setPen(color)
                 painter.drawStaticText(position, static)
+            self._paint_pictures(painter)
             self._paint_footer(painter)
         elif self.run.state != "idle":
             painter.fillRect(QRectF(8, self.height - 12, NODE_WIDTH - 16, 5), self._state_color())
@@ -325,13 +345,39 @@ class NodeItem(QGraphicsItem):
         painter.setPen(color.lighter(125))
         painter.drawText(rect, Qt.AlignCenter, text)
 
+    def _paint_pictures(self, painter: QPainter) -> None:
+        """Reference thumbnails or the latest result, right-aligned in the status line."""
+        top = self.height - FOOTER + (FOOTER - PICTURE_H) / 2 - 2
+        right = NODE_WIDTH - 8
+        painter.setRenderHint(QPainter.SmoothPixmapTransform, True)
+        if self.thumbs:
+            for pixmap in reversed(self.thumbs):
+                box = QRectF(right - PICTURE_H, top, PICTURE_H, PICTURE_H)
+                if pixmap is None:
+                    painter.setPen(QPen(theme.ERROR, 1, Qt.DashLine))
+                    painter.setBrush(Qt.NoBrush)
+                    painter.drawRect(box)
+                else:
+                    size = pixmap.size().scaled(int(PICTURE_H * 2), int(PICTURE_H * 2), Qt.KeepAspectRatio)
+                    w, h = size.width() / 2, size.height() / 2
+                    painter.drawPixmap(QRectF(box.center().x() - w / 2, box.center().y() - h / 2, w, h),
+                                       pixmap, QRectF(pixmap.rect()))
+                right -= PICTURE_H + 4
+        elif self.result_image is not None:
+            image = self.result_image
+            w, h = image.width() / 2, image.height() / 2
+            painter.drawImage(QRectF(right - w, top + (PICTURE_H - h) / 2, w, h), image,
+                              QRectF(image.rect()))
+
     def _paint_footer(self, painter: QPainter) -> None:
         top = self.height - FOOTER
         state = self.run.state
         painter.setFont(SMALL_FONT)
         color = self._state_color()
+        pictures = len(self.thumbs) * (PICTURE_H + 4) if self.thumbs else \
+            (self.result_image.width() / 2 + 8 if self.result_image is not None else 0)
         if state == "running":
-            track = QRectF(10, top + 7, NODE_WIDTH - 20, 6)
+            track = QRectF(10, top + 7, NODE_WIDTH - 20 - pictures, 6)
             painter.setPen(Qt.NoPen)
             painter.setBrush(QColor("#1b1e23"))
             painter.drawRoundedRect(track, 3, 3)
@@ -353,8 +399,9 @@ class NodeItem(QGraphicsItem):
         painter.drawEllipse(QPointF(14, top + 10), 3.5, 3.5)
         painter.setPen(color.lighter(115))
         metrics = QFontMetricsF(SMALL_FONT)
-        painter.drawText(QRectF(24, top, NODE_WIDTH - 32, 20), Qt.AlignVCenter,
-                         metrics.elidedText(text, Qt.ElideRight, NODE_WIDTH - 32))
+        width = NODE_WIDTH - 32 - pictures
+        painter.drawText(QRectF(24, top, width, 20), Qt.AlignVCenter,
+                         metrics.elidedText(text, Qt.ElideRight, width))
 
     # -- gestures --------------------------------------------------------------------
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
@@ -370,6 +417,15 @@ def format_seconds(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def reference_thumbnails(node: Node) -> list:
+    """Up to four thumbnails of a Reference node's images (None: missing file)."""
+    if node.type_name != "Reference" or node.spec is None:
+        return []
+    from canvas_app.ui.inspector import thumbnail
+
+    return [thumbnail(entry["path"], int(PICTURE_H * 2)) for entry in (node.params.get("images") or [])[:4]]
 
 
 def summarize(node: Node) -> list[str]:

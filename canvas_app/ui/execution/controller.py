@@ -19,7 +19,7 @@ from canvas_app.ui import theme
 from canvas_app.ui.execution.log_panel import LogPanel
 from canvas_app.ui.execution.preview import PreviewPanel
 from canvas_app.ui.execution.queue_panel import QueuePanel
-from canvas_app.ui.execution.worker import EngineWorker, RunJob
+from canvas_app.ui.execution.worker import EngineWorker, RunJob, frame_to_qimage
 from canvas_app.ui.items import format_seconds
 
 OUTPUT_KEY = "output_dir"
@@ -35,6 +35,19 @@ def _join_workers() -> None:
             controller.shutdown(5000)
         except RuntimeError:  # its Qt objects are already gone
             pass
+
+
+def result_picture(outputs: dict[str, Any]):
+    """The picture a node shows for its result: a render's middle frame or an
+    identity's portrait; None for results that have no picture."""
+    for value in outputs.values():
+        frames = getattr(value, "frames", None)
+        if frames:
+            return frames[len(frames) // 2]
+        portrait = getattr(value, "portrait", None)
+        if portrait is not None:
+            return portrait
+    return None
 
 
 class ExecutionController(QObject):
@@ -322,6 +335,9 @@ class ExecutionController(QObject):
     def _node_preview(self, job_id: int, node_id: str, image: QImage, kind: str, produced: float) -> None:
         self.live[node_id] = (image, kind)
         self.preview.live_frame(node_id, image, kind, produced)
+        item = self.window.scene.node_items.get(node_id)
+        if item is not None:
+            item.set_result_image(image)
 
     @Slot(int, str, str)
     def _node_log(self, job_id: int, node_id: str, message: str) -> None:
@@ -375,6 +391,10 @@ class ExecutionController(QObject):
         if result is not None:
             for node_id, outputs in result.outputs.items():
                 self.outputs[node_id] = outputs
+                item = self.window.scene.node_items.get(node_id)
+                picture = result_picture(outputs)
+                if item is not None and picture is not None:
+                    item.set_result_image(frame_to_qimage(picture))
         if status == "cancelled" and job is not None:
             for node_id, info in self.node_info.items():
                 if info.get("state") == "running":
