@@ -57,6 +57,10 @@ def _header_path() -> QPainterPath:
 
 
 HEADER_PATH = _header_path()
+_BORDER_PEN = QPen(theme.NODE_BORDER, 1.2)
+_PORT_BORDER_PEN = QPen(theme.NODE_BORDER, 1.5)
+_POSITION_CHANGED = QGraphicsItem.ItemPositionHasChanged
+_SELECTED_CHANGED = QGraphicsItem.ItemSelectedHasChanged
 
 
 @dataclass
@@ -82,13 +86,14 @@ class RunState:
 
 
 class NodeItem(QGraphicsItem):
+    FLAGS = QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable | \
+        QGraphicsItem.ItemSendsGeometryChanges
     def __init__(self, node: Node, scene: "CanvasScene") -> None:
         super().__init__()
         self.node_id = node.id
         self._scene = scene
         self.run = RunState()
-        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
-                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setFlags(self.FLAGS if scene.detailed else self.FLAGS | QGraphicsItem.ItemHasNoContents)
         self.setCacheMode(QGraphicsItem.NoCache)
         self.setAcceptHoverEvents(True)
         self.setZValue(10)
@@ -177,6 +182,17 @@ class NodeItem(QGraphicsItem):
         self._title_key = None
         self._header_color = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category)
 
+    def overview_title(self, width_px: int) -> QStaticText:
+        """The title for the zoomed-out view, 11 px bold, elided to `width_px`."""
+        key = (self.title, width_px)
+        if getattr(self, "_overview_key", None) != key:
+            from canvas_app.ui.view import OVERVIEW_FONT
+
+            text = QFontMetricsF(OVERVIEW_FONT).elidedText(self.title, Qt.ElideRight, width_px)
+            self._overview_title = _static(text, OVERVIEW_FONT)
+            self._overview_key = key
+        return self._overview_title
+
     def _title_static(self, badge_w: float) -> QStaticText:
         key = (self.title, badge_w)
         if self._title_key != key:
@@ -228,11 +244,11 @@ class NodeItem(QGraphicsItem):
         return self.mapToScene(port.center)
 
     def itemChange(self, change, value):  # noqa: N802
-        if change == QGraphicsItem.ItemPositionHasChanged:
+        if change == _POSITION_CHANGED:
             self._scene.node_item_moved(self)
-        elif change == QGraphicsItem.ItemSelectedHasChanged:
+        elif change == _SELECTED_CHANGED:
             self.setZValue(11 if value else 10)
-        return super().itemChange(change, value)
+        return value
 
     def hoverMoveEvent(self, event) -> None:  # noqa: N802
         port = self.port_at(event.pos())
@@ -271,7 +287,10 @@ class NodeItem(QGraphicsItem):
             return
         painter.setRenderHint(QPainter.Antialiasing, True)
         rect = self._rect
-        painter.setPen(Qt.NoPen)
+        outline = QPen(theme.SELECTION, 2.2) if selected else \
+            QPen(theme.ERROR, 2.2) if self.run.state == "failed" else \
+            QPen(theme.ERROR, 1.6, Qt.DashLine) if self.placeholder else None
+        painter.setPen(_BORDER_PEN if outline is None else Qt.NoPen)
         painter.setBrush(theme.NODE_BODY)
         painter.drawRoundedRect(rect, 7, 7)
         painter.fillPath(HEADER_PATH, header)
@@ -283,18 +302,12 @@ class NodeItem(QGraphicsItem):
         painter.drawStaticText(QPointF(10, self._title_y), title)
         if badge:
             self._paint_badge(painter, badge, badge_w)
-        painter.setBrush(Qt.NoBrush)
-        if selected:
-            painter.setPen(QPen(theme.SELECTION, 2.2))
-        elif self.run.state == "failed":
-            painter.setPen(QPen(theme.ERROR, 2.2))
-        elif self.placeholder:
-            painter.setPen(QPen(theme.ERROR, 1.6, Qt.DashLine))
-        else:
-            painter.setPen(QPen(theme.NODE_BORDER, 1.2))
-        painter.drawRoundedRect(rect, 7, 7)
+        if outline is not None:  # selection, failure or placeholder outline
+            painter.setBrush(Qt.NoBrush)
+            painter.setPen(outline)
+            painter.drawRoundedRect(rect, 7, 7)
         # ports, over the outline
-        border = QPen(theme.NODE_BORDER, 1.5)
+        border = _PORT_BORDER_PEN
         for port in self.ports.values():
             color = theme.port_color(port.type)
             hovered = self.hover_port is not None and self.hover_port == f"{port.name}:{port.output}"
@@ -462,11 +475,12 @@ def summarize(node: Node) -> list[str]:
 
 
 class LinkItem(QGraphicsPathItem):
+    FLAGS = QGraphicsItem.ItemIsSelectable
     def __init__(self, link: Link, color: QColor) -> None:
         super().__init__()
         self.link = link
         self.color = color
-        self.setFlags(QGraphicsItem.ItemIsSelectable)
+        self.setFlags(self.FLAGS)
         self.setZValue(5)
         self._pen = QPen(color, 2.4)
         self._pen.setCapStyle(Qt.RoundCap)

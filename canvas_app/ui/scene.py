@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QToolTip
 
@@ -50,20 +50,28 @@ class CanvasScene(QGraphicsScene):
         self._press_positions: dict[str, QPointF] = {}
         self._detailed = True
         self._overview = None
+        self._prebuild = QTimer(self)  # overview batches are built while idle, not mid-zoom
+        self._prebuild.setSingleShot(True)
+        self._prebuild.setInterval(400)
+        self._prebuild.timeout.connect(self.overview_batches)
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         self.setSceneRect(QRectF(-20000, -20000, 40000, 40000))
         self.rebuild()
         self.graph.subscribe(self._on_graph_event)
 
     def set_detail(self, detailed: bool) -> None:
-        """Full node drawings are cached as pixmaps (cheap to pan); zoomed far
-        out nodes are plain blocks, cheaper to draw than to re-cache at every
-        zoom step."""
+        """Far out (detailed=False) node and link items stop painting
+        themselves (ItemHasNoContents) and the view draws them in batches;
+        they stay in the scene for selection and hit-testing."""
         if detailed == self._detailed:
             return
         self._detailed = detailed
-        for item in list(self.node_items.values()) + list(self.link_items.values()):
-            item.setFlag(QGraphicsItem.ItemHasNoContents, not detailed)
+        extra = QGraphicsItem.GraphicsItemFlag(0) if detailed else QGraphicsItem.ItemHasNoContents
+        node_flags, link_flags = NodeItem.FLAGS | extra, LinkItem.FLAGS | extra
+        for item in self.node_items.values():
+            item.setFlags(node_flags)
+        for item in self.link_items.values():
+            item.setFlags(link_flags)
         self.update()
 
     @property
@@ -95,6 +103,7 @@ class CanvasScene(QGraphicsScene):
             self._overview = None
             if not self._detailed:
                 self.update()
+        self._prebuild.start()
 
     def detach(self) -> None:
         self.graph.unsubscribe(self._on_graph_event)
@@ -113,6 +122,7 @@ class CanvasScene(QGraphicsScene):
             self._add_node(node)
         for link in self.graph.links:
             self._add_link(link)
+        self._prebuild.start()
 
     def _on_graph_event(self, event: str, payload: dict[str, Any]) -> None:
         self._invalidate_overview()
@@ -158,8 +168,6 @@ class CanvasScene(QGraphicsScene):
 
     def _add_node(self, node) -> None:
         item = NodeItem(node, self)
-        if not self._detailed:
-            item.setFlag(QGraphicsItem.ItemHasNoContents, True)
         self.node_items[node.id] = item
         self.addItem(item)
 
@@ -174,7 +182,7 @@ class CanvasScene(QGraphicsScene):
         item = LinkItem(link, theme.port_color(port.type if port else None))
         self.link_items[link] = item
         if not self._detailed:
-            item.setFlag(QGraphicsItem.ItemHasNoContents, True)
+            item.setFlags(LinkItem.FLAGS | QGraphicsItem.ItemHasNoContents)
         self._node_links.setdefault(link.src, set()).add(link)
         self._node_links.setdefault(link.dst, set()).add(link)
         self.addItem(item)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QMouseEvent, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from canvas_app.ui import theme
 from canvas_app.ui.items import HEADER, LOD_SIMPLE, NODE_WIDTH, LinkItem, NodeItem
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
+OVERVIEW_FONT = QFont()
+OVERVIEW_FONT.setPixelSize(11)
+OVERVIEW_FONT.setBold(True)
 
 
 class CanvasView(QGraphicsView):
@@ -235,19 +238,22 @@ class CanvasView(QGraphicsView):
                 pos = item.pos()
                 painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
         zoom = self.zoom()
-        if zoom >= 0.18:  # titles, about 11 px on screen, for the nodes in view
-            font = QFont(self.font())
-            font.setPixelSize(max(1, int(11 / zoom)))
-            font.setBold(True)
-            painter.setFont(font)
+        if zoom >= 0.24:  # titles, 11 px on screen, for the nodes in view
+            painter.setFont(OVERVIEW_FONT)
             painter.setPen(theme.NODE_TEXT)
-            metrics = QFontMetricsF(font)
+            base = painter.worldTransform()
+            scale = 1.0 / zoom
+            width_px = int((NODE_WIDTH - 12) * zoom)
+            y_offset = (HEADER * 1.6 - 14 * scale) / 2
             for item in scene.items(rect):
                 if isinstance(item, NodeItem):
+                    static = item.overview_title(width_px)
                     pos = item.pos()
-                    box = QRectF(pos.x() + 6, pos.y(), NODE_WIDTH - 12, HEADER * 1.6)
-                    painter.drawText(box, Qt.AlignVCenter | Qt.AlignLeft,
-                                     metrics.elidedText(item.title, Qt.ElideRight, box.width()))
+                    painter.setWorldTransform(base)
+                    painter.translate(pos.x() + 6, pos.y() + y_offset)
+                    painter.scale(scale, scale)
+                    painter.drawStaticText(QPointF(0, 0), static)
+            painter.setWorldTransform(base)
         painter.setBrush(Qt.NoBrush)
         for item in scene.selectedItems():
             if isinstance(item, NodeItem):
