@@ -8,6 +8,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 _STATE = tempfile.mkdtemp(prefix="canvas-app-ui-tests-")
 os.environ["CANVAS_APP_CONFIG_DIR"] = os.path.join(_STATE, "config")
 os.environ["CANVAS_APP_RECOVERY_DIR"] = os.path.join(_STATE, "recovery")
+os.environ["CANVAS_APP_CACHE_DIR"] = os.path.join(_STATE, "cache")
 os.environ.pop("CANVAS_APP_RECOVER", None)
 
 import pytest  # noqa: E402

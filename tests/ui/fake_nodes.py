@@ -10,15 +10,12 @@ from canvas_app.errors import BadInput
 from canvas_app.graph import NodeRegistry, NodeSpec, NodeType, ParamSpec, PortSpec
 from canvas_app.graph.types import NUMBER
 
-RUNS: list[str] = []  # node ids in the order they really ran (not from cache)
-
 
 class Source(NodeType):
     spec = NodeSpec("Source", 1, "Source", "Inputs", outputs=(PortSpec("value", NUMBER),),
                     params=(ParamSpec("value", "int", 1, minimum=0, maximum=1000),))
 
     def run(self, inputs, params, ctx):
-        RUNS.append(ctx.node_id)
         return {"value": params["value"]}
 
 
@@ -32,7 +29,6 @@ class Slow(NodeType):
                             ParamSpec("label", "str", "")))
 
     def run(self, inputs, params, ctx):
-        RUNS.append(ctx.node_id)
         for step in range(params["steps"]):
             time.sleep(params["delay"])
             frame = np.full((36, 64, 3), (step * 20) % 255, dtype=np.uint8)
@@ -47,7 +43,6 @@ class Fail(NodeType):
                     params=(ParamSpec("bad_input", "bool", True),))
 
     def run(self, inputs, params, ctx):
-        RUNS.append(ctx.node_id)
         if params["bad_input"]:
             raise BadInput("the value is not acceptable", node=ctx.node_title, field="value")
         raise RuntimeError("boom")
@@ -58,7 +53,6 @@ class Sink(NodeType):
                     outputs=(PortSpec("total", NUMBER),))
 
     def run(self, inputs, params, ctx):
-        RUNS.append(ctx.node_id)
         return {"total": sum(inputs["values"])}
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from canvas_app.ui import theme
 from canvas_app.ui.execution.log_panel import LogPanel
 from canvas_app.ui.execution.preview import PreviewPanel
 from canvas_app.ui.execution.queue_panel import QueuePanel
-from canvas_app.ui.execution.worker import EngineWorker, RunJob, frame_to_qimage
+from canvas_app.ui.execution.worker import (EngineWorker, ProcessEngineWorker, RunJob,
+                                            frame_to_qimage)
 from canvas_app.ui.items import format_seconds
 
 OUTPUT_KEY = "output_dir"
@@ -35,6 +38,33 @@ def _join_workers() -> None:
             controller.shutdown(5000)
         except RuntimeError:  # its Qt objects are already gone
             pass
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    status: str
+    executed: list[str]  # node ids that really ran, in order
+    cached: set[str]  # node ids served from the cache
+    failures: dict[str, str]
+    elapsed: float
+
+
+def make_worker(executor: Executor | None = None):
+    """The engine thread. CANVAS_APP_ENGINE=process (the default) runs node work
+    in a child process that this thread drives; =thread runs it in this thread
+    of the editor's process (simpler, but native code that holds the GIL,
+    such as dlib's face detector, then stalls the GUI while it runs)."""
+    mode = os.environ.get("CANVAS_APP_ENGINE", "process").lower()
+    if mode == "thread" or executor is not None:
+        if executor is None:
+            disk_cache = None
+            if os.environ.get("CANVAS_APP_NO_DISK_CACHE") != "1":
+                from canvas_app.engine.disk_cache import DiskCache
+
+                disk_cache = DiskCache()
+            executor = Executor(disk_cache=disk_cache)
+        return EngineWorker(executor)
+    return ProcessEngineWorker("" if os.environ.get("CANVAS_APP_NO_DISK_CACHE") == "1" else None)
 
 
 def result_picture(outputs: dict[str, Any]):
@@ -58,8 +88,7 @@ class ExecutionController(QObject):
         super().__init__(window)
         self.window = window
         self.document = None
-        self.executor = executor or Executor()
-        self.worker = EngineWorker(self.executor)
+        self.worker = make_worker(executor)
         self.thread = self.worker
         queued = Qt.QueuedConnection
         w = self.worker
@@ -84,6 +113,7 @@ class ExecutionController(QObject):
         self._logs: dict[int, list[dict]] = {}
         self._started_at: dict[tuple[int, str], float] = {}
         self._errors: dict[int, str] = {}  # job id -> why it could not start
+        self.results: dict[int, RunSummary] = {}  # job id -> what ran and what came from cache
         self._shut_down = False
         self._build_panels()
         _live_controllers.add(self)
@@ -196,7 +226,7 @@ class ExecutionController(QObject):
             self.document.set_metadata(OUTPUT_KEY, value, "Set output folder")
 
     def clear_cache(self) -> None:
-        self.executor.cache.clear()
+        self.worker.clear_cache()
         self.window.statusBar().showMessage("Result cache cleared", 3000)
 
     # -- running ---------------------------------------------------------------------
@@ -389,6 +419,8 @@ class ExecutionController(QObject):
             job.status = status
         self._log(job_id, {"event": "run_finished", "status": status, "seconds": round(elapsed, 3)})
         if result is not None:
+            self.results[job_id] = RunSummary(status, list(result.executed), set(result.cached),
+                                              dict(result.failures), elapsed)
             for node_id, outputs in result.outputs.items():
                 self.outputs[node_id] = outputs
                 item = self.window.scene.node_items.get(node_id)

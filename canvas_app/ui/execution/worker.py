@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,12 +56,10 @@ def frame_to_qimage(frame: np.ndarray) -> QImage:
     return image.copy()
 
 
-class EngineWorker(QThread):
+class _EngineThread(QThread):
     """The engine thread. Jobs arrive through a thread-safe queue (`submit`);
     `run` takes them one at a time. The thread runs no Qt event loop of its
-    own: node work (PyAV, dlib, torch) runs on a plain thread stack, which is
-    what native libraries expect; the signals it emits reach the GUI thread
-    as queued calls."""
+    own; the signals it emits reach the GUI thread as queued calls."""
 
     run_started = Signal(int, object)  # job id, plan (tuple of node ids)
     node_started = Signal(int, str)
@@ -73,10 +72,11 @@ class EngineWorker(QThread):
     run_finished = Signal(int, str, float, object)  # job, status, elapsed, RunResult or None
     run_error = Signal(int, str)  # the run could not start (bad input before any work)
 
-    def __init__(self, executor: Executor | None = None, parent=None) -> None:
+    mode = ""
+
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("canvas-app engine")
-        self.executor = executor or Executor()
         self._jobs: queue.Queue[RunJob | None] = queue.Queue()
 
     def submit(self, job: RunJob) -> None:
@@ -87,11 +87,37 @@ class EngineWorker(QThread):
         self._jobs.put(None)
 
     def run(self) -> None:  # the thread's body
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            self.run_job(job)
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                self.run_job(job)
+        finally:
+            self.finish()
+
+    def run_job(self, job: RunJob) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Called on the engine thread when it ends."""
+
+    def clear_cache(self) -> None:
+        raise NotImplementedError
+
+
+class EngineWorker(_EngineThread):
+    """Runs the executor in this thread, in the editor's process. Node work
+    (PyAV, dlib, torch) runs on a plain thread stack: no event loop here."""
+
+    mode = "thread"
+
+    def __init__(self, executor: Executor | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.executor = executor or Executor()
+
+    def clear_cache(self) -> None:
+        self.executor.cache.clear()
 
     def run_job(self, job: RunJob) -> None:
         job.status = "running"
@@ -128,7 +154,7 @@ class _Listener:
         self.worker = worker
         self.job_id = job_id
         self._last_preview: dict[str, float] = {}
-        self._pending_preview: dict[str, NodePreview] = {}
+        self._pending_preview: dict[str, tuple[NodePreview, float]] = {}
         self._last_progress: dict[str, float] = {}
 
     def _send_preview(self, event: NodePreview, produced: float) -> None:
@@ -138,9 +164,9 @@ class _Listener:
 
     def flush(self, node_id: str | None = None) -> None:
         for key in [node_id] if node_id else list(self._pending_preview):
-            event = self._pending_preview.pop(key, None)
-            if event is not None:
-                self._send_preview(event, time.perf_counter())
+            held = self._pending_preview.pop(key, None)
+            if held is not None:
+                self._send_preview(*held)  # latency counts from when it was produced
 
     def __call__(self, event) -> None:
         worker, job = self.worker, self.job_id
@@ -150,15 +176,15 @@ class _Listener:
                 self._pending_preview.pop(event.node_id, None)
                 self._send_preview(event, now)
             else:  # keep the newest; sent at the next chance or when the node ends
-                self._pending_preview[event.node_id] = event
+                self._pending_preview[event.node_id] = (event, now)
         elif isinstance(event, NodeProgress):
             if event.fraction >= 1.0 or \
                     now - self._last_progress.get(event.node_id, -1.0) >= PROGRESS_MIN_INTERVAL:
                 self._last_progress[event.node_id] = now
                 worker.node_progress.emit(job, event.node_id, event.fraction, event.message)
             pending = self._pending_preview.get(event.node_id)
-            if pending is not None and now - self._last_preview.get(event.node_id, -1.0) \
-                    >= PREVIEW_MIN_INTERVAL:
+            if pending is not None and (event.fraction >= 1.0 or now - self._last_preview.get(
+                    event.node_id, -1.0) >= PREVIEW_MIN_INTERVAL):
                 self.flush(event.node_id)
         elif isinstance(event, RunStarted):
             worker.run_started.emit(job, tuple(event.plan))
@@ -176,3 +202,169 @@ class _Listener:
             worker.node_log.emit(job, event.node_id, event.message)
         elif isinstance(event, RunFinished):
             pass  # run_job reports the end with the result
+
+
+class ProcessEngineWorker(_EngineThread):
+    """Runs the executor in a child process (see child.py) and relays its
+    events. This thread only moves messages, so native code that holds the
+    GIL in node work cannot stall the editor. The child is started on the
+    first job (spawn), kept for later runs (its result cache is shared
+    between them) and restarted if it dies."""
+
+    mode = "process"
+
+    def __init__(self, disk_cache_dir: str | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.disk_cache_dir = disk_cache_dir
+        self._process = None
+        self._conn = None
+        self._store: dict[str, dict] = {}  # cache key -> outputs received from the child
+        self._latest: dict[str, str] = {}  # node id -> key of its latest result
+        self._pending_clear = False
+
+    def clear_cache(self) -> None:
+        self._pending_clear = True  # sent by the engine thread before the next job
+
+    def _alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _ensure_child(self) -> None:
+        if self._alive():
+            return
+        self._process, self._conn = start_child(self.disk_cache_dir)
+
+    def _died(self, job: RunJob, started: float) -> None:
+        code = self._process.poll() if self._process is not None else None
+        self._process, self._conn = None, None
+        job.status = "failed"
+        self.run_error.emit(job.id, f"the engine process stopped unexpectedly (exit code {code}); "
+                                    "it restarts on the next run")
+        self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
+
+    def run_job(self, job: RunJob) -> None:
+        from canvas_app.engine import RunResult
+        from canvas_app.engine.events import NodePreview, NodeProgress
+
+        started = time.perf_counter()
+        if job.token.cancelled:
+            job.status = "cancelled"
+            self.run_finished.emit(job.id, "cancelled", 0.0, None)
+            return
+        job.status = "running"
+        try:
+            self._ensure_child()
+            if self._pending_clear:
+                self._conn.send(("clear",))
+                self._pending_clear = False
+            job.output_dir.mkdir(parents=True, exist_ok=True)
+            self._conn.send(("run", job.id, job.snapshot, job.targets, job.output_dir,
+                             job.project_dir, set(self._store)))
+        except (OSError, EOFError, ValueError) as error:
+            job.status = "failed"
+            self.run_error.emit(job.id, f"could not start the engine: {error}")
+            self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
+            return
+        except Exception as error:  # e.g. something in the snapshot that cannot be pickled
+            job.status = "failed"
+            self.run_error.emit(job.id, f"could not send the graph to the engine: {error}")
+            self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
+            return
+        listener = _Listener(self, job.id)
+        cancel_sent = False
+        conn = self._conn
+        while True:
+            if job.token.cancelled and not cancel_sent:
+                try:
+                    conn.send(("cancel", job.id))
+                except (OSError, EOFError):
+                    pass
+                cancel_sent = True
+            try:
+                if not conn.poll(0.05):
+                    if not self._alive():
+                        self._died(job, started)
+                        return
+                    continue
+                message = conn.recv()
+            except (EOFError, OSError):
+                self._died(job, started)
+                return
+            kind = message[0]
+            if kind == "event":
+                event, produced = message[2], message[3]
+                if isinstance(event, NodePreview):  # the child already throttled these
+                    listener._send_preview(event, time.perf_counter() - (time.monotonic() - produced))
+                elif isinstance(event, NodeProgress):
+                    self.node_progress.emit(job.id, event.node_id, event.fraction, event.message)
+                else:
+                    listener(event)
+            elif kind == "outputs":
+                _, _, node_id, key, outputs = message
+                self._store[key] = outputs
+            elif kind == "error":
+                job.status = "failed"
+                self.run_error.emit(job.id, message[2])
+                self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
+                return
+            elif kind == "result":
+                _, _, status, elapsed, executed, cached, failures, keys = message
+                for node_id, key in keys.items():
+                    if key in self._store:
+                        self._latest[node_id] = key
+                keep = set(self._latest.values())
+                self._store = {k: v for k, v in self._store.items() if k in keep}
+                result = RunResult(status=status, keys=keys, cached=cached, executed=executed,
+                                   failures=failures, elapsed=elapsed,
+                                   outputs={node_id: self._store[key] for node_id, key in keys.items()
+                                            if key in self._store})
+                job.status = status
+                self.run_finished.emit(job.id, status, elapsed, result)
+                return
+
+    def finish(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(("quit",))
+            except (OSError, EOFError):
+                pass
+        if self._process is not None:
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(2)
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
+
+
+def start_child(disk_cache_dir: str | None):
+    """A fresh interpreter running canvas_app.ui.execution.child, connected by
+    a socket pair (not multiprocessing's spawn, which would re-run the
+    caller's __main__ script in the child)."""
+    import multiprocessing.connection
+    import os
+    import sys
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)
+    if disk_cache_dir is not None:
+        env["CANVAS_APP_ENGINE_DISK_CACHE"] = disk_cache_dir or "-"
+    if os.name == "posix":
+        parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
+        fd = child_conn.fileno()
+        process = subprocess.Popen([sys.executable, "-m", "canvas_app.ui.execution.child", str(fd)],
+                                   pass_fds=[fd], env=env, close_fds=True)
+        child_conn.close()
+        return process, parent_conn
+    # Windows: a named pipe listener the child connects to, with a one-time key.
+    import secrets
+
+    key = secrets.token_bytes(16)
+    listener = multiprocessing.connection.Listener(authkey=key)
+    env["CANVAS_APP_ENGINE_KEY"] = key.hex()
+    process = subprocess.Popen([sys.executable, "-m", "canvas_app.ui.execution.child",
+                                listener.address], env=env)
+    conn = listener.accept()
+    listener.close()
+    return process, conn
