@@ -31,6 +31,66 @@ PREVIEW_MIN_INTERVAL = 0.03
 PROGRESS_MIN_INTERVAL = 0.03
 
 
+class PreviewThrottle:
+    """Rate-limits previews per node to about one per `interval` on average
+    (a token bucket that allows a burst of two, so the last frame of a shot
+    that comes right after the previous one is not held back). The newest
+    frame wins; a held frame is sent by a small timer thread as soon as its
+    turn comes. `send(event, produced)` must be thread-safe."""
+
+    BURST = 2.0
+
+    def __init__(self, send, interval: float = PREVIEW_MIN_INTERVAL) -> None:
+        self._send = send
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple] = {}
+        self._bucket: dict[str, tuple[float, float]] = {}  # node -> (tokens, at)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="preview-throttle", daemon=True)
+        self._thread.start()
+
+    def _take(self, node_id: str, now: float) -> bool:
+        tokens, at = self._bucket.get(node_id, (self.BURST, now))
+        tokens = min(self.BURST, tokens + (now - at) / self.interval)
+        if tokens >= 1.0:
+            self._bucket[node_id] = (tokens - 1.0, now)
+            return True
+        self._bucket[node_id] = (tokens, now)
+        return False
+
+    def offer(self, event, produced: float) -> None:
+        with self._lock:
+            if self._take(event.node_id, time.monotonic()):
+                self._pending.pop(event.node_id, None)
+                ready = (event, produced)
+            else:
+                self._pending[event.node_id] = (event, produced)
+                ready = None
+        if ready is not None:
+            self._send(*ready)
+
+    def flush(self, node_id: str | None = None) -> None:
+        with self._lock:
+            keys = [node_id] if node_id is not None else list(self._pending)
+            held = [self._pending.pop(key) for key in keys if key in self._pending]
+        for event, produced in held:
+            self._send(event, produced)
+
+    def _loop(self) -> None:
+        while not self._closed.wait(self.interval / 3):
+            now = time.monotonic()
+            with self._lock:
+                due = [self._pending.pop(node) for node in list(self._pending)
+                       if self._take(node, now)]
+            for event, produced in due:
+                self._send(event, produced)
+
+    def close(self) -> None:
+        self.flush()
+        self._closed.set()
+
+
 def child_main(conn, disk_cache_dir: str | None = None) -> None:
     from canvas_app.engine import CancelToken, Executor
     from canvas_app.engine.events import NodeFinished, NodePreview, NodeProgress
@@ -82,46 +142,29 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
             break
         _, job_id, snapshot, targets, output_dir, project_dir, known_keys = message
         token = tokens[job_id]
-        last_preview: dict[str, float] = {}
-        pending: dict[str, tuple] = {}
         last_progress: dict[str, float] = {}
-        outputs_sent: dict[str, str] = {}
-
-        def flush(node_id: str) -> None:
-            held = pending.pop(node_id, None)
-            if held is not None:
-                last_preview[node_id] = time.monotonic()
-                send(("event", job_id, held[0], held[1]))
+        throttle = PreviewThrottle(lambda event, produced, job_id=job_id:
+                                   send(("event", job_id, event, produced)))
 
         def listener(event, job_id=job_id) -> None:
             now = time.monotonic()
             if isinstance(event, NodePreview):
-                node_id = event.node_id
-                if now - last_preview.get(node_id, -1.0) >= PREVIEW_MIN_INTERVAL:
-                    pending.pop(node_id, None)
-                    last_preview[node_id] = now
-                    send(("event", job_id, event, now))
-                else:
-                    pending[node_id] = (event, now)
+                throttle.offer(event, now)
                 return
             if isinstance(event, NodeProgress):
                 if event.fraction >= 1.0 or \
                         now - last_progress.get(event.node_id, -1.0) >= PROGRESS_MIN_INTERVAL:
                     last_progress[event.node_id] = now
                     send(("event", job_id, event, now))
-                if event.node_id in pending and (event.fraction >= 1.0 or now - last_preview.get(
-                        event.node_id, -1.0) >= PREVIEW_MIN_INTERVAL):
-                    flush(event.node_id)
                 return
             node_id = getattr(event, "node_id", None)
             if node_id is not None:
-                flush(node_id)
+                throttle.flush(node_id)
             if isinstance(event, NodeFinished) and event.key not in known_keys:
                 outputs = executor.cache.peek(event.key)
                 if outputs is not None:
                     try:
                         send(("outputs", job_id, node_id, event.key, outputs))
-                        outputs_sent[node_id] = event.key
                     except Exception:  # not picklable: the preview will lack it
                         pass
             send(("event", job_id, event, now))
@@ -137,6 +180,7 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
             continue
         finally:
             tokens.pop(job_id, None)
+            throttle.close()
         send(("result", job_id, result.status, result.elapsed, list(result.executed),
               set(result.cached), dict(result.failures), dict(result.keys)))
     conn.close()

@@ -25,8 +25,8 @@ from canvas_app.engine import CancelToken, Executor
 from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePreview, NodeProgress,
                                       NodeSkipped, NodeStarted, RunFinished, RunStarted)
 from canvas_app.errors import CanvasError
+from canvas_app.ui.execution.child import PreviewThrottle
 
-PREVIEW_MIN_INTERVAL = 0.03  # s between previews of one node (about 30 per second at most)
 PROGRESS_MIN_INTERVAL = 0.03
 _ids = itertools.count(1)
 
@@ -120,12 +120,12 @@ class EngineWorker(_EngineThread):
         self.executor.cache.clear()
 
     def run_job(self, job: RunJob) -> None:
-        job.status = "running"
-        listener = _Listener(self, job.id)
         if job.token.cancelled:  # cancelled while it waited in the queue
             job.status = "cancelled"
             self.run_finished.emit(job.id, "cancelled", 0.0, None)
             return
+        job.status = "running"
+        listener = _Listener(self, job.id)
         started = time.perf_counter()
         try:
             job.output_dir.mkdir(parents=True, exist_ok=True)
@@ -142,66 +142,57 @@ class EngineWorker(_EngineThread):
             self.run_error.emit(job.id, f"{type(error).__name__}: {error}")
             self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
             return
-        listener.flush()
+        finally:
+            listener.close()
         job.status = result.status
         self.run_finished.emit(job.id, result.status, result.elapsed, result)
 
 
 class _Listener:
-    """Engine events -> worker signals, on the worker thread."""
+    """Engine events -> worker signals, on the engine thread. Previews go
+    through a PreviewThrottle; progress is throttled here."""
 
-    def __init__(self, worker: EngineWorker, job_id: int) -> None:
+    def __init__(self, worker: _EngineThread, job_id: int) -> None:
         self.worker = worker
         self.job_id = job_id
-        self._last_preview: dict[str, float] = {}
-        self._pending_preview: dict[str, tuple[NodePreview, float]] = {}
         self._last_progress: dict[str, float] = {}
+        self.throttle = PreviewThrottle(self._send_preview)
 
     def _send_preview(self, event: NodePreview, produced: float) -> None:
-        self._last_preview[event.node_id] = time.perf_counter()
+        """`produced` is time.monotonic() when the engine made the frame."""
         self.worker.node_preview.emit(self.job_id, event.node_id, frame_to_qimage(event.frame),
-                                      event.kind, produced)
+                                      event.kind, time.perf_counter() - (time.monotonic() - produced))
 
-    def flush(self, node_id: str | None = None) -> None:
-        for key in [node_id] if node_id else list(self._pending_preview):
-            held = self._pending_preview.pop(key, None)
-            if held is not None:
-                self._send_preview(*held)  # latency counts from when it was produced
+    def close(self) -> None:
+        self.throttle.close()
 
     def __call__(self, event) -> None:
         worker, job = self.worker, self.job_id
-        now = time.perf_counter()
+        now = time.monotonic()
         if isinstance(event, NodePreview):
-            if now - self._last_preview.get(event.node_id, -1.0) >= PREVIEW_MIN_INTERVAL:
-                self._pending_preview.pop(event.node_id, None)
-                self._send_preview(event, now)
-            else:  # keep the newest; sent at the next chance or when the node ends
-                self._pending_preview[event.node_id] = (event, now)
-        elif isinstance(event, NodeProgress):
+            self.throttle.offer(event, now)
+            return
+        if isinstance(event, NodeProgress):
             if event.fraction >= 1.0 or \
                     now - self._last_progress.get(event.node_id, -1.0) >= PROGRESS_MIN_INTERVAL:
                 self._last_progress[event.node_id] = now
                 worker.node_progress.emit(job, event.node_id, event.fraction, event.message)
-            pending = self._pending_preview.get(event.node_id)
-            if pending is not None and (event.fraction >= 1.0 or now - self._last_preview.get(
-                    event.node_id, -1.0) >= PREVIEW_MIN_INTERVAL):
-                self.flush(event.node_id)
-        elif isinstance(event, RunStarted):
+            return
+        node_id = getattr(event, "node_id", None)
+        if node_id is not None:
+            self.throttle.flush(node_id)
+        if isinstance(event, RunStarted):
             worker.run_started.emit(job, tuple(event.plan))
         elif isinstance(event, NodeStarted):
             worker.node_started.emit(job, event.node_id)
         elif isinstance(event, NodeFinished):
-            self.flush(event.node_id)
             worker.node_finished.emit(job, event.node_id, event.cached, event.elapsed)
         elif isinstance(event, NodeFailed):
-            self.flush(event.node_id)
             worker.node_failed.emit(job, event.node_id, event.message)
         elif isinstance(event, NodeSkipped):
             worker.node_skipped.emit(job, event.node_id, event.reason)
         elif isinstance(event, NodeLog):
             worker.node_log.emit(job, event.node_id, event.message)
-        elif isinstance(event, RunFinished):
-            pass  # run_job reports the end with the result
 
 
 class ProcessEngineWorker(_EngineThread):
@@ -269,7 +260,16 @@ class ProcessEngineWorker(_EngineThread):
             self.run_error.emit(job.id, f"could not send the graph to the engine: {error}")
             self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
             return
-        listener = _Listener(self, job.id)
+        listener = _Listener(self, job.id)  # previews arrive throttled by the child
+        try:
+            self._relay(job, listener, started)
+        finally:
+            listener.close()
+
+    def _relay(self, job: RunJob, listener: "_Listener", started: float) -> None:
+        from canvas_app.engine import RunResult
+        from canvas_app.engine.events import NodePreview, NodeProgress
+
         cancel_sent = False
         conn = self._conn
         while True:
@@ -293,7 +293,7 @@ class ProcessEngineWorker(_EngineThread):
             if kind == "event":
                 event, produced = message[2], message[3]
                 if isinstance(event, NodePreview):  # the child already throttled these
-                    listener._send_preview(event, time.perf_counter() - (time.monotonic() - produced))
+                    listener._send_preview(event, produced)
                 elif isinstance(event, NodeProgress):
                     self.node_progress.emit(job.id, event.node_id, event.fraction, event.message)
                 else:
