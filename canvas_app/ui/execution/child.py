@@ -119,6 +119,10 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
                 message = conn.recv()
             except (EOFError, OSError):
                 message = ("quit",)
+            except Exception as error:  # e.g. a node type defined in a script's __main__
+                send(("error", -1, f"the engine process could not read the job ({error}); node "
+                                   "types must be importable (or set CANVAS_APP_ENGINE=thread)"))
+                continue
             kind = message[0]
             if kind == "run":
                 tokens[message[1]] = CancelToken()

@@ -241,6 +241,13 @@ class ProcessEngineWorker(_EngineThread):
             job.status = "cancelled"
             self.run_finished.emit(job.id, "cancelled", 0.0, None)
             return
+        registry = job.snapshot.registry
+        if any(getattr(registry.get(name), "__module__", "") == "__main__" for name in registry.names()):
+            # Node types defined in a script cannot be imported by the child: run here.
+            if getattr(self, "executor", None) is None:
+                self.executor = Executor()
+            EngineWorker.run_job(self, job)
+            return
         job.status = "running"
         try:
             self._ensure_child()
@@ -301,7 +308,7 @@ class ProcessEngineWorker(_EngineThread):
             elif kind == "outputs":
                 _, _, node_id, key, outputs = message
                 self._store[key] = outputs
-            elif kind == "error":
+            elif kind == "error" and message[1] in (job.id, -1):
                 job.status = "failed"
                 self.run_error.emit(job.id, message[2])
                 self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
