@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
+from PySide6.QtWidgets import (QFrame, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QStyledItemDelegate, QVBoxLayout)
 
 from canvas_app.graph.spec import NodeSpec
 from canvas_app.ui import theme
@@ -62,10 +63,11 @@ class NodePalette(QFrame):
         self.search.setClearButtonEnabled(True)
         self.list = QListWidget()
         self.list.setUniformItemSizes(True)
+        self.list.setItemDelegate(_CategoryDelegate(self.list))
         layout.addWidget(self.hint)
         layout.addWidget(self.search)
         layout.addWidget(self.list)
-        self.resize(320, 340)
+        self.setFixedWidth(340)
         self.search.textChanged.connect(self._filter)
         self.search.installEventFilter(self)
         self.list.itemActivated.connect(self._activate)
@@ -95,14 +97,18 @@ class NodePalette(QFrame):
                 ranked.append((rank, spec.category, spec.title, spec))
         ranked.sort(key=lambda entry: entry[:3])
         for _, category, title, spec in ranked:
-            item = QListWidgetItem(f"{title}    ·  {category}" if category else title)
+            item = QListWidgetItem(title)
             item.setData(Qt.UserRole, spec.type_name)
+            item.setData(CATEGORY_ROLE, category)
             item.setToolTip(spec.description)
             item.setForeground(QColor("#e6e9ee"))
             item.setIcon(_dot(theme.header_color(category)))
             self.list.addItem(item)
         if self.list.count():
             self.list.setCurrentRow(0)
+        rows = max(1, min(10, self.list.count()))
+        self.list.setFixedHeight(rows * 26 + 6)
+        self.adjustSize()
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
         if obj is self.search and event.type() == event.Type.KeyPress:
@@ -125,6 +131,27 @@ class NodePalette(QFrame):
         type_name = item.data(Qt.UserRole)
         self.hide()
         self.chosen.emit(type_name, self.scene_pos, self.wire)
+
+
+CATEGORY_ROLE = Qt.UserRole + 1
+
+
+class _CategoryDelegate(QStyledItemDelegate):
+    """The node title, with its category right-aligned and dimmed."""
+
+    def sizeHint(self, option, index):  # noqa: N802
+        size = super().sizeHint(option, index)
+        size.setHeight(26)
+        return size
+
+    def paint(self, painter, option, index) -> None:
+        super().paint(painter, option, index)
+        category = index.data(CATEGORY_ROLE)
+        if category:
+            painter.save()
+            painter.setPen(QColor("#9aa3b2"))
+            painter.drawText(option.rect.adjusted(0, 0, -10, 0), Qt.AlignVCenter | Qt.AlignRight, category)
+            painter.restore()
 
 
 def _dot(color: QColor):

@@ -282,3 +282,15 @@ def test_screenshot_renders_a_png(tmp_path):
     assert result.returncode == 0, result.stderr
     image = QImage(str(out))
     assert (image.width(), image.height()) == (900, 600)
+
+
+def test_recent_projects_and_reopening_the_last_one(window, make_window, tmp_path):
+    path = tmp_path / "recent.canvas.json"
+    add(window, "Prompt", 0, 0)
+    assert window._save_to(path)
+    window._fill_recent()
+    recent = [a for a in window.recent_menu.actions() if a.statusTip() == str(path.resolve())]
+    assert recent and recent[0].isEnabled()
+    again = make_window(None, open_last=True)  # `canvas-app` with no project
+    assert again.document.path == path.resolve()
+    assert [n.type_name for n in again.document.graph.nodes.values()] == ["Prompt"]
