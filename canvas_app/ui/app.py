@@ -30,9 +30,13 @@ def create_window(project: str | Path | None = None, *, offer_recovery: bool = T
 
     create_app()
     window = MainWindow(registry)
-    recovered = window.offer_recovery() if offer_recovery else False
-    if project is not None:
+    recovered = window.offer_recovery(project) if offer_recovery else False
+    if project is not None and not recovered:
         window.open_path(project, ask=False)
+    elif project is not None:
+        from canvas_app.ui import settings as _settings
+
+        _settings.add_recent_file(str(project))
     elif open_last and not recovered:
         recent = [p for p in settings.recent_files() if Path(p).exists()]
         if recent:

@@ -375,10 +375,14 @@ class MainWindow(QMainWindow):
         self.autosaver.save_now()
         self.statusBar().showMessage("Recovered unsaved work; save it to keep it", 10000)
 
-    def offer_recovery(self) -> bool:
-        """After a crash: offer the newest recovery file. CANVAS_APP_RECOVER=yes|no
-        answers without asking. Returns whether work was recovered."""
+    def offer_recovery(self, project: str | Path | None = None) -> bool:
+        """After a crash: offer the newest recovery file (with `project`, only
+        that project's). CANVAS_APP_RECOVER=yes|no answers without asking.
+        Returns whether work was recovered."""
         found = find_recoveries()
+        if project is not None:
+            wanted = str(Path(project).resolve())
+            found = [(path, data) for path, data in found if data.get("project_path") == wanted]
         if not found:
             return False
         path, data = found[0]

@@ -294,3 +294,28 @@ def test_recent_projects_and_reopening_the_last_one(window, make_window, tmp_pat
     again = make_window(None, open_last=True)  # `canvas-app` with no project
     assert again.document.path == path.resolve()
     assert [n.type_name for n in again.document.graph.nodes.values()] == ["Prompt"]
+
+
+def test_opening_a_project_offers_only_its_own_recovery(make_window, tmp_path, monkeypatch):
+    from canvas_app.graph import Graph
+    from canvas_app.project import save_project
+    from canvas_app.ui.app import create_window
+
+    first, second = tmp_path / "a.canvas.json", tmp_path / "b.canvas.json"
+    save_project(Graph(), first)
+    save_project(Graph(), second)
+    crashed = make_window(first)
+    crashed.document.add_node("Prompt", (0, 0))
+    crashed.autosaver.save_now()
+    crashed.autosaver.timer.stop()
+    crashed.autosaver.path = tmp_path / "gone.json"
+    monkeypatch.setenv("CANVAS_APP_RECOVER", "yes")
+    other = create_window(second)  # another project: its file opens, a's recovery stays
+    other.ask_unsaved = lambda: "discard"
+    assert other.document.path == second.resolve() and not other.document.graph.nodes
+    other.close()
+    mine = create_window(first)
+    mine.ask_unsaved = lambda: "discard"
+    assert mine.document.path == first.resolve() and len(mine.document.graph.nodes) == 1
+    assert mine.isWindowModified()
+    mine.close()
