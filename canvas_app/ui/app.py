@@ -60,7 +60,26 @@ def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)
     if screenshot:
         return save_screenshot(window, screenshot)
     code = app.exec()
+    release_clipboard()
     return code
+
+
+def release_clipboard() -> None:
+    """Hand our clipboard contents back to Qt before Python shuts down.
+
+    The QMimeData we put on the clipboard has a Python wrapper; Qt deletes it
+    in a static destructor after the interpreter is gone, which crashes the
+    process at exit. Re-setting the same text lets Qt own plain C++ data."""
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        return
+    clipboard = QApplication.clipboard()
+    if clipboard.ownsClipboard():
+        text = clipboard.text()
+        clipboard.clear()
+        if text:
+            clipboard.setText(text)
 
 
 def save_screenshot(window, path: str) -> int:

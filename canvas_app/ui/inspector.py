@@ -20,6 +20,7 @@ from canvas_app.ui import theme
 from canvas_app.values import ROLES
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 _thumb_cache: dict[tuple[str, float, int], QPixmap] = {}
 
 
@@ -239,6 +240,9 @@ class ImagesEditor(ParamEditor):
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setMinimumHeight(150)
+        self.table.setToolTip("Drop image files here to add them")
+        self.table.viewport().setAcceptDrops(True)
+        self.table.viewport().installEventFilter(self)
         layout.addWidget(self.table)
         row = QHBoxLayout()
         add = QPushButton(theme.icon("add"), "Add images…")
@@ -271,6 +275,20 @@ class ImagesEditor(ParamEditor):
             combo.currentTextChanged.connect(lambda role, i=index: self._set_role(i, role))
             self.table.setCellWidget(index, 1, combo)
             self.table.setRowHeight(index, 50)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - file drops onto the list
+        kind = event.type()
+        if kind in (event.Type.DragEnter, event.Type.DragMove, event.Type.Drop):
+            mime = event.mimeData()
+            paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()
+                     and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES] if mime.hasUrls() else []
+            if not paths:
+                return False
+            event.acceptProposedAction()
+            if kind == event.Type.Drop:
+                self.add_images(paths)
+            return True
+        return False
 
     def _set_role(self, index: int, role: str) -> None:
         value = copy.deepcopy(self.value)

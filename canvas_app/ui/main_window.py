@@ -475,6 +475,7 @@ class MainWindow(QMainWindow):
         mime.setData(CLIPBOARD_MIME, text.encode("utf-8"))
         mime.setText(text)
         QApplication.clipboard().setMimeData(mime)
+        _clear_offscreen_clipboard_at_exit()
         self.statusBar().showMessage(f"Copied {len(node_ids)} node(s)", 3000)
         return True
 
@@ -610,3 +611,23 @@ class MainWindow(QMainWindow):
 
 def empty_graph(registry=None) -> Graph:
     return Graph(registry)
+
+
+_exit_hook_installed = False
+
+
+def _clear_offscreen_clipboard_at_exit() -> None:
+    """PySide6 6.12 on the offscreen platform (tests, --screenshot) crashes at
+    exit when the clipboard still holds mime data the program set. Clear it
+    first there; real desktops keep the usual clipboard behaviour."""
+    global _exit_hook_installed
+    if _exit_hook_installed or QApplication.platformName() not in ("offscreen", "minimal"):
+        return
+    import atexit
+
+    def clear() -> None:
+        if QApplication.instance() is not None:
+            QApplication.clipboard().clear()
+
+    atexit.register(clear)
+    _exit_hook_installed = True
