@@ -19,6 +19,16 @@ def qapp_args():
     return ["canvas-app-tests"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _release_clipboard_at_exit():
+    """Copy/paste tests leave Python-owned data on the clipboard; without
+    this the process crashes in Qt's static destructors after the tests."""
+    yield
+    from canvas_app.ui.app import release_clipboard
+
+    release_clipboard()
+
+
 @pytest.fixture
 def app(qapp):
     from canvas_app.ui.theme import apply_theme
