@@ -193,3 +193,32 @@ def test_drop_image_files_creates_reference_node(window, tmp_path):
     assert node.type_name == "Reference"
     assert [(e["path"], e["role"]) for e in node.params["images"]] == \
         [(str(p.resolve()), "face") for p in files]
+
+
+def test_space_drag_pans_and_does_not_select(window):
+    frame(window)
+    add(window, "Prompt", 0, 0)
+    before = window.view.mapToScene(QPoint(0, 0))
+    window.view.setFocus()
+    QTest.keyPress(window.view, Qt.Key_Space)
+    drag(window, QPoint(60, 20), QPoint(10, 10))  # starts on the node: still a pan
+    QTest.keyRelease(window.view, Qt.Key_Space)
+    after = window.view.mapToScene(QPoint(0, 0))
+    assert round(after.x() - before.x()) == 50 and round(after.y() - before.y()) == 10
+    assert window.document.graph.nodes["prompt1"].position == (0.0, 0.0)
+    assert window.document.undo_stack.count() == 1  # only the add
+
+
+def test_frame_all_and_frame_selected(window):
+    a = add(window, "Prompt", -2000, -1500)
+    b = add(window, "Generate", 3000, 2000)
+    window.act_frame_all.trigger()
+    view_rect = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    for node_id in (a, b):
+        assert view_rect.contains(window.scene.node_items[node_id].sceneBoundingRect())
+    window.scene.select_nodes([b])
+    window.view.setFocus()
+    QTest.keyClick(window.view, Qt.Key_F)
+    view_rect = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    assert view_rect.contains(window.scene.node_items[b].sceneBoundingRect())
+    assert not view_rect.contains(window.scene.node_items[a].sceneBoundingRect())
