@@ -61,3 +61,21 @@ def registry() -> NodeRegistry:
     for cls in (Source, Slow, Fail, Sink):
         reg.register(cls)
     return reg
+
+
+class Crash(NodeType):
+    """Ends the process it runs in, like a native library crashing."""
+
+    spec = NodeSpec("Crash", 1, "Crash", "Shots", inputs=(PortSpec("value", NUMBER),),
+                    outputs=(PortSpec("value", NUMBER),))
+
+    def run(self, inputs, params, ctx):
+        import os
+
+        os._exit(3)
+
+
+def crash_registry() -> NodeRegistry:
+    reg = registry()
+    reg.register(Crash)
+    return reg

@@ -262,3 +262,21 @@ def test_script_that_exits_mid_run_joins_the_engine_thread(tmp_path):
     assert "EXITING" in result.stdout, result.stderr
     assert result.returncode == 0, result.stderr
     assert "QThread" not in result.stderr, result.stderr
+
+
+def test_engine_process_crash_is_reported_and_the_next_run_works(make_window, qtbot, tmp_path,
+                                                                 engine_mode):
+    if engine_mode != "process":
+        pytest.skip("a crashing node would take the editor down with it in thread mode")
+    window = make_window(registry=fake_nodes.crash_registry())
+    window.document.save(tmp_path / "crash.canvas.json")
+    doc = window.document
+    source = doc.add_node("Source", (0, 0)).id
+    crash = doc.add_node("Crash", (300, 0)).id
+    doc.connect(Link(source, "value", crash, "value"))
+    assert run_and_wait(qtbot, window)[1] == "failed"
+    assert "engine process stopped unexpectedly" in window.statusBar().currentMessage()
+    assert states(window) == {source: "done", crash: "failed"}  # the node that was running
+    doc.remove([crash])
+    assert run_and_wait(qtbot, window)[1] == "done"  # a fresh engine process
+    assert states(window)[source] == "done"

@@ -433,6 +433,12 @@ class ExecutionController(QObject):
                     self._set_state(node_id, "cancelled", message="stopped")
                 elif info.get("state") == "queued":
                     self._set_state(node_id, "idle", message="")
+        if status == "failed" and result is None:  # the engine itself failed mid-run
+            for node_id, info in self.node_info.items():
+                if info.get("state") == "running":
+                    self._set_state(node_id, "failed", message=self._errors.get(job_id, "failed"))
+                elif info.get("state") == "queued":
+                    self._set_state(node_id, "idle", message="")
         summary = f"Run #{job_id} {status} in {format_seconds(elapsed)}"
         if job_id in self._errors:
             summary = f"Cannot run #{job_id}: {self._errors.pop(job_id)}"
