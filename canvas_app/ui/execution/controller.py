@@ -441,7 +441,9 @@ class ExecutionController(QObject):
                     self._set_state(node_id, "idle", message="")
         summary = f"Run #{job_id} {status} in {format_seconds(elapsed)}"
         if job_id in self._errors:
-            summary = f"Cannot run #{job_id}: {self._errors.pop(job_id)}"
+            started = any(e.get("event") == "run_started" for e in self._logs.get(job_id, []))
+            summary = f"Run #{job_id} failed: {self._errors.pop(job_id)}" if started else \
+                f"Cannot run #{job_id}: {self._errors.pop(job_id)}"
         if result is not None:
             summary += f" ({len(result.executed)} ran, {len(result.cached)} from cache)"
             if result.failures:
