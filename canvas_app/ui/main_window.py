@@ -39,7 +39,7 @@ class MainWindow(QMainWindow):
         self.palette = NodePalette(registry or Document().registry, self)
         self.palette.chosen.connect(self._palette_chosen)
         self.view.palette_requested.connect(lambda pos: self.open_palette(pos))
-        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.view.zoom_changed.connect(self._zoom_changed)
         self.autosaver = Autosaver(self)
         self.execution = None  # set by attach_execution (part 2)
         self._build_docks()
@@ -47,6 +47,13 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self.zoom_label = QLabel("100%")
+        self.zoom_label.setFixedWidth(48)  # no status bar relayout while zooming
+        self.zoom_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self._zoom_timer = QTimer(self)  # and at most ~12 label updates a second
+        self._zoom_timer.setSingleShot(True)
+        self._zoom_timer.setInterval(80)
+        self._zoom_timer.timeout.connect(
+            lambda: self.zoom_label.setText(f"{self.view.zoom() * 100:.0f}%"))
         self.count_label = QLabel()
         for label in (self.count_label, self.zoom_label):
             label.setProperty("role", "dim")
@@ -227,6 +234,10 @@ class MainWindow(QMainWindow):
         if old_document is not None:
             old_document.deleteLater()
         self.view.frame_all()
+
+    def _zoom_changed(self, _zoom: float) -> None:
+        if not self._zoom_timer.isActive():
+            self._zoom_timer.start()
 
     def _undo_text(self, text: str) -> None:
         self.act_undo.setText(f"&Undo {text}".strip())

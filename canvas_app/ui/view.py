@@ -27,7 +27,7 @@ class CanvasView(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
         self.setOptimizationFlags(QGraphicsView.DontSavePainterState
                                   | QGraphicsView.DontAdjustForAntialiasing)
-        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.NoAnchor)  # zoom_by keeps the cursor's point
         self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
         self.setDragMode(QGraphicsView.RubberBandDrag)
         self.setRubberBandSelectionMode(Qt.IntersectsItemShape)
@@ -58,18 +58,14 @@ class CanvasView(QGraphicsView):
         factor = max(MIN_ZOOM / current, min(MAX_ZOOM / current, factor))
         if abs(factor - 1.0) < 1e-6:
             return
-        if anchor_view_pos is not None:
-            before = self.mapToScene(anchor_view_pos.toPoint())
-            self.setTransformationAnchor(QGraphicsView.NoAnchor)
-            self.scale(factor, factor)
-            after = self.mapToScene(anchor_view_pos.toPoint())
-            delta = after - before
-            self.translate(delta.x(), delta.y())
-            self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
-        else:
-            self.setTransformationAnchor(QGraphicsView.AnchorViewCenter)
-            self.scale(factor, factor)
-            self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        if anchor_view_pos is None:
+            anchor_view_pos = QPointF(self.viewport().rect().center())
+        # One transform change and one scroll, keeping the scene point under the anchor.
+        anchor = anchor_view_pos.toPoint()
+        before = self.mapToScene(anchor)
+        self.setTransform(self.transform().scale(factor, factor))
+        after = self.mapFromScene(before)
+        self.pan_by(after.x() - anchor.x(), after.y() - anchor.y())
         self._zoom_updated()
 
     def _zoom_updated(self) -> None:

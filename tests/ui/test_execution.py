@@ -230,6 +230,12 @@ def test_real_nodes_with_the_animatic_backend(make_window, qtbot, tmp_path):
     assert preview.clip is clip and "identity" in preview.details.text()
     window.scene.select_nodes([lock])
     assert preview.thumbs.count() >= 1  # the aligned face thumbnails
+    # A new prompt: only the prompt and the shot run again; the identity comes from the cache.
+    doc.set_param(prompt, "positive", "goodbye")
+    window.scene.select_nodes([gen])
+    assert run_and_wait(qtbot, window, window.act_run_here, timeout=60000)[1] == "done"
+    assert ran(window) == [prompt, gen]
+    assert states(window)[lock] == "cached" and states(window)[gen] == "done"
 
 
 def test_script_that_exits_mid_run_joins_the_engine_thread(tmp_path):
