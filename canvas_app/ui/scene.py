@@ -25,7 +25,6 @@ class WireDrag:
         self.node_id = node_id
         self.port = port  # the fixed end
         self.detached = detached  # an existing link picked up from an input
-        self.target: tuple[str, str] | None = None  # (node id, port name) under the cursor
         self.link: Link | None = None
         self.reason: str | None = None
 
@@ -274,8 +273,8 @@ class CanvasScene(QGraphicsScene):
             if event.modifiers() & Qt.ShiftModifier:
                 event.setModifiers(event.modifiers() | Qt.ControlModifier)
         super().mousePressEvent(event)
-        self._press_positions = {item.node_id: item.pos() for item in self.node_items.values()
-                                 if item.isSelected()}
+        self._press_positions = {item.node_id: item.pos() for item in self.selectedItems()
+                                 if isinstance(item, NodeItem)}
         for item in self.selectedItems():
             if isinstance(item, BackdropItem):
                 self._press_positions.update({k: v.pos() for k, v in self.nodes_inside(item).items()})
@@ -298,9 +297,14 @@ class CanvasScene(QGraphicsScene):
         self._commit_moves()
 
     def _commit_moves(self) -> None:
+        """After a drag: one undo step for everything that moved (the nodes
+        that were selected or carried by a backdrop when the press began)."""
         moves = {}
-        for node_id, item in self.node_items.items():
+        for node_id in self._press_positions:
+            item = self.node_items.get(node_id)
             node = self.graph.nodes.get(node_id)
+            if item is None:
+                continue
             position = (item.pos().x(), item.pos().y())
             if node is not None and position != node.position:
                 moves[node_id] = (node.position, position)

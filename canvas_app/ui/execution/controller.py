@@ -111,7 +111,6 @@ class ExecutionController(QObject):
         self.live: dict[str, tuple[QImage, str]] = {}  # node id -> latest preview frame, kind
         self._edited: dict[int, set[str]] = {}  # job id -> nodes edited since its snapshot
         self._logs: dict[int, list[dict]] = {}
-        self._started_at: dict[tuple[int, str], float] = {}
         self._errors: dict[int, str] = {}  # job id -> why it could not start
         self.results: dict[int, RunSummary] = {}  # job id -> what ran and what came from cache
         self._shut_down = False
@@ -352,7 +351,6 @@ class ExecutionController(QObject):
 
     @Slot(int, str)
     def _node_started(self, job_id: int, node_id: str) -> None:
-        self._started_at[(job_id, node_id)] = time.perf_counter()
         self._log(job_id, {"node": node_id, "event": "start"})
         self.log_panel.add_event(job_id, self._title(job_id, node_id), "start", "")
         self._set_state(node_id, "running", progress=0.0, message="")
