@@ -50,6 +50,8 @@ def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)
     PNG and return 0 without entering the event loop."""
     if screenshot and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if screenshot:
+        _quiet_offscreen_warnings()
     app = create_app()
     if project is not None and not Path(project).exists():
         print(f"canvas-app: project not found: {project}", file=sys.stderr)
@@ -100,3 +102,15 @@ def save_screenshot(window, path: str) -> int:
         print(f"canvas-app: could not write {path}", file=sys.stderr)
         return 1
     return 0
+
+
+def _quiet_offscreen_warnings() -> None:
+    """The offscreen platform warns that it "does not support
+    propagateSizeHints()" whenever a dock is laid out: noise for a screenshot."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(kind, context, message: str) -> None:
+        if "propagateSizeHints" not in message:
+            sys.stderr.write(message + "\n")
+
+    qInstallMessageHandler(handler)
