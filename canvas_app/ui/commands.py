@@ -208,7 +208,7 @@ class SetMetadataCommand(QUndoCommand):
     def __init__(self, graph: Graph, key: str, value: Any, text: str = "") -> None:
         super().__init__(text or f"Set {key}")
         self.graph, self.key, self.new = graph, key, copy.deepcopy(value)
-        self.old = copy.deepcopy(graph.metadata.get(key, self._MISSING))
+        self.old = copy.deepcopy(graph.metadata[key]) if key in graph.metadata else self._MISSING
 
     def _set(self, value: Any) -> None:
         if value is self._MISSING or value is None:

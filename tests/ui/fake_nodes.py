@@ -26,13 +26,14 @@ class Slow(NodeType):
                     outputs=(PortSpec("value", NUMBER),),
                     params=(ParamSpec("steps", "int", 5, minimum=1, maximum=10000),
                             ParamSpec("delay", "float", 0.01, minimum=0.0, maximum=1.0),
-                            ParamSpec("label", "str", "")))
+                            ParamSpec("label", "str", ""),
+                            ParamSpec("step_previews", "bool", False)))
 
     def run(self, inputs, params, ctx):
         for step in range(params["steps"]):
             time.sleep(params["delay"])
             frame = np.full((36, 64, 3), (step * 20) % 255, dtype=np.uint8)
-            ctx.preview(frame, "frame")
+            ctx.preview(frame, "step" if params["step_previews"] else "frame")
             ctx.progress((step + 1) / params["steps"], f"step {step + 1}")
         return {"value": inputs["value"] + 1}
 

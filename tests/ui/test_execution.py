@@ -286,3 +286,17 @@ def test_engine_process_crash_is_reported_and_the_next_run_works(make_window, qt
     doc.remove([crash])
     assert run_and_wait(qtbot, window)[1] == "done"  # a fresh engine process
     assert states(window)[source] == "done"
+
+
+def test_step_previews_are_labelled_and_the_output_folder_is_a_project_setting(fake_window, qtbot,
+                                                                              tmp_path):
+    window = fake_window
+    _, slow, _ = chain(window, steps=6, delay=0.02)
+    window.document.set_param(slow, "step_previews", True)
+    window.document.set_metadata("output_dir", "renders", "Set output folder")
+    assert window.execution.output_dir() == tmp_path / "renders"
+    run_and_wait(qtbot, window)
+    assert (tmp_path / "renders" / "run.log").is_file()
+    assert "step" in window.execution.preview.frame_view.caption  # diffusion-style step preview
+    window.document.undo_stack.undo()  # the setting is an undoable edit
+    assert window.execution.output_dir() == tmp_path / "output"
