@@ -187,7 +187,7 @@ def test_drop_image_files_creates_reference_node(window, tmp_path):
     viewport = window.view.viewport()
     pos = QPointF(300, 300)
     for kind in (QDragEnterEvent, QDragMoveEvent):
-        QApplication.sendEvent(viewport, kind(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
+        QApplication.sendEvent(viewport, kind(pos.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
     QApplication.sendEvent(viewport, QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
     (node,) = window.document.graph.nodes.values()
     assert node.type_name == "Reference"
