@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("canvas-app: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+    except BrokenPipeError:  # e.g. `canvas-app nodes | head`
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def _open(args) -> int:

@@ -7,7 +7,13 @@ from pathlib import Path
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+def _resources() -> Path:
+    """resources/ in a source checkout; canvas_app/resources once installed."""
+    checkout = Path(__file__).resolve().parents[2] / "resources"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parents[1] / "resources"
+
+
+RESOURCES = _resources()
 
 CANVAS_BG = QColor("#1b1e23")
 GRID_MINOR = QColor("#23272e")
