@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     open_cmd.add_argument("project")
     open_cmd.add_argument("--screenshot", metavar="OUT.png",
                           help="render the window offscreen to a PNG and exit")
+    open_cmd.add_argument("--run-first", action="store_true",
+                          help="with --screenshot: run the graph and wait before rendering")
+    open_cmd.add_argument("--select", metavar="NODE_ID",
+                          help="with --screenshot: select this node (its preview is shown)")
     open_cmd.set_defaults(handler=_open)
 
     run = commands.add_parser("run", help="run a project without the editor")
@@ -95,7 +99,8 @@ def _open(args) -> int:
 
     if not Path(args.project).is_file():
         raise BadInput("project file not found", file=args.project)
-    return launch_editor(args.project, args.screenshot)
+    return launch_editor(args.project, args.screenshot, run_first=args.run_first,
+                         select=args.select)
 
 
 def _load_checked(path: str):

@@ -44,7 +44,8 @@ def create_window(project: str | Path | None = None, *, offer_recovery: bool = T
     return window
 
 
-def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)) -> int:
+def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000), *,
+                  run_first: bool = False, select: str | None = None) -> int:
     """Open the editor (on `project`, or the last project when None) and run
     until it closes. With `screenshot`, render the window offscreen to that
     PNG and return 0 without entering the event loop."""
@@ -60,6 +61,12 @@ def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)
     window.resize(*size)
     window.show()
     if screenshot:
+        if run_first and not run_and_wait(window):
+            return 1
+        if select:
+            window.scene.select_nodes([select])
+            if window.execution is not None:
+                window.execution.preview_dock.raise_()
         return save_screenshot(window, screenshot)
     code = app.exec()
     release_clipboard()
@@ -82,6 +89,24 @@ def release_clipboard() -> None:
         clipboard.clear()
         if text:
             clipboard.setText(text)
+
+
+def run_and_wait(window, timeout_s: float = 600.0) -> bool:
+    """Run the whole graph as the Run button does and wait for the end (for
+    screenshots of a finished run)."""
+    import time
+
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    if window.execution is None:
+        return False
+    finished: list[str] = []
+    window.execution.job_finished.connect(lambda _job, status: finished.append(status))
+    window.execution.run()
+    deadline = time.monotonic() + timeout_s
+    while not finished and time.monotonic() < deadline:
+        QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
+    return finished == ["done"]
 
 
 def save_screenshot(window, path: str) -> int:

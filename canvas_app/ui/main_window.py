@@ -61,6 +61,8 @@ class MainWindow(QMainWindow):
         self.set_document(Document(registry=registry))
         self.resize(1600, 1000)
         self._attach_execution()
+        if self.execution is not None:  # a run may have saved an identity to the library
+            self.execution.job_finished.connect(lambda *_: self.library.refresh())
 
     # -- layout ----------------------------------------------------------------------
     def _dock(self, title: str, widget, area, name: str) -> QDockWidget:
@@ -86,6 +88,14 @@ class MainWindow(QMainWindow):
         self.problems.setColumnWidth(2, 110)
         self.problems.itemActivated.connect(self._problem_activated)
         self.problems_dock = self._dock("Problems", self.problems, Qt.BottomDockWidgetArea, "problems")
+        from canvas_app.ui.library_panel import IdentityLibraryPanel
+
+        self.library = IdentityLibraryPanel()
+        self.library.use_identity.connect(self.place_library_identity)
+        self.library_dock = self._dock("Identities", self.library, Qt.RightDockWidgetArea,
+                                       "identities")
+        self.tabifyDockWidget(self.history_dock, self.library_dock)
+        self.inspector_dock.raise_()
         self.resizeDocks([self.inspector_dock], [380], Qt.Horizontal)
 
     def _action(self, text: str, slot, shortcut=None, icon: str | None = None, tip: str = "") -> QAction:
@@ -225,6 +235,8 @@ class MainWindow(QMainWindow):
         stack.undoTextChanged.connect(self._undo_text)
         stack.redoTextChanged.connect(self._redo_text)
         document.path_changed.connect(self._update_title)
+        document.path_changed.connect(lambda: self.library.set_project_dir(self.document.base_dir))
+        self.library.set_project_dir(document.base_dir)
         self.autosaver.attach(document)
         self._show_issues(document.issues)
         self._update_title()
@@ -458,6 +470,19 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Added {spec.title} but not connected: {reason}", 8000)
         self.scene.select_nodes([node.id])
         self.view.setFocus()
+        return node.id
+
+    def place_library_identity(self, name: str) -> str:
+        """An IdentityLock node that loads a saved identity by name (one undo step)."""
+        document = self.document
+        center = self.view.mapToScene(self.view.viewport().rect().center())
+        document.undo_stack.beginMacro(f"Add identity {name}")
+        node = document.add_node("IdentityLock", (center.x() - 80, center.y() - 40))
+        document.set_param(node.id, "source", "library")
+        document.set_param(node.id, "library_name", name)
+        document.set_title(node.id, name)
+        document.undo_stack.endMacro()
+        self.scene.select_nodes([node.id])
         return node.id
 
     def delete_selected(self) -> None:

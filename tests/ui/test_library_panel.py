@@ -68,3 +68,16 @@ def test_pack_download_needs_agreement(app, qtbot, tmp_path, monkeypatch):
     assert not dialog.download.isEnabled()
     dialog.agree.setChecked(True)
     assert dialog.download.isEnabled()
+
+
+def test_library_identity_goes_onto_the_canvas_as_one_undo_step(make_window, libraries):
+    window = make_window()
+    window.library.refresh()
+    names = [window.library.list.item(i).text() for i in range(window.library.list.count())]
+    assert "Ada" in names
+    window.library.use_identity.emit("Ada")
+    (node,) = window.document.graph.nodes.values()
+    assert node.type_name == "IdentityLock" and node.title == "Ada"
+    assert node.params["source"] == "library" and node.params["library_name"] == "Ada"
+    window.document.undo_stack.undo()
+    assert window.document.graph.nodes == {}
