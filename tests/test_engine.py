@@ -208,3 +208,24 @@ def test_disk_cache_stays_within_its_budget(tmp_path):
         assert disk.save(f"{index:02d}" + "k" * 62, Blob(), {})
     kept = list(disk.folder.glob("*/*/blob.bin"))
     assert len(kept) == 3
+
+
+def test_a_node_failure_message_reads_as_written():
+    from canvas_app.errors import NodeFailure
+
+    class OutOfMemory(fake_nodes.Const):
+        spec = fake_nodes.NodeSpec("OutOfMemory", 1, "Render",
+                                   outputs=(fake_nodes.PortSpec("value", fake_nodes.NUMBER),))
+
+        def run(self, inputs, params, ctx):
+            raise NodeFailure("GPU out of memory; try attention slicing")
+
+    registry = fake_registry()
+    registry.register(OutOfMemory)
+    graph = Graph(registry)
+    node = graph.add_node("OutOfMemory")
+    graph.add_node("Const")
+    result = Executor().run(graph)
+    assert result.failures[node.id] == \
+        "node 'Render' (outofmemory1): GPU out of memory; try attention slicing"
+    assert not result.bad_input and result.outputs["const1"]["value"] == 1.0

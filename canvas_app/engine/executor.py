@@ -18,7 +18,7 @@ from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePre
                                       RunStarted)
 from canvas_app.engine.keys import FileHashes, node_key
 from canvas_app.engine.plan import check_runnable, plan
-from canvas_app.errors import BadInput
+from canvas_app.errors import BadInput, CanvasError
 from canvas_app.graph.model import Graph, Node
 from canvas_app.graph.spec import NodeType
 
@@ -106,6 +106,10 @@ class Executor:
             except MemoryError:
                 self._fail(result, failed_or_skipped, node_id,
                            f"node {node.label}: out of memory", False, emit)
+                continue
+            except CanvasError as error:  # a failure the node explained itself
+                self._fail(result, failed_or_skipped, node_id, f"node {node.label}: "
+                           f"{error.args[0] if error.args else error}", False, emit)
                 continue
             except Exception as error:  # a bug or a library failure: name the node
                 emit(NodeLog(node_id, traceback.format_exc()))
