@@ -142,10 +142,16 @@ class IdentityLibraryPanel(QWidget):
                                       f"Delete the identity '{entry.name}' from the {where} "
                                       "library? Projects that load it by name will stop working.")
         if answer == QMessageBox.Yes:
-            if entry.error:
-                entry.path.unlink(missing_ok=True)
-            else:
-                library.delete(entry.name)
+            from canvas_app.errors import BadInput
+
+            try:
+                if entry.error:
+                    entry.path.unlink(missing_ok=True)
+                else:
+                    library.delete(entry.name)
+            except (BadInput, OSError) as error:  # removed elsewhere, no permission, ...
+                QMessageBox.warning(self, "Delete identity",
+                                    f"Cannot delete the identity '{entry.name}': {error}")
             self.refresh()
 
     def open_pack_dialog(self) -> None:

@@ -300,3 +300,29 @@ def test_step_previews_are_labelled_and_the_output_folder_is_a_project_setting(f
     assert "step" in window.execution.preview.frame_view.caption  # diffusion-style step preview
     window.document.undo_stack.undo()  # the setting is an undoable edit
     assert window.execution.output_dir() == tmp_path / "output"
+
+
+def test_opening_another_project_mid_run_ignores_the_old_runs_late_events(fake_window, qtbot):
+    """The cancelled run's late events (progress, previews, its result) must not
+    land on the new project's nodes that happen to have the same ids."""
+    window = fake_window
+    old_ids = chain(window, steps=400, delay=0.01)
+    controller = window.execution
+    old_job = controller.run()
+    slow = old_ids[1]
+    qtbot.waitUntil(lambda: slow in controller.live, timeout=5000)  # previews are arriving
+    finished = []
+    controller.job_finished.connect(lambda job_id, status: finished.append((job_id, status)))
+    window.new_project()  # no event processing in between: the old job's events are in flight
+    assert chain(window) == old_ids  # the new project's nodes share the old ids
+    qtbot.waitUntil(lambda: (old_job.id, "cancelled") in finished, timeout=5000)
+    qtbot.wait(100)  # anything still queued from the old job
+    assert states(window) == dict.fromkeys(old_ids, "idle")
+    assert all(window.scene.node_items[n].result_image is None for n in old_ids)
+    assert controller.outputs == {} and controller.node_info == {} and controller.live == {}
+    assert not controller.running and not window.act_stop.isEnabled()
+    window.scene.select_nodes([slow])
+    assert window.execution.preview.clip is None
+    # the new project runs normally afterwards
+    assert run_and_wait(qtbot, window)[1] == "done"
+    assert controller.outputs[old_ids[2]] == {"total": 2}

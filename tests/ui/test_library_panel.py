@@ -81,3 +81,22 @@ def test_library_identity_goes_onto_the_canvas_as_one_undo_step(make_window, lib
     assert node.params["source"] == "library" and node.params["library_name"] == "Ada"
     window.document.undo_stack.undo()
     assert window.document.graph.nodes == {}
+
+
+def test_deleting_an_identity_removed_elsewhere_warns_and_refreshes(app, qtbot, libraries,
+                                                                    monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from canvas_app.ui.library_panel import IdentityLibraryPanel
+
+    panel = IdentityLibraryPanel()
+    qtbot.addWidget(panel)
+    labels = [panel.list.item(i).text() for i in range(panel.list.count())]
+    panel.list.setCurrentRow(labels.index("Ada"))
+    IdentityLibrary(libraries / "user").delete("Ada")  # behind the panel's back
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.Yes)
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kwargs: warnings.append(args))
+    panel.delete_button.click()  # no exception escapes the slot
+    assert len(warnings) == 1 and "Ada" in warnings[0][2]
+    assert "Ada" not in [panel.list.item(i).text() for i in range(panel.list.count())]

@@ -113,6 +113,8 @@ class ExecutionController(QObject):
         self._logs: dict[int, list[dict]] = {}
         self._errors: dict[int, str] = {}  # job id -> why it could not start
         self.results: dict[int, RunSummary] = {}  # job id -> what ran and what came from cache
+        self._generation = 0  # bumped for each document opened
+        self._job_generation: dict[int, int] = {}  # job id -> the generation it was queued in
         self._shut_down = False
         self._build_panels()
         _live_controllers.add(self)
@@ -163,6 +165,7 @@ class ExecutionController(QObject):
         if self.document is not None:
             self.document.graph.unsubscribe(self._on_graph_event)
             self.cancel_all()
+        self._generation += 1  # the old document's jobs still finish, but touch nothing here
         self.document = document
         document.graph.subscribe(self._on_graph_event)
         self.outputs.clear()
@@ -252,6 +255,7 @@ class ExecutionController(QObject):
         self.jobs[job.id] = job
         self._edited[job.id] = set()
         self._logs[job.id] = []
+        self._job_generation[job.id] = self._generation
         self.queue.append(job)
         self.log_panel.add_run(job.id, f"Run #{job.id} ({label}) queued", job.output_dir)
         self._pump()
@@ -283,6 +287,7 @@ class ExecutionController(QObject):
             return
         if job in self.queue:
             self.queue.remove(job)
+            self._job_generation.pop(job.id, None)
             job.token.cancel()
             job.status = "cancelled"
             self.log_panel.add_event(job.id, "", "cancelled", "removed from the queue before it started")
@@ -323,6 +328,11 @@ class ExecutionController(QObject):
     def _is_current(self, job_id: int) -> bool:
         return self.current is not None and self.current.id == job_id
 
+    def _for_open_document(self, job_id: int) -> bool:
+        """False for a job of a document that has since been closed: its late
+        events must not reach the open document's nodes that share its ids."""
+        return self._job_generation.get(job_id) == self._generation
+
     def _log(self, job_id: int, entry: dict) -> None:
         entry.setdefault("time", time.time())
         self._logs.setdefault(job_id, []).append(entry)
@@ -341,7 +351,7 @@ class ExecutionController(QObject):
 
     @Slot(int, object)
     def _run_started(self, job_id: int, plan) -> None:
-        if not self._is_current(job_id):
+        if not self._is_current(job_id) or not self._for_open_document(job_id):
             return
         self._log(job_id, {"event": "run_started", "plan": list(plan)})
         self.log_panel.add_event(job_id, "", "started", f"{len(plan)} nodes to evaluate")
@@ -353,14 +363,18 @@ class ExecutionController(QObject):
     def _node_started(self, job_id: int, node_id: str) -> None:
         self._log(job_id, {"node": node_id, "event": "start"})
         self.log_panel.add_event(job_id, self._title(job_id, node_id), "start", "")
-        self._set_state(node_id, "running", progress=0.0, message="")
+        if self._for_open_document(job_id):
+            self._set_state(node_id, "running", progress=0.0, message="")
 
     @Slot(int, str, float, str)
     def _node_progress(self, job_id: int, node_id: str, fraction: float, message: str) -> None:
-        self._set_state(node_id, "running", progress=fraction, message=message)
+        if self._for_open_document(job_id):
+            self._set_state(node_id, "running", progress=fraction, message=message)
 
     @Slot(int, str, QImage, str, float)
     def _node_preview(self, job_id: int, node_id: str, image: QImage, kind: str, produced: float) -> None:
+        if not self._for_open_document(job_id):
+            return
         self.live[node_id] = (image, kind)
         self.preview.live_frame(node_id, image, kind, produced)
         item = self.window.scene.node_items.get(node_id)
@@ -380,14 +394,17 @@ class ExecutionController(QObject):
         self.log_panel.add_event(job_id, self._title(job_id, node_id), "cached" if cached else "end",
                                  "served from the result cache" if cached else "",
                                  duration=None if cached else elapsed, cached=cached)
-        self._set_state(node_id, "cached" if cached else "done", progress=1.0, message="",
-                        elapsed=None if cached else elapsed, stale=stale)
-        self.live.pop(node_id, None)
+        if self._for_open_document(job_id):
+            self._set_state(node_id, "cached" if cached else "done", progress=1.0, message="",
+                            elapsed=None if cached else elapsed, stale=stale)
+            self.live.pop(node_id, None)
 
     @Slot(int, str, str)
     def _node_failed(self, job_id: int, node_id: str, message: str) -> None:
         self._log(job_id, {"node": node_id, "event": "failed", "message": message})
         self.log_panel.add_event(job_id, self._title(job_id, node_id), "failed", message, error=True)
+        if not self._for_open_document(job_id):
+            return
         self._set_state(node_id, "failed", message=message)
         self.window.statusBar().showMessage(f"{self._title(job_id, node_id)} failed: {message}", 10000)
 
@@ -395,13 +412,16 @@ class ExecutionController(QObject):
     def _node_skipped(self, job_id: int, node_id: str, reason: str) -> None:
         self._log(job_id, {"node": node_id, "event": "skipped", "reason": reason})
         self.log_panel.add_event(job_id, self._title(job_id, node_id), "skipped", reason)
-        self._set_state(node_id, "skipped", message=reason)
+        if self._for_open_document(job_id):
+            self._set_state(node_id, "skipped", message=reason)
 
     @Slot(int, str)
     def _run_error(self, job_id: int, message: str) -> None:
         self._errors[job_id] = message
         self._log(job_id, {"event": "error", "message": message})
         self.log_panel.add_event(job_id, "", "not started", message, error=True)
+        if not self._for_open_document(job_id):
+            return
         self.window.statusBar().showMessage(f"Cannot run: {message}", 12000)
         job = self.jobs.get(job_id)
         if job is not None:  # point at the node the message names, when it does
@@ -416,22 +436,25 @@ class ExecutionController(QObject):
         if job is not None:
             job.status = status
         self._log(job_id, {"event": "run_finished", "status": status, "seconds": round(elapsed, 3)})
+        # A job of a document closed since (set_document) only finishes its bookkeeping.
+        ours = self._for_open_document(job_id)
         if result is not None:
             self.results[job_id] = RunSummary(status, list(result.executed), set(result.cached),
                                               dict(result.failures), elapsed)
+        if result is not None and ours:
             for node_id, outputs in result.outputs.items():
                 self.outputs[node_id] = outputs
                 item = self.window.scene.node_items.get(node_id)
                 picture = result_picture(outputs)
                 if item is not None and picture is not None:
                     item.set_result_image(frame_to_qimage(picture))
-        if status == "cancelled" and job is not None:
+        if status == "cancelled" and job is not None and ours:
             for node_id, info in self.node_info.items():
                 if info.get("state") == "running":
                     self._set_state(node_id, "cancelled", message="stopped")
                 elif info.get("state") == "queued":
                     self._set_state(node_id, "idle", message="")
-        if status == "failed" and result is None:  # the engine itself failed mid-run
+        if status == "failed" and result is None and ours:  # the engine itself failed mid-run
             for node_id, info in self.node_info.items():
                 if info.get("state") == "running":
                     self._set_state(node_id, "failed", message=self._errors.get(job_id, "failed"))
@@ -450,10 +473,12 @@ class ExecutionController(QObject):
         self.log_panel.add_event(job_id, "", status, summary, duration=elapsed,
                                  error=status == "failed")
         self._write_log(job, status)
-        self.window.statusBar().showMessage(summary, 8000)
+        if ours:
+            self.window.statusBar().showMessage(summary, 8000)
         if self._is_current(job_id):
             self.current = None
         self._edited.pop(job_id, None)
+        self._job_generation.pop(job_id, None)
         self._set_actions()
         self._refresh_queue()
         self.selection_changed(self.window.scene.selected_node_ids())
