@@ -108,10 +108,11 @@ def _load_checked(path: str):
     from canvas_app.project import load_project
 
     graph, issues = load_project(path)
-    for issue in issues:
-        print(f"canvas-app: {issue}", file=sys.stderr)
     errors = [issue for issue in issues if issue.severity == "error"]
-    if errors:
+    for issue in issues:
+        if issue is not (errors[0] if errors else None):
+            print(f"canvas-app: {issue}", file=sys.stderr)
+    if errors:  # the first error is the exit message; the others are printed above
         first = errors[0]
         raise BadInput(first.message, file=first.file, node=first.node, field=first.field)
     return graph
@@ -166,10 +167,21 @@ def _run(args) -> int:
     apply_overrides(graph, args.backend, args.device, args.seed)
     out_dir = Path(args.out) if args.out else Path("output") / project.name.split(".")[0]
     created_out_dir = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInput(f"cannot use it as the output folder ({error.strerror or error})",
+                       file=str(out_dir), field="--out") from None
 
     token = CancelToken()
-    previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())
+
+    def on_interrupt(*_):
+        # The first Ctrl-C stops at the next cancel point; a second one stops at once
+        # (for a step with no cancel point, such as a model download).
+        token.cancel()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     console = ConsoleProgress(graph, quiet=args.quiet)
     try:
         disk_cache = None if args.no_cache else DiskCache()
@@ -190,7 +202,8 @@ def _run(args) -> int:
         return EXIT_CANCELLED
     if result.failures:
         for message in result.failures.values():
-            print(f"canvas-app: file {project}, {message}", file=sys.stderr)
+            where = "" if message.startswith("file ") else f"file {project}, "
+            print(f"canvas-app: {where}{message}", file=sys.stderr)
         return EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED
     console.summary(result, out_dir)
     return EXIT_OK

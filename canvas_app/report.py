@@ -1,4 +1,4 @@
-"""report.json: the proof that the identity held, one entry per shot."""
+"""<cut>.report.json: the proof that the identity held, one entry per shot."""
 from __future__ import annotations
 
 import json
@@ -36,6 +36,8 @@ def build_report(name: str, cut_ranges, *, fps: float, size: tuple[int, int], vi
                                if key not in _BULKY_KEYS and _is_plain(value)}
         entry["identity_score"] = {
             "mean": score.get("mean"),
+            # frames with no face counted as 0; what pass/fail is decided on
+            "effective_mean": score.get("effective_mean", score.get("mean")),
             "minimum": score.get("minimum"),
             "recognizer": score.get("recognizer"),
             "independent_of_generator": score.get("independent"),

@@ -128,3 +128,6 @@ class SequenceResult:
     timeline_path: Path
     report_path: Path
     report: dict[str, Any]
+    # [path, size, mtime_ns] of each exported file as written: a result is only
+    # reused while its files are untouched.
+    file_stamps: list | None = None

@@ -113,4 +113,9 @@ class IdentityLock(NodeType):
                 return self._from_library(params["library_name"], ctx, ctx.node_id).identity_id
             except BadInput:
                 return "missing"
-        return ""
+        extra = "" if params["name"] else ctx.node_title  # the title names the identity
+        if "insightface" in params["encoders"]:  # where the face models are
+            from canvas_app.identity.encoders import resolve_models_dir
+
+            extra += f";models={resolve_models_dir(None)}"
+        return extra

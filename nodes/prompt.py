@@ -24,6 +24,9 @@ class Prompt(NodeType):
         ),
     )
 
+    def cache_key_extra(self, params, ctx):
+        return ctx.node_title  # the title is the shot's name in the cut
+
     def run(self, inputs, params, ctx):
         return {"prompt": ShotPrompt(positive=params["positive"], negative=params["negative"],
                                      shot_size=params["shot_size"],

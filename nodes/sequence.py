@@ -1,15 +1,18 @@
 """Sequence: orders shots, trims them and exports the cut.
 
-Writes into the run's output folder: `<name>.mp4` (the cut, H.264),
-`shots/NN_<shot>.mp4` (each shot untrimmed) with a `.png` still of its first
-frame whose text chunks record seed, model and settings, `<name>.otio` (a timeline whose
-clips reference the shot files with the trims as source ranges) and
-`report.json` (identity scores per shot). Everything is written into a
-staging folder first and moved into place at the end, so a cancelled or
-failed export leaves no half-written files.
+Writes into the run's output folder, every file named after the cut so that
+several Sequences can share a folder: `<name>.mp4` (the cut, H.264),
+`shots/<name>_NN_<shot>.mp4` (each shot untrimmed) with a `.png` still of its
+first frame whose text chunks record seed, model and settings, `<name>.otio`
+(a timeline whose clips reference the shot files with the trims as source
+ranges) and `<name>.report.json` (identity scores per shot). Everything is
+written into a staging folder first and moved into place at the end, so a
+cancelled or failed export leaves no half-written files; the files of the
+previous export of the same cut, and only those, are replaced.
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -72,7 +75,7 @@ class Sequence(NodeType):
             done = 0
             for index, clip in enumerate(clips):
                 shot_name = safe_name(str(clip.metadata.get("shot") or f"shot{index + 1}"), "shot")
-                shot_file = Path("shots") / f"{index + 1:02d}_{shot_name}.mp4"
+                shot_file = Path("shots") / f"{name}_{index + 1:02d}_{shot_name}.mp4"
                 first, last = self._trim_frames(clip, trims[index] if index < len(trims) else None,
                                                 index, node)
                 write_video(clip.frames, clip.fps, staging / shot_file)
@@ -101,14 +104,16 @@ class Sequence(NodeType):
                                   video=f"{name}.mp4", timeline=f"{name}.otio",
                                   shot_files=[str(Path("shots") / Path(s.media_path).name)
                                               for s in timeline_shots])
-            write_report(staging / "report.json", report)
+            write_report(staging / f"{name}.report.json", report)
             ctx.check_cancel()
-            self._publish(staging, out_dir)
+            self._publish(staging, out_dir, name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return {"sequence": SequenceResult(video_path=out_dir / f"{name}.mp4",
-                                           timeline_path=out_dir / f"{name}.otio",
-                                           report_path=out_dir / "report.json", report=report)}
+        result = SequenceResult(video_path=out_dir / f"{name}.mp4",
+                                timeline_path=out_dir / f"{name}.otio",
+                                report_path=out_dir / f"{name}.report.json", report=report)
+        result.file_stamps = _file_stamps(result)
+        return {"sequence": result}
 
     @staticmethod
     def _trim_frames(clip, trim, index, node) -> tuple[int, int]:
@@ -123,13 +128,27 @@ class Sequence(NodeType):
         return first, last
 
     @staticmethod
-    def _publish(staging: Path, out_dir: Path) -> None:
-        """Move the finished export into place, replacing an older one."""
-        shots_dir = out_dir / "shots"
-        if shots_dir.exists():
-            shutil.rmtree(shots_dir)
+    def _publish(staging: Path, out_dir: Path, name: str) -> None:
+        """Move the finished export into place. The shot files of the previous
+        export of this cut (listed in its report) go; nothing else is touched."""
+        old_report = out_dir / f"{name}.report.json"
+        if old_report.is_file():
+            try:
+                previous = json.loads(old_report.read_text(encoding="utf-8"))
+                old_files = [shot["file"] for shot in previous.get("shots", [])]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                old_files = []
+            shots_dir = (out_dir / "shots").resolve()
+            for relative in old_files:
+                for old in (out_dir / str(relative), (out_dir / str(relative)).with_suffix(".png")):
+                    if old.resolve().parent == shots_dir:  # never outside shots/
+                        old.unlink(missing_ok=True)
+        (out_dir / "shots").mkdir(exist_ok=True)
+        for item in (staging / "shots").iterdir():
+            item.replace(out_dir / "shots" / item.name)
         for item in staging.iterdir():
-            item.replace(out_dir / item.name)
+            if item.is_file():
+                item.replace(out_dir / item.name)
 
     def cache_key_extra(self, params, ctx):
         return str(Path(ctx.output_dir).resolve()) if ctx.output_dir else ""
@@ -137,36 +156,28 @@ class Sequence(NodeType):
     def is_result_valid(self, outputs):
         """The export is still there, untouched since it was written."""
         result = outputs.get("sequence")
-        if result is None:
-            return False
-        stamps = result.report.get("_files") if isinstance(result.report, dict) else None
-        return _file_stamps(result) == stamps if stamps else all(
-            Path(p).is_file() for p in (result.video_path, result.timeline_path, result.report_path))
+        return result is not None and result.file_stamps is not None and \
+            _file_stamps(result) == result.file_stamps
 
     def save_result(self, outputs, folder):
-        import json
-
         result = outputs["sequence"]
-        stamps = _file_stamps(result)
-        if stamps is None:
+        if result.file_stamps is None:
             return False
         (Path(folder) / "sequence.json").write_text(json.dumps({
             "video": str(result.video_path), "timeline": str(result.timeline_path),
-            "report": str(result.report_path), "files": stamps}), encoding="utf-8")
+            "report": str(result.report_path), "files": result.file_stamps}), encoding="utf-8")
         return True
 
     def load_result(self, folder):
-        import json
-
         from canvas_app.project.io import read_json
 
         data = json.loads((Path(folder) / "sequence.json").read_text(encoding="utf-8"))
         report_path = Path(data["report"])
-        report = read_json(report_path) if report_path.is_file() else {}
-        report["_files"] = data["files"]
-        return {"sequence": SequenceResult(video_path=Path(data["video"]),
-                                           timeline_path=Path(data["timeline"]),
-                                           report_path=report_path, report=report)}
+        result = SequenceResult(video_path=Path(data["video"]),
+                                timeline_path=Path(data["timeline"]), report_path=report_path,
+                                report=read_json(report_path) if report_path.is_file() else {})
+        result.file_stamps = data["files"]
+        return {"sequence": result}
 
 
 def _file_stamps(result) -> list | None:

@@ -37,7 +37,7 @@ def test_example_runs_and_exports_the_cut(example_run):
 
     code, out = example_run
     assert code == 0
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "spokesperson.report.json").read_text())
     assert [shot["name"] for shot in report["shots"]] == [
         "Shot 1 - hello", "Shot 2 - the launch", "Shot 3 - the mission"]
 
@@ -56,7 +56,7 @@ def test_example_runs_and_exports_the_cut(example_run):
 
 def test_example_report_shows_the_identity_held(example_run):
     _, out = example_run
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "spokesperson.report.json").read_text())
     for shot in report["shots"]:
         score = shot["identity_score"]
         assert shot["passed"], shot
@@ -101,7 +101,7 @@ def test_second_run_in_the_same_session_is_served_from_cache(tmp_path):
     graph.set_param("prompt2", "mood", "cool")
     second = executor.run(graph, output_dir=tmp_path, project_dir=EXAMPLE.parent)
     assert set(second.executed) == {"prompt2", "generate2", "sequence1"}
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "spokesperson.report.json").read_text())
     assert report["shots"][1]["mood"] == "cool"
 
 
@@ -164,7 +164,7 @@ def test_bad_input_exits_2_naming_file_node_and_field(tmp_path, capsys, case, ex
     assert "Traceback" not in err
     for text in expected:
         assert text.lower() in err.lower(), (text, err)
-    assert not (out / "report.json").exists()
+    assert not (out / "spokesperson.report.json").exists()
 
 
 def test_newer_project_format_is_refused(tmp_path, capsys):
@@ -205,7 +205,7 @@ def test_ctrl_c_cancels_with_130_and_removes_partial_outputs(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err
-    assert not (out / "report.json").exists() and not (out / "spokesperson.mp4").exists()
+    assert not (out / "spokesperson.report.json").exists() and not (out / "spokesperson.mp4").exists()
     assert not list(out.glob(".export-*")) if out.exists() else True
 
 
@@ -225,3 +225,84 @@ def test_no_cache_flag_renders_again(example_run, tmp_path):
     assert main(["run", str(EXAMPLE), "--out", str(tmp_path), "--quiet", "--no-cache"]) == 0
     log = json.loads((tmp_path / "run.json").read_text())
     assert not any(entry.get("cached") for entry in log if entry.get("event") == "end")
+
+
+def test_two_cuts_share_an_output_folder_without_harming_each_other(tmp_path, capsys):
+    def add_teaser(project):
+        project["nodes"].append({"id": "teaser", "type": "Sequence", "title": "Teaser",
+                                 "position": [900, 600], "params": {"name": "teaser"}})
+        project["links"].append({"src": "generate3", "src_port": "clip", "dst": "teaser",
+                                 "dst_port": "clips"})
+    path = write_project(tmp_path, add_teaser)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    for name, shots in (("spokesperson", 3), ("teaser", 1)):
+        report = json.loads((out / f"{name}.report.json").read_text())
+        assert len(report["shots"]) == shots
+        assert all((out / shot["file"]).is_file() for shot in report["shots"]), name
+    unrelated = out / "shots" / "my_notes.txt"
+    unrelated.write_text("mine")
+    assert main(["run", str(path), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    assert unrelated.read_text() == "mine"  # an export only replaces its own files
+
+
+def test_renaming_a_shot_renames_it_in_the_cut(tmp_path):
+    path = write_project(tmp_path, lambda p: None)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    project = json.loads(path.read_text())
+    node(project, "prompt1")["title"] = "Opening"
+    path.write_text(json.dumps(project))
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "spokesperson.report.json").read_text())
+    assert report["shots"][0]["name"] == "Opening"
+    assert (out / report["shots"][0]["file"]).is_file()
+
+
+def test_an_edited_export_is_made_again_and_then_cached(tmp_path):
+    path = write_project(tmp_path, lambda p: None)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    (out / "spokesperson.mp4").write_bytes(b"overwritten by hand")
+    for expected_cached in (False, True):
+        assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+        log = json.loads((out / "run.json").read_text())
+        sequence = next(e for e in log if e.get("event") == "end" and e["node"] == "sequence1")
+        assert sequence["cached"] is expected_cached
+    assert (out / "spokesperson.mp4").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("links_not_a_list", "links must be a list"),
+    ("folder_as_image", "images"),
+    ("cycle_through_placeholder", "cycle"),
+])
+def test_more_bad_projects_exit_2_without_traceback(tmp_path, capsys, case, expected):
+    def mutate(project):
+        if case == "links_not_a_list":
+            project["links"] = 5
+        elif case == "folder_as_image":
+            node(project, "reference1")["params"]["images"][0]["path"] = str(tmp_path)
+        else:
+            project["nodes"].append({"id": "alien", "type": "Alien", "params": {}})
+            project["links"] += [
+                {"src": "generate1", "src_port": "clip", "dst": "alien", "dst_port": "in"},
+                {"src": "alien", "src_port": "out", "dst": "prompt1", "dst_port": "x"}]
+    path = write_project(tmp_path, mutate)
+    code = main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and expected in err, err
+
+
+def test_unknown_node_type_that_nothing_needs_does_not_stop_the_run(tmp_path):
+    path = write_project(tmp_path, lambda p: p["nodes"].append(
+        {"id": "alien", "type": "Alien", "params": {}}))
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+
+
+def test_output_folder_that_is_a_file_is_bad_input(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    assert main(["run", str(EXAMPLE), "--out", str(blocker), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "afile" in err and "--out" in err and "Traceback" not in err

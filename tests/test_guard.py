@@ -69,3 +69,25 @@ def test_one_try_when_the_first_passes(scores):
     backend = CountingBackend()
     clip = render_with_guard(backend, request(), RunContext(), threshold=0.5, tries=3)
     assert backend.seeds == [7] and clip.metadata["tries"] == 1
+
+
+def test_frames_without_a_face_count_against_the_shot(monkeypatch):
+    def one_face_in_four(identity, frames, conditioned_encoder=None, **kwargs):
+        similarities = [0.9, None, None, None]
+        return SimpleNamespace(mean=0.9, similarities=similarities,
+                               to_dict=lambda: {"mean": 0.9, "similarities": similarities})
+
+    monkeypatch.setattr(identity_api, "score_frames", one_face_in_four)
+    clip = render_with_guard(CountingBackend(), request(), RunContext(), threshold=0.4, tries=1)
+    assert clip.metadata["identity_score"]["effective_mean"] == pytest.approx(0.225)
+    assert not clip.metadata["identity_passed"]
+
+
+def test_a_backend_whose_seed_cannot_change_the_likeness_is_not_rerolled(scores):
+    scores.queue.extend([0.1, 0.1, 0.1])
+    backend = CountingBackend()
+    backend.seed_changes_likeness = False
+    clip = render_with_guard(backend, request(), RunContext(), threshold=0.5, tries=3)
+    assert backend.seeds == [7] and clip.metadata["tries"] == 1
+    assert not clip.metadata["identity_passed"]
+    assert any("did not re-roll" in note for note in clip.metadata["notes"])

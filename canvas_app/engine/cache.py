@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_MAX_BYTES = int(os.environ.get("CANVAS_APP_CACHE_MB", "2048")) * 1024 * 1024
+def _default_max_bytes() -> int:
+    try:
+        return max(0, int(os.environ.get("CANVAS_APP_CACHE_MB", "2048"))) * 1024 * 1024
+    except ValueError:  # a mistyped setting must not stop the program
+        return 2048 * 1024 * 1024
+
+
+DEFAULT_MAX_BYTES = _default_max_bytes()
 
 
 def estimate_bytes(value: Any, _depth: int = 0) -> int:

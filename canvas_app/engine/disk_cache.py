@@ -1,5 +1,9 @@
 """Results kept on disk between sessions, under the same content-addressed keys.
 
+The disk cache is only an optimisation: any failure to read or write it (a
+full disk, a damaged entry, another process trimming it) is a cache miss,
+never a failed run.
+
 Only node types that know how to write and read their own results take part
 (`NodeType.save_result` / `load_result`): the expensive ones, renders and
 identities. Each entry is a folder written under a temporary name and renamed
@@ -12,10 +16,19 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-DEFAULT_MAX_BYTES = int(os.environ.get("CANVAS_APP_DISK_CACHE_MB", "4096")) * 1024 * 1024
+def _megabytes(variable: str, default: int) -> int:
+    try:
+        return max(0, int(os.environ.get(variable, default))) * 1024 * 1024
+    except ValueError:
+        return default * 1024 * 1024
+
+
+DEFAULT_MAX_BYTES = _megabytes("CANVAS_APP_DISK_CACHE_MB", 4096)
+STALE_STAGING_SECONDS = 3600
 
 
 def default_cache_dir() -> Path:
@@ -45,49 +58,72 @@ class DiskCache:
 
     def load(self, key: str, node_type) -> dict[str, Any] | None:
         entry = self._entry(key)
-        if not entry.is_dir():
-            return None
         try:
+            if not entry.is_dir():
+                return None
             outputs = node_type.load_result(entry)
-        except Exception:  # a damaged entry is a miss, and goes away
+            if outputs is not None:
+                os.utime(entry)  # recently used
+            return outputs
+        except Exception:  # a damaged or vanished entry is a miss, and goes away
             shutil.rmtree(entry, ignore_errors=True)
             return None
-        if outputs is not None:
-            os.utime(entry)  # recently used
-        return outputs
 
     def save(self, key: str, node_type, outputs: dict[str, Any]) -> bool:
+        """Keep a result; an older entry under the same key is replaced."""
         entry = self._entry(key)
-        if entry.is_dir():
-            return True
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+        staging = None
         try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
             if not node_type.save_result(outputs, staging):
                 return False
+            self.discard(key)
             os.replace(staging, entry)
-        except OSError:
+            self.trim()
+            return True
+        except Exception:
             return False
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        self.trim()
-        return True
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def discard(self, key: str) -> None:
+        shutil.rmtree(self._entry(key), ignore_errors=True)
 
     def trim(self) -> None:
-        """Delete least recently used entries until the folder fits its budget."""
+        """Delete least recently used entries until the folder fits its budget;
+        also what older program versions and interrupted saves left behind."""
         with self._lock:
-            if not self.folder.is_dir():
-                return
-            entries = [(entry.stat().st_mtime, _folder_bytes(entry), entry)
-                       for shard in self.folder.iterdir() if shard.is_dir()
-                       for entry in shard.iterdir() if entry.is_dir()
-                       and not entry.name.startswith(".tmp-")]
-            total = sum(size for _, size, _ in entries)
-            for _, size, entry in sorted(entries):
-                if total <= self.max_bytes:
-                    break
-                shutil.rmtree(entry, ignore_errors=True)
-                total -= size
+            try:
+                self._trim()
+            except OSError:  # another process is trimming too
+                pass
+
+    def _trim(self) -> None:
+        root = self.folder.parent
+        for other in root.iterdir() if root.is_dir() else ():
+            if other.is_dir() and other.name.startswith("v") and other != self.folder:
+                shutil.rmtree(other, ignore_errors=True)
+        if not self.folder.is_dir():
+            return
+        now = time.time()
+        entries = []
+        for shard in self.folder.iterdir():
+            if not shard.is_dir():
+                continue
+            for entry in shard.iterdir():
+                if entry.name.startswith(".tmp-"):
+                    if now - entry.stat().st_mtime > STALE_STAGING_SECONDS:
+                        shutil.rmtree(entry, ignore_errors=True)
+                elif entry.is_dir():
+                    entries.append((entry.stat().st_mtime, _folder_bytes(entry), entry))
+        total = sum(size for _, size, _ in entries)
+        for _, size, entry in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            shutil.rmtree(entry, ignore_errors=True)
+            total -= size
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -85,11 +85,15 @@ class Executor:
                 cached = self.disk_cache.load(key, node_type)
                 if cached is not None:
                     self.cache.put(key, cached)
-            if cached is not None and node_type.is_result_valid(cached):
-                result.outputs[node_id] = cached
-                result.cached.add(node_id)
-                emit(NodeFinished(node_id, cached=True, elapsed=0.0, key=key))
-                continue
+            if cached is not None:
+                if node_type.is_result_valid(cached):
+                    result.outputs[node_id] = cached
+                    result.cached.add(node_id)
+                    emit(NodeFinished(node_id, cached=True, elapsed=0.0, key=key))
+                    continue
+                self.cache.discard(key)  # e.g. an export changed on disk since: redo it
+                if self.disk_cache is not None:
+                    self.disk_cache.discard(key)
 
             emit(NodeStarted(node_id))
             began = time.perf_counter()
@@ -164,7 +168,7 @@ class Executor:
         for link in inputs_from:
             upstream.setdefault(link.dst_port, []).append(f"{keys[link.src]}:{link.src_port}")
         files = [self.file_hashes.digest(path) for path in node_type.input_files(node.params)]
-        return node_key(node.type_name, node.type_version, node.params,
+        return node_key(node.type_name, node.type_version, node_type.key_params(node.params),
                         sorted(upstream.items()), files, node_type.cache_key_extra(node.params, ctx))
 
     @staticmethod

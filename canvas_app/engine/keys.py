@@ -30,7 +30,10 @@ class FileHashes:
             known = self._known.get(name)
         if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
             return known[2]
-        digest = file_sha256(path)
+        try:
+            digest = file_sha256(path)
+        except OSError:  # a folder, no permission, gone: the node itself says what is wrong
+            return "unreadable:" + str(path)
         with self._lock:
             self._known[name] = (stat.st_size, stat.st_mtime_ns, digest)
         return digest

@@ -14,15 +14,18 @@ class Problem:
 
 
 def sink_ids(graph: Graph) -> list[str]:
-    """Nodes nothing reads from: what 'run everything' means."""
+    """Nodes nothing reads from: what 'run everything' means. A placeholder for
+    an unknown node type that nothing needs is left out, so one missing type
+    does not stop the rest of the project from running."""
     sources = {link.src for link in graph.links}
-    return [node_id for node_id in graph.nodes if node_id not in sources]
+    return [node_id for node_id, node in graph.nodes.items()
+            if node_id not in sources and not node.is_placeholder]
 
 
 def plan(graph: Graph, targets: list[str] | None = None) -> list[str]:
     """The targets and everything they need, upstream first (Kahn's algorithm,
     ties broken by the order nodes appear in the project, so runs are stable)."""
-    targets = list(targets) if targets else sink_ids(graph)
+    targets = sink_ids(graph) if targets is None else list(targets)
     feeders: dict[str, list[str]] = {}
     for link in graph.links:
         feeders.setdefault(link.dst, []).append(link.src)
@@ -55,8 +58,12 @@ def plan(graph: Graph, targets: list[str] | None = None) -> list[str]:
                 newly.append(follower)
         if newly:
             ready = sorted(ready + newly, key=position.__getitem__)
-    if len(order) != len(needed):
-        raise ValueError("the graph has a cycle")
+    if len(order) != len(needed) or (graph.nodes and not targets):
+        stuck = sorted(set(needed) - set(order)) or sorted(graph.nodes)
+        from canvas_app.errors import BadInput
+
+        raise BadInput(f"the graph has a cycle through {', '.join(stuck)}; remove one of its "
+                       "links", node=stuck[0])
     return order
 
 

@@ -272,6 +272,9 @@ def _inset_cards(references: list[RefImage], width: int, height: int) -> list[tu
 
 class AnimaticBackend:
     name = "animatic"
+    # The seed only moves the film grain: another seed cannot change the likeness,
+    # so the identity guard does not re-roll this backend.
+    seed_changes_likeness = False
 
     def render(self, request: ShotRequest, ctx: RunContext) -> Clip:
         plan = _Plan(request, ctx)

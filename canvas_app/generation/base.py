@@ -30,6 +30,9 @@ class ShotRequest:
 
 class GeneratorBackend(Protocol):
     name: str
+    # False for a backend whose seed cannot change how alike the person looks
+    # (the animatic): then re-rolling the seed is pointless.
+    seed_changes_likeness: bool
 
     def render(self, request: ShotRequest, ctx: RunContext) -> Clip:
         """Render the shot. Call ctx.progress() per frame/step (it is also

@@ -12,6 +12,15 @@ SEED_STRIDE = 1_000_003
 SCORE_SHARE = 0.15  # of each try's progress bar
 
 
+def effective_score(score) -> float | None:
+    """Mean similarity with frames where no face was found counted as 0: a
+    shot that loses the face must not pass on the few frames that keep it."""
+    values = [value or 0.0 for value in getattr(score, "similarities", None) or []]
+    if not values:
+        return score.mean
+    return sum(values) / len(values) if score.mean is not None else None
+
+
 def _sub_context(ctx: RunContext, start: float, span: float) -> RunContext:
     def progress(fraction: float, message: str) -> None:
         if ctx.on_progress is not None:
@@ -27,7 +36,10 @@ def render_with_guard(backend: GeneratorBackend, request: ShotRequest, ctx: RunC
     best: Clip | None = None
     best_mean = float("-inf")
     attempts = []
-    tries = max(1, tries)
+    tries = tries_asked = max(1, tries)
+    rerolls_help = getattr(backend, "seed_changes_likeness", True)
+    if not rerolls_help:
+        tries = 1
     for attempt in range(tries):
         seed = (request.seed + attempt * SEED_STRIDE) % (2**31)
         start = attempt / tries
@@ -37,18 +49,24 @@ def render_with_guard(backend: GeneratorBackend, request: ShotRequest, ctx: RunC
         score = score_frames(request.identity, clip.frames,
                              conditioned_encoder=clip.metadata.get("identity_encoder"))
         ctx.progress(start + 1 / tries)
-        mean = score.mean if score.mean is not None else float("-inf")
-        attempts.append({"seed": seed, "mean": score.mean})
-        clip.metadata["identity_score"] = score.to_dict()
+        effective = effective_score(score)
+        mean = effective if effective is not None else float("-inf")
+        attempts.append({"seed": seed, "mean": score.mean, "effective": effective})
+        clip.metadata["identity_score"] = {**score.to_dict(), "effective_mean": effective}
         if best is None or mean > best_mean:
             best, best_mean = clip, mean
         if mean >= threshold:
             break
         if attempt + 1 < tries:
-            ctx.log(f"identity score {score.mean} below {threshold}; re-rolling the seed")
+            ctx.log(f"identity score {effective} below {threshold}; re-rolling the seed")
     assert best is not None
     best.metadata["identity_threshold"] = threshold
     best.metadata["identity_passed"] = best_mean >= threshold
     best.metadata["tries"] = len(attempts)
     best.metadata["attempts"] = attempts
+    if not rerolls_help and best_mean < threshold and tries_asked > 1:
+        best.metadata.setdefault("notes", [])
+        if isinstance(best.metadata["notes"], list):
+            best.metadata["notes"].append(f"{backend.name}: the seed does not change the likeness, "
+                                          "so the identity guard did not re-roll")
     return best

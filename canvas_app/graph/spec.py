@@ -197,6 +197,10 @@ class NodeType:
                 files.extend(Path(entry["path"]) for entry in value)
         return files
 
+    def key_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The params the result depends on (all, unless a node knows better)."""
+        return params
+
     def cache_key_extra(self, params: dict[str, Any], ctx) -> str:
         """Anything else the result depends on (e.g. the output folder)."""
         return ""

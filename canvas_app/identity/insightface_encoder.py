@@ -51,7 +51,8 @@ def missing_pack_error(pack: str, models_dir: str | Path | None) -> BadInput:
     folder = pack_dir(pack, models_dir)
     return BadInput(
         f"insightface model pack {pack!r} is not installed: no .onnx files in {folder}. "
-        f"Download it with canvas_app.identity.download_pack({pack!r}) or copy the pack's "
+        f"Download it with `canvas-app identity download-pack {pack} "
+        f"--accept-non-commercial-license` (or from the editor's Identities panel), or copy the pack's "
         f".onnx files there (set CANVAS_APP_MODELS to use another models folder). Note: "
         f"{INSIGHTFACE_LICENSE_NOTE}.", file=str(folder), field="encoders")
 

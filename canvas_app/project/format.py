@@ -137,6 +137,11 @@ def graph_from_dict(data: Any, registry: NodeRegistry, base_dir: Path | None,
         if node is not None:
             graph.nodes[node.id] = node
 
+    for field in ("links", "backdrops"):
+        if not isinstance(data.get(field, []), list):
+            issues.append(LoadIssue("error", f"{field} must be a list; ignored", file=source,
+                                    field=field))
+            data = {**data, field: []}
     for index, raw in enumerate(data.get("links", []) or []):
         link = _link_from_dict(raw, index, graph, source, issues)
         if link is not None:

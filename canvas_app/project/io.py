@@ -26,7 +26,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes it private; keep the usual mode
+        os.chmod(temp_name, 0o666 & ~_UMASK)  # mkstemp makes it private; keep the usual mode
         os.replace(temp_name, path)
     except BaseException:
         if os.path.exists(temp_name):
@@ -34,10 +34,14 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once at import: setting the umask to read it is not thread-safe.
+_UMASK = _read_umask()
 
 
 def read_json(path: Path) -> Any:

@@ -46,7 +46,7 @@ def test_project_with_diffusers_backend_renders_scores_and_reports(tiny, tmp_pat
     assert len(clip.frames) == 2 and clip.frames[0].shape == (64, 64, 3)
     assert any(isinstance(e, NodePreview) and e.kind == "step" for e in events)
 
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    report = json.loads((tmp_path / "out" / "cut.report.json").read_text())
     shot = report["shots"][0]
     assert shot["backend"] == "diffusers" and shot["steps"] == 2
     assert shot["identity_id"] == tm.tiny_identity(0).identity_id

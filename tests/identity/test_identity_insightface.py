@@ -123,7 +123,7 @@ def test_missing_pack_says_where_it_looked_and_the_licence(tmp_path):
         get_encoder("insightface/buffalo_l", tmp_path)
     message = str(error.value)
     assert str(tmp_path / "models" / "buffalo_l") in message
-    assert "non-commercial" in message and "download_pack" in message
+    assert "non-commercial" in message and "canvas-app identity download-pack" in message
     assert available_encoders(tmp_path) == ["dlib"]
 
 
