@@ -326,3 +326,19 @@ def test_opening_another_project_mid_run_ignores_the_old_runs_late_events(fake_w
     # the new project runs normally afterwards
     assert run_and_wait(qtbot, window)[1] == "done"
     assert controller.outputs[old_ids[2]] == {"total": 2}
+
+
+def test_a_project_cannot_send_editor_runs_outside_its_folder(make_window, tmp_path):
+    from canvas_app.project import save_project
+    from canvas_app.graph import Graph
+
+    graph = Graph()
+    graph.add_node("Prompt")
+    graph.metadata["output_dir"] = str(tmp_path.parent / "somewhere-else")
+    save_project(graph, tmp_path / "p.canvas.json")
+    window = make_window(str(tmp_path / "p.canvas.json"))
+    assert window.execution.output_dir() == tmp_path / "output"
+    graph.metadata["output_dir"] = "renders/today"
+    save_project(graph, tmp_path / "p.canvas.json")
+    window = make_window(str(tmp_path / "p.canvas.json"))
+    assert window.execution.output_dir() == tmp_path / "renders" / "today"

@@ -86,6 +86,7 @@ class ExecutionController(QObject):
 
     def __init__(self, window, executor: Executor | None = None) -> None:
         super().__init__(window)
+        self._chosen_output_dirs: set[Path] = set()  # picked by the user in this session
         self.window = window
         self.document = None
         self.worker = make_worker(executor)
@@ -209,17 +210,31 @@ class ExecutionController(QObject):
             path = Path(stored)
             if not path.is_absolute():
                 path = (base or Path.cwd()) / path
-            return path
+            # A project is data from anyone: it may only name a folder inside its own
+            # folder, unless this user picked the folder in this session.
+            if self._output_allowed(path):
+                return path
+            self.window.statusBar().showMessage(
+                f"The project's output folder {stored} is outside the project folder; using the "
+                "default. Choose it with Run > Output Folder to use it.", 8000)
         if base is not None:
             return base / "output"
         from canvas_app.ui.settings import recovery_dir
 
         return recovery_dir().parent / "untitled-output"
 
+    def _output_allowed(self, path: Path) -> bool:
+        base = self.document.base_dir
+        resolved = path.resolve()
+        if resolved in self._chosen_output_dirs:
+            return True
+        return base is not None and resolved.is_relative_to(base.resolve())
+
     def choose_output_dir(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.window, "Output folder for runs",
                                                   str(self.output_dir()))
         if folder:
+            self._chosen_output_dirs.add(Path(folder).resolve())
             base = self.document.base_dir
             try:
                 value = Path(folder).resolve().relative_to(base.resolve()).as_posix() if base else folder
