@@ -79,7 +79,7 @@ class ConsoleProgress:
     def write_log(self, out_dir: Path | None) -> None:
         if out_dir is None:
             return
-        from canvas_app.project.io import atomic_write_text
+        from canvas_app.fileio import atomic_write_text
 
         atomic_write_text(Path(out_dir) / "run.json", json.dumps(self.log, indent=1) + "\n")
 

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from canvas_app.project.io import atomic_write_text
+from canvas_app.fileio import atomic_write_text
 
 REPORT_VERSION = 1
 _SHOT_KEYS = ("backend", "model", "model_revision", "seed", "tries", "scheduler", "steps",

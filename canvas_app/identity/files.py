@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from canvas_app.errors import BadInput
+from canvas_app.fileio import atomic_write_bytes
 from canvas_app.values import FaceSample, Identity
 
 FORMAT = "canvas-app.identity"
@@ -140,27 +139,6 @@ def identity_to_bytes(identity: Identity) -> bytes:
                                                             allow_nan=False)})
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder + os.replace: readers see
-    the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        try:
-            os.unlink(handle.name)
-        except OSError:
-            pass
-        raise
-
-
 def save_identity(identity: Identity, path: str | Path) -> Path:
     """Save atomically to `path` (a .safetensors file). Returns the path."""
     path = Path(path)
@@ -169,7 +147,7 @@ def save_identity(identity: Identity, path: str | Path) -> Path:
     except ValueError as error:
         raise BadInput(f"cannot save this identity: {error}", file=str(path)) from None
     try:
-        atomic_write(path, data)
+        atomic_write_bytes(path, data)
     except OSError as error:
         raise BadInput(f"cannot write the identity file: {error.strerror or error}",
                        file=str(path)) from None

@@ -3,45 +3,16 @@ leaves the previous file intact."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from canvas_app.errors import BadInput
+from canvas_app.fileio import atomic_write_text
 from canvas_app.graph.model import Graph
 from canvas_app.graph.registry import NodeRegistry, default_registry
 from canvas_app.project.format import LoadIssue, graph_from_dict, graph_to_dict
 
 PROJECT_SUFFIX = ".canvas.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp_name, 0o666 & ~_UMASK)  # mkstemp makes it private; keep the usual mode
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# Read once at import: setting the umask to read it is not thread-safe.
-_UMASK = _read_umask()
 
 
 def read_json(path: Path) -> Any:

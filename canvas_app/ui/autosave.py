@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
-from canvas_app.project import atomic_write_text
+from canvas_app.fileio import atomic_write_text
 from canvas_app.ui.settings import recovery_dir
 
 AUTOSAVE_MS = 60_000

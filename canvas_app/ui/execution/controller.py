@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QImage
 from PySide6.QtWidgets import QDockWidget, QFileDialog
 
 from canvas_app.engine import Executor
-from canvas_app.project import atomic_write_text
+from canvas_app.fileio import atomic_write_text
 from canvas_app.ui import theme
 from canvas_app.ui.execution.log_panel import LogPanel
 from canvas_app.ui.execution.preview import PreviewPanel
