@@ -83,6 +83,8 @@ class RunState:
     message: str = ""
     elapsed: float | None = None
     stale: bool = False  # edited after the result shown was computed
+    likeness: float | None = None  # a render's identity score, shown in the footer
+    likeness_passed: bool = True
 
 
 class NodeItem(QGraphicsItem):
@@ -145,6 +147,11 @@ class NodeItem(QGraphicsItem):
         self.height = self.thumbs_top + FOOTER + 8
         self._rect = QRectF(0, 0, NODE_WIDTH, self.height)
         self._bounds = self._rect.adjusted(-PORT_RADIUS - 3, -3, PORT_RADIUS + 3, 3)
+
+    def set_likeness(self, score: float | None, passed: bool) -> None:
+        """A render's identity score; below the threshold the node says so in red."""
+        self.run.likeness, self.run.likeness_passed = score, passed
+        self.update()
 
     def set_result_image(self, image: QImage | None) -> None:
         """A small picture of the node's result (a render's frame, an identity's
@@ -214,6 +221,8 @@ class NodeItem(QGraphicsItem):
             self.run.message = message
         if elapsed is not None or state in ("idle", "queued", "running"):
             self.run.elapsed = elapsed
+        if state in ("idle", "queued", "running", "failed", "skipped"):
+            self.run.likeness = None  # belongs to the result being replaced
         if stale is not None:
             self.run.stale = stale
         tip = self.run.message if self.run.state in ("failed", "skipped") else ""
@@ -403,6 +412,11 @@ class NodeItem(QGraphicsItem):
                                   if self.run.elapsed is not None else ""),
                 "failed": self.run.message or "failed", "cancelled": "stopped",
                 "skipped": self.run.message or "skipped"}.get(state, "")
+        if state in ("done", "cached") and self.run.likeness is not None:
+            text += f" · identity {self.run.likeness:.2f}"
+            if not self.run.likeness_passed:
+                text += " (below threshold)"
+                color = theme.ERROR
         if self.run.stale and state in ("done", "cached"):
             text += "  (edited since)"
         if not text:

@@ -228,6 +228,8 @@ def test_real_nodes_with_the_animatic_backend(make_window, qtbot, tmp_path):
     clip = window.execution.outputs[gen]["clip"]
     assert len(clip.frames) == 8
     assert preview.clip is clip and "identity" in preview.details.text()
+    gen_item = window.scene.node_items[gen]
+    assert gen_item.run.likeness > 0.6 and gen_item.run.likeness_passed  # shown on the node
     window.scene.select_nodes([lock])
     assert preview.thumbs.count() >= 1  # the aligned face thumbnails
     # A new prompt: only the prompt and the shot run again; the identity comes from the cache.
@@ -342,3 +344,22 @@ def test_a_project_cannot_send_editor_runs_outside_its_folder(make_window, tmp_p
     save_project(graph, tmp_path / "p.canvas.json")
     window = make_window(str(tmp_path / "p.canvas.json"))
     assert window.execution.output_dir() == tmp_path / "renders" / "today"
+
+
+def test_a_render_below_the_identity_threshold_is_flagged_on_its_node(make_window):
+    from canvas_app.ui.execution.controller import result_likeness
+    from canvas_app.values import Clip
+    import numpy as np
+
+    clip = Clip([np.zeros((4, 4, 3), np.uint8)], 12.0,
+                {"identity_score": {"mean": 0.62, "effective_mean": 0.21},
+                 "identity_passed": False})
+    assert result_likeness({"clip": clip}) == (0.21, False)
+    window = make_window()
+    node = window.document.add_node("Generate", (0, 0))
+    item = window.scene.node_items[node.id]
+    item.set_run_state("done", elapsed=1.0)
+    item.set_likeness(0.21, False)
+    assert item.run.likeness == 0.21 and not item.run.likeness_passed
+    item.set_run_state("running")
+    assert item.run.likeness is None  # a new render replaces the old verdict

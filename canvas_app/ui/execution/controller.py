@@ -80,6 +80,17 @@ def result_picture(outputs: dict[str, Any]):
     return None
 
 
+def result_likeness(outputs: dict[str, Any]) -> tuple[float | None, bool] | None:
+    """(identity score, passed) of a render, None for results that are not renders."""
+    for value in outputs.values():
+        metadata = getattr(value, "metadata", None)
+        score = metadata.get("identity_score") if isinstance(metadata, dict) else None
+        if isinstance(score, dict):
+            shown = score.get("effective_mean", score.get("mean"))
+            return shown, bool(metadata.get("identity_passed", True))
+    return None
+
+
 class ExecutionController(QObject):
     job_finished = Signal(int, str)  # job id, status (tests and scripts wait on it)
     running_changed = Signal(bool)
@@ -463,6 +474,9 @@ class ExecutionController(QObject):
                 picture = result_picture(outputs)
                 if item is not None and picture is not None:
                     item.set_result_image(frame_to_qimage(picture))
+                likeness = result_likeness(outputs)
+                if item is not None and likeness is not None:
+                    item.set_likeness(*likeness)
         if status == "cancelled" and job is not None and ours:
             for node_id, info in self.node_info.items():
                 if info.get("state") == "running":
