@@ -306,3 +306,17 @@ def test_output_folder_that_is_a_file_is_bad_input(tmp_path, capsys):
     assert main(["run", str(EXAMPLE), "--out", str(blocker), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "afile" in err and "--out" in err and "Traceback" not in err
+
+
+def test_a_moved_project_keeps_its_cached_renders(tmp_path):
+    import shutil as _shutil
+
+    first = tmp_path / "first"
+    _shutil.copytree(EXAMPLE.parent, first)
+    assert main(["run", str(first / EXAMPLE.name), "--out", str(tmp_path / "out1"), "--quiet"]) == 0
+    moved = tmp_path / "moved"
+    first.rename(moved)
+    assert main(["run", str(moved / EXAMPLE.name), "--out", str(tmp_path / "out2"), "--quiet"]) == 0
+    log = json.loads((tmp_path / "out2" / "run.json").read_text())
+    cached = {e["node"] for e in log if e.get("event") == "end" and e["cached"]}
+    assert {"identitylock1", "generate1", "generate2", "generate3"} <= cached

@@ -168,7 +168,8 @@ class Executor:
         for link in inputs_from:
             upstream.setdefault(link.dst_port, []).append(f"{keys[link.src]}:{link.src_port}")
         files = [self.file_hashes.digest(path) for path in node_type.input_files(node.params)]
-        return node_key(node.type_name, node.type_version, node_type.key_params(node.params),
+        params = _portable_paths(node, node_type.key_params(node.params), ctx.project_dir)
+        return node_key(node.type_name, node.type_version, params,
                         sorted(upstream.items()), files, node_type.cache_key_extra(node.params, ctx))
 
     @staticmethod
@@ -179,3 +180,25 @@ class Executor:
             gathered = [outputs[link.src][link.src_port] for link in links]
             values[port.name] = gathered if port.multiple else (gathered[0] if gathered else None)
         return values
+
+
+def _portable_paths(node: Node, params: dict[str, Any], project_dir: Path | None) -> dict[str, Any]:
+    """Asset paths inside the project folder enter keys relative to it (their
+    contents are hashed anyway), so a moved project keeps its cached results."""
+    if project_dir is None or node.spec is None:
+        return params
+
+    def relative(path: str) -> str:
+        try:
+            return Path(path).relative_to(project_dir).as_posix()
+        except ValueError:
+            return path
+
+    portable = dict(params)
+    for param in node.spec.params:
+        value = portable.get(param.name)
+        if param.kind == "file" and isinstance(value, str) and value:
+            portable[param.name] = relative(value)
+        elif param.kind == "images" and isinstance(value, list):
+            portable[param.name] = [{**entry, "path": relative(entry["path"])} for entry in value]
+    return portable
