@@ -212,7 +212,10 @@ def _run(args) -> int:
 def _nodes(args) -> int:
     from canvas_app.graph import default_registry
 
-    specs = default_registry().specs()
+    # In the order a graph flows: inputs, identity, shots, output; sources first within each.
+    flow = {"Inputs": 0, "Identity": 1, "Shots": 2, "Output": 3}
+    specs = sorted(default_registry().specs(),
+                   key=lambda spec: (flow.get(spec.category, 9), len(spec.inputs), spec.type_name))
     if args.json:
         print(json.dumps([spec.to_dict() for spec in specs], indent=2))
         return EXIT_OK
