@@ -201,9 +201,11 @@ def test_closing_while_running_joins_the_thread(make_window, qtbot, tmp_path):
     assert time.perf_counter() - started < 2.0
 
 
-def test_real_nodes_with_the_animatic_backend(make_window, qtbot, tmp_path):
+def test_real_nodes_with_the_animatic_backend(make_window, qtbot, tmp_path, monkeypatch):
     """Reference -> IdentityLock -> Generate with the real nodes: frames arrive
     while the shot renders, and the preview shows the clip and its likeness."""
+    # The other engine mode rendered the same shot: without this it would come from disk.
+    monkeypatch.setenv("CANVAS_APP_NO_DISK_CACHE", "1")
     refs = ROOT / "resources" / "examples" / "spokesperson" / "refs"
     face = next(iter(sorted(refs.glob("astronaut*"))), None)
     if face is None:

@@ -81,8 +81,13 @@ def result_picture(outputs: dict[str, Any]):
 
 
 def result_likeness(outputs: dict[str, Any]) -> tuple[float | None, bool] | None:
-    """(identity score, passed) of a render, None for results that are not renders."""
+    """(identity score, passed) of a render, or of a whole cut (mean over its
+    shots, passed only if every shot passed); None for other results."""
     for value in outputs.values():
+        report = getattr(value, "report", None)
+        if isinstance(report, dict) and isinstance(report.get("summary"), dict):
+            summary = report["summary"]
+            return summary.get("mean_identity"), bool(summary.get("all_passed", True))
         metadata = getattr(value, "metadata", None)
         score = metadata.get("identity_score") if isinstance(metadata, dict) else None
         if isinstance(score, dict):
