@@ -36,3 +36,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def file_stamp(path: str | Path) -> list | None:
+    """[path, size, mtime_ns]: a cheap "has this file changed" check for files
+    too big to hash on every run, or that we wrote ourselves. None if missing."""
+    try:
+        stat = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return [str(path), stat.st_size, stat.st_mtime_ns]

@@ -49,18 +49,6 @@ DIFFUSERS_OPTIONS = (
 _DIFFUSERS_NAMES = frozenset(option.name for option in DIFFUSERS_OPTIONS)
 
 
-def _file_stamp(value: str) -> str:
-    """Size and modification time of a local model file (hashing gigabytes on
-    every run would cost more than the check is worth)."""
-    import os
-
-    try:
-        stat = os.stat(value)
-    except (OSError, ValueError):
-        return value
-    return f"{value}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
 class Generate(NodeType):
     spec = NodeSpec(
         type_name="Generate", version=1, title="Generate", category="Shots",
@@ -120,12 +108,13 @@ class Generate(NodeType):
     def cache_key_extra(self, params, ctx):
         # Which recognizer scores the shot depends on the face models installed; a local
         # model file can be replaced under the same path.
+        from canvas_app.fileio import file_stamp
         from canvas_app.identity.encoders import installed_packs
 
         extra = ["packs=" + ",".join(installed_packs())]
         if params["backend"] == "diffusers":
             for name in ("model", "faceid_adapter", "image_adapter", "motion_adapter"):
-                extra.append(_file_stamp(params[name]))
+                extra.append(str(file_stamp(params[name]) or params[name]))
         return ";".join(extra)
 
     def save_result(self, outputs, folder):

@@ -91,16 +91,23 @@ class IdentityLock(NodeType):
             return IdentityLibrary(Path(ctx.project_dir) / "identities")
         return user_library()
 
-    def _from_library(self, name, ctx, node):
+    def _library_with(self, name, ctx):
+        """The project's library if it has `name`, else the user's, else None."""
         from canvas_app.identity import user_library
 
+        for library in (self._project_library(ctx), user_library()):
+            if name in library:
+                return library
+        return None
+
+    def _from_library(self, name, ctx, node):
         if not name:
             raise BadInput("enter the name of a saved identity", node=node, field="library_name")
-        for library in (self._project_library(ctx), user_library()):
-            if name in {entry.name for entry in library.list()}:
-                return library.load(name)
-        raise BadInput(f"no identity named {name!r} in the project's or your identity library",
-                       node=node, field="library_name")
+        library = self._library_with(name, ctx)
+        if library is None:
+            raise BadInput(f"no identity named {name!r} in the project's or your identity library",
+                           node=node, field="library_name")
+        return library.load(name)
 
     def input_files(self, params):
         return [Path(params["identity_file"])] if params["source"] == "file" and \
@@ -109,10 +116,10 @@ class IdentityLock(NodeType):
     def cache_key_extra(self, params, ctx):
         # A library identity can change on disk under the same name.
         if params["source"] == "library" and params["library_name"]:
-            try:
-                return self._from_library(params["library_name"], ctx, ctx.node_id).identity_id
-            except BadInput:
-                return "missing"
+            from canvas_app.fileio import file_stamp
+
+            library = self._library_with(params["library_name"], ctx)
+            return str(file_stamp(library.path_for(params["library_name"]))) if library else "missing"
         extra = "" if params["name"] else ctx.node_title  # the title names the identity
         if "insightface" in params["encoders"]:  # where the face models are
             from canvas_app.identity.encoders import resolve_models_dir

@@ -182,14 +182,11 @@ class Sequence(NodeType):
 
 def _file_stamps(result) -> list | None:
     """Size and modification time of each exported file (None if one is missing)."""
-    stamps = []
-    for path in (result.video_path, result.timeline_path, result.report_path):
-        try:
-            stat = Path(path).stat()
-        except OSError:
-            return None
-        stamps.append([str(path), stat.st_size, stat.st_mtime_ns])
-    return stamps
+    from canvas_app.fileio import file_stamp
+
+    stamps = [file_stamp(path) for path in (result.video_path, result.timeline_path,
+                                            result.report_path)]
+    return None if None in stamps else stamps
 
 
 def _retime(frames, source_fps: float, target_fps: float):
