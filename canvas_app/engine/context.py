@@ -47,6 +47,7 @@ class RunContext:
     on_progress: Callable[[float, str], None] | None = None
     on_preview: Callable[[np.ndarray, str], None] | None = None
     on_log: Callable[[str], None] | None = None
+    graph: object | None = None  # the graph being run, for exports that record how they were made
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress 0..1; also a cancel point."""

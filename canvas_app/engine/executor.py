@@ -77,6 +77,7 @@ class Executor:
                 continue
             node_type = self._type_instance(graph, node)
             ctx = self._context(node, token, output_dir, project_dir, emit)
+            ctx.graph = graph
             key = self._key(graph, node, node_type, inputs_from, result.keys, ctx)
             result.keys[node_id] = key
 

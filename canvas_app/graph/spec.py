@@ -25,7 +25,7 @@ PARAM_KINDS = (
     "seed",  # int with a dice button
     "file",  # one path, stored relative to the project file
     "images",  # list of {"path": ..., "role": ...}, paths relative to the project file
-    "trims",  # list of {"in": seconds, "out": seconds or null}, one per input clip in order
+    "trims",  # list of {"in": s, "out": s or null, "dissolve": s (optional)}, one per clip in order
 )
 PATH_KINDS = ("file", "images")
 
@@ -126,7 +126,14 @@ class ParamSpec:
                 if end is not None and (isinstance(end, bool) or not isinstance(end, (int, float))
                                         or end <= start):
                     return value, f"trim {index + 1}: out must be empty or greater than in"
-                normalised.append({"in": float(start), "out": None if end is None else float(end)})
+                trim = {"in": float(start), "out": None if end is None else float(end)}
+                dissolve = entry.get("dissolve", 0.0)  # seconds of dissolve into this shot
+                if isinstance(dissolve, bool) or not isinstance(dissolve, (int, float)) \
+                        or dissolve < 0:
+                    return value, f"trim {index + 1}: dissolve must be a number of seconds >= 0"
+                if dissolve:
+                    trim["dissolve"] = float(dissolve)
+                normalised.append(trim)
             return normalised, None
         return value, f"unsupported kind {kind}"
 

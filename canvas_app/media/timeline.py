@@ -41,6 +41,7 @@ class TimelineShot:
     in_frame: int = 0  # first frame used
     out_frame: int | None = None  # one past the last frame used; None = available_frames
     metadata: dict[str, Any] = field(default_factory=dict)
+    dissolve: int = 0  # frames of dissolve from the previous shot into this one (0 = a cut)
 
     def trim(self) -> tuple[int, int]:
         out_frame = self.available_frames if self.out_frame is None else int(self.out_frame)
@@ -122,8 +123,16 @@ def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timelin
     timeline.metadata[METADATA_KEY] = _plain({"fps": fps, **(metadata or {})})
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
+    shots = list(shots)
     for index, shot in enumerate(shots):
         in_frame, out_frame = shot.trim()
+        # A dissolve of L frames sits on the cut point: it starts L//2 frames
+        # before it (in_offset) and ends L - L//2 after (out_offset). The clips
+        # end and start at the cut point; the media beyond is their handle.
+        dissolve = shot.dissolve if index > 0 else 0
+        head = dissolve // 2
+        following = shots[index + 1].dissolve if index + 1 < len(shots) else 0
+        tail = following - following // 2
         available = int(shot.available_frames)
         if available <= 0:
             raise ValueError(f"shot {shot.name!r}: the media has no frames")
@@ -140,21 +149,30 @@ def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timelin
             name=shot.name or f"shot {index + 1}",
             media_reference=reference,
             source_range=otio.opentime.TimeRange(
-                start_time=otio.opentime.RationalTime(in_frame, fps),
-                duration=otio.opentime.RationalTime(out_frame - in_frame, fps)),
+                start_time=otio.opentime.RationalTime(in_frame + head, fps),
+                duration=otio.opentime.RationalTime(out_frame - in_frame - head - tail, fps)),
         )
         clip.metadata[METADATA_KEY] = _plain(shot.metadata)
+        if dissolve > 0:
+            track.append(otio.schema.Transition(
+                name=f"Dissolve into {clip.name}",
+                transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+                in_offset=otio.opentime.RationalTime(shot.dissolve // 2, fps),
+                out_offset=otio.opentime.RationalTime(dissolve - dissolve // 2, fps)))
         track.append(clip)
     return timeline
 
 
 def write_timeline(path: str | Path, name: str, shots: Iterable[TimelineShot], fps: float, *,
-                   metadata: dict[str, Any] | None = None, media_root: str | Path | None = None) -> Path:
+                   metadata: dict[str, Any] | None = None, media_root: str | Path | None = None,
+                   adapter_name: str = "otio_json") -> Path:
     """Write the cut as an .otio file (atomically: temp file, then os.replace).
 
     Media paths are made relative to `media_root`, by default the .otio's own
     folder. When writing into a staging folder that is moved into place later,
-    pass the final folder, so that the links hold where the file ends up."""
+    pass the final folder, so that the links hold where the file ends up.
+    `adapter_name` picks the format: otio_json, or through the adapter plugins
+    cmx_3600 (EDL), fcp_xml (Final Cut Pro 7 XML) and fcpx_xml (FCPXML)."""
     import opentimelineio as otio
 
     path = Path(path)
@@ -164,7 +182,7 @@ def write_timeline(path: str | Path, name: str, shots: Iterable[TimelineShot], f
     timeline = build_timeline(name, list(shots), fps, root, metadata)
     temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part.otio"
     try:
-        otio.adapters.write_to_file(timeline, str(temp), adapter_name="otio_json")
+        otio.adapters.write_to_file(timeline, str(temp), adapter_name=adapter_name)
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

@@ -1,0 +1,60 @@
+"""An audio file laid under the cut: decoded with PyAV, trimmed or padded, faded out.
+
+`load_audio(path, duration)` returns float32 samples shaped (2, n) at 48 kHz
+stereo, exactly `duration` seconds long: a longer file is cut, a shorter one
+padded with silence, and the last `fade` seconds fade to silence so the cut
+never ends on a click. WAV, MP3, AAC (.m4a/.aac) and anything else FFmpeg
+reads are accepted.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from canvas_app.errors import BadInput
+
+SAMPLE_RATE = 48000
+AUDIO_SUFFIXES = (".wav", ".mp3", ".aac", ".m4a", ".flac", ".ogg")
+
+
+def load_audio(path: str | Path, duration: float, *, fade: float = 1.0,
+               node: str | None = None, field: str | None = None) -> np.ndarray:
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput("audio file not found", file=str(path), node=node, field=field)
+    wanted = max(1, int(round(duration * SAMPLE_RATE)))
+    chunks, have = [], 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise BadInput("file has no audio stream", file=str(path), node=node, field=field)
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
+            for frame in container.decode(container.streams.audio[0]):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+                    have += chunks[-1].shape[1]
+                if have >= wanted:
+                    break
+            else:
+                for out in resampler.resample(None):
+                    chunks.append(out.to_ndarray())
+    except (av.FFmpegError, OSError) as error:
+        raise BadInput(f"not a readable audio file ({error.__class__.__name__})", file=str(path),
+                       node=node, field=field) from None
+    samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((2, 0), np.float32)
+    samples = samples[:, :wanted].astype(np.float32)
+    if samples.shape[1] < wanted:
+        samples = np.pad(samples, ((0, 0), (0, wanted - samples.shape[1])))
+    return fade_out(samples, fade)
+
+
+def fade_out(samples: np.ndarray, seconds: float) -> np.ndarray:
+    """A linear fade to silence over the last `seconds`."""
+    length = min(samples.shape[1], int(round(max(0.0, seconds) * SAMPLE_RATE)))
+    if length > 0:
+        samples = samples.copy()
+        samples[:, -length:] *= np.linspace(1.0, 0.0, length, dtype=np.float32)
+    return samples
