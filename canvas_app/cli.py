@@ -1,8 +1,8 @@
 """The `canvas-app` command.
 
     canvas-app                          open the editor
-    canvas-app open PROJECT [--screenshot OUT.png]
-    canvas-app run PROJECT [--out DIR] [--backend NAME] [--device D] [--seed N]
+    canvas-app open PROJECT|EXPORTED.png|EXPORTED.mp4 [--screenshot OUT.png]
+    canvas-app run PROJECT [--out DIR] [--backend NAME] [--device D] [--seed N] [--export LIST]
     canvas-app validate PROJECT
     canvas-app identity create|score|list|show|delete ...
     canvas-app nodes [--json]
@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true",
                      help="neither use nor keep results cached on disk from earlier runs")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--export", metavar="LIST",
+                     help="exports of every Sequence besides the MP4, .otio and report: a comma "
+                          "list of prores, webp, gif, frames, edl, fcp7, fcpxml, contact_sheet; "
+                          "or all, or none (default: as set on each Sequence)")
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check a project without running it")
@@ -165,6 +169,13 @@ def _run(args) -> int:
         os.environ["CANVAS_APP_MODELS"] = str(Path(args.models_dir).resolve())
     graph = _load_checked(args.project)
     apply_overrides(graph, args.backend, args.device, args.seed)
+    if args.export is not None:
+        from canvas_app.media.exports.options import apply_exports, parse_exports
+
+        try:
+            apply_exports(graph, parse_exports(args.export))
+        except ValueError as error:
+            raise BadInput(str(error), field="--export") from None
     out_dir = Path(args.out) if args.out else Path("output") / project.name.split(".")[0]
     created_out_dir = not out_dir.exists()
     try:

@@ -110,16 +110,39 @@ def media_path(timeline_path: str | Path, clip) -> Path:
     return path
 
 
+def timecode_rate(fps: float) -> float:
+    """A rate SMPTE timecode can count (what an EDL needs): fps itself, or the
+    smallest whole multiple of it that is one (12 -> 24, 15 -> 30)."""
+    import opentimelineio as otio
+
+    valid = otio.opentime.RationalTime.is_valid_timecode_rate
+    if valid(fps):
+        return fps
+    for multiple in range(2, 11):
+        if valid(fps * multiple):
+            return fps * multiple
+    raise ValueError(f"no timecode rate is a whole multiple of {fps} fps")
+
+
 def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timeline_dir: Path,
-                   metadata: dict[str, Any] | None = None):
-    """The otio Timeline for `shots`, with media URLs relative to `timeline_dir`."""
+                   metadata: dict[str, Any] | None = None, rate: float | None = None):
+    """The otio Timeline for `shots`, with media URLs relative to `timeline_dir`.
+
+    Frame numbers count at `fps`; `rate` (a whole multiple of fps) writes them
+    at another rate, for formats that only know timecode rates."""
     import opentimelineio as otio
 
     fps = float(fps)
     if not math.isfinite(fps) or fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
+    rate = float(rate or fps)
+    factor = round(rate / fps)
+
+    def at(frames: int):
+        return otio.opentime.RationalTime(frames * factor, rate)
+
     timeline = otio.schema.Timeline(name=name)
-    timeline.global_start_time = otio.opentime.RationalTime(0, fps)
+    timeline.global_start_time = at(0)
     timeline.metadata[METADATA_KEY] = _plain({"fps": fps, **(metadata or {})})
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
@@ -142,23 +165,23 @@ def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timelin
         reference = otio.schema.ExternalReference(
             target_url=media_url(shot.media_path, timeline_dir),
             available_range=otio.opentime.TimeRange(
-                start_time=otio.opentime.RationalTime(0, fps),
-                duration=otio.opentime.RationalTime(available, fps)),
+                start_time=at(0),
+                duration=at(available)),
         )
         clip = otio.schema.Clip(
             name=shot.name or f"shot {index + 1}",
             media_reference=reference,
             source_range=otio.opentime.TimeRange(
-                start_time=otio.opentime.RationalTime(in_frame + head, fps),
-                duration=otio.opentime.RationalTime(out_frame - in_frame - head - tail, fps)),
+                start_time=at(in_frame + head),
+                duration=at(out_frame - in_frame - head - tail)),
         )
         clip.metadata[METADATA_KEY] = _plain(shot.metadata)
         if dissolve > 0:
             track.append(otio.schema.Transition(
                 name=f"Dissolve into {clip.name}",
                 transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
-                in_offset=otio.opentime.RationalTime(shot.dissolve // 2, fps),
-                out_offset=otio.opentime.RationalTime(dissolve - dissolve // 2, fps)))
+                in_offset=at(shot.dissolve // 2),
+                out_offset=at(dissolve - dissolve // 2)))
         track.append(clip)
     return timeline
 
@@ -179,10 +202,19 @@ def write_timeline(path: str | Path, name: str, shots: Iterable[TimelineShot], f
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
     root = Path(media_root) if media_root is not None else folder
-    timeline = build_timeline(name, list(shots), fps, root, metadata)
+    interchange = adapter_name != "otio_json"
+    # EDL and the XMLs count in timecode, which knows only some rates, and
+    # editors want absolute media paths in them (a project there lives elsewhere).
+    rate = timecode_rate(float(fps)) if interchange else None
+    timeline = build_timeline(name, list(shots), fps, Path("/nonexistent-root") if interchange
+                              else root, metadata, rate=rate)
     temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part.otio"
     try:
         otio.adapters.write_to_file(timeline, str(temp), adapter_name=adapter_name)
+        if adapter_name == "fcpx_xml":  # that adapter leaves transitions out
+            from canvas_app.media.exports.fcpxml_transitions import add_transitions
+
+            add_transitions(temp, timeline)
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

@@ -30,8 +30,12 @@ def read_json(path: Path) -> Any:
 
 def load_project(path: str | Path, registry: NodeRegistry | None = None
                  ) -> tuple[Graph, list[LoadIssue]]:
+    from canvas_app.media.exports import provenance
+
     path = Path(path).resolve()
-    graph, issues = graph_from_dict(read_json(path), registry or default_registry(),
+    # A PNG or video exported by canvas-app holds the graph that made it.
+    data = provenance.graph_in_file(path) if provenance.is_media(path) else read_json(path)
+    graph, issues = graph_from_dict(data, registry or default_registry(),
                                     path.parent, source=str(path))
     return graph, issues
 

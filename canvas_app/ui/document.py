@@ -36,8 +36,11 @@ class Document(QObject):
     # -- files -----------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, registry: NodeRegistry | None = None) -> "Document":
+        from canvas_app.media.exports.provenance import is_media
+
         graph, issues = load_project(path, registry)
-        return cls(graph, Path(path), issues, registry)
+        # A graph opened from an exported PNG/video is untitled: saving never overwrites the media.
+        return cls(graph, None if is_media(path) else Path(path), issues, registry)
 
     @property
     def base_dir(self) -> Path | None:

@@ -214,6 +214,7 @@ class MainWindow(QMainWindow):
         self.document = document
         self.scene = CanvasScene(document, self)
         self.scene.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.scene.open_requested.connect(self.open_path)
         self.scene.palette_requested.connect(self._wire_dropped)
         self.scene.rename_requested.connect(self.rename_node)
         self.scene.backdrop_rename_requested.connect(self.rename_backdrop)

@@ -35,6 +35,7 @@ class CanvasScene(QGraphicsScene):
     rename_requested = Signal(str)
     backdrop_rename_requested = Signal(str)
     context_menu_requested = Signal(object, QPointF, object)  # screen pos, scene pos, item
+    open_requested = Signal(str)  # an exported PNG/video that holds a graph was dropped
 
     def __init__(self, document: Document, parent=None) -> None:
         super().__init__(parent)
@@ -484,10 +485,13 @@ class CanvasScene(QGraphicsScene):
 
     @staticmethod
     def image_paths(mime) -> list[str]:
+        from canvas_app.media.exports.provenance import VIDEO_SUFFIXES
+
         if not mime.hasUrls():
             return []
+        suffixes = IMAGE_SUFFIXES + VIDEO_SUFFIXES
         return [url.toLocalFile() for url in mime.urls()
-                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES]
+                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in suffixes]
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if self.image_paths(event.mimeData()):
@@ -507,7 +511,16 @@ class CanvasScene(QGraphicsScene):
             event.ignore()
             return
         event.acceptProposedAction()
-        self.drop_images(paths, event.scenePos())
+        from canvas_app.media.exports.provenance import has_graph
+
+        # Like ComfyUI: a PNG or video exported by canvas-app opens the graph that made it.
+        made_here = [path for path in paths if has_graph(path)]
+        if made_here:
+            self.open_requested.emit(made_here[0])
+            return
+        images = [path for path in paths if Path(path).suffix.lower() in IMAGE_SUFFIXES]
+        if images:
+            self.drop_images(images, event.scenePos())
 
     def drop_images(self, paths: list[str], pos: QPointF) -> str:
         """Image files dropped on a Reference node are added to it; anywhere
