@@ -27,7 +27,7 @@ def render_contact_sheet(rows: list[dict], title: str = "") -> np.ndarray:
     Returns the sheet as an RGB array."""
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.load_default()
+    font = ImageFont.load_default(size=15)
     thumbs = []
     for row in rows:
         scaled = []
