@@ -176,6 +176,8 @@ def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timelin
                 duration=at(out_frame - in_frame - head - tail)),
         )
         clip.metadata[METADATA_KEY] = _plain(shot.metadata)
+        # An EDL names media by reel (8 characters): one per shot, or all shots look alike.
+        clip.metadata["cmx_3600"] = {"reel": f"SHOT{index + 1:03d}"}
         if dissolve > 0:
             track.append(otio.schema.Transition(
                 name=f"Dissolve into {clip.name}",
