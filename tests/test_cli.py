@@ -320,3 +320,20 @@ def test_a_moved_project_keeps_its_cached_renders(tmp_path):
     log = json.loads((tmp_path / "out2" / "run.json").read_text())
     cached = {e["node"] for e in log if e.get("event") == "end" and e["cached"]}
     assert {"identitylock1", "generate1", "generate2", "generate3"} <= cached
+
+
+def test_example_writes_every_export(example_run):
+    code, out = example_run
+    assert code == 0
+    for name in ("spokesperson.mov", "spokesperson.webp", "spokesperson.gif", "spokesperson.edl",
+                 "spokesperson.fcp7.xml", "spokesperson.fcpxml", "spokesperson.contact.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert len(list((out / "frames").iterdir())) == 3
+    report = json.loads((out / "spokesperson.report.json").read_text())
+    assert [t["into_shot"] for t in report["transitions"]] == [2, 3]
+    assert report["audio"].endswith("pad.mp3")
+
+
+def test_unknown_export_is_bad_input(tmp_path, capsys):
+    assert main(["run", str(EXAMPLE), "--out", str(tmp_path / "o"), "--export", "avi"]) == 2
+    assert "unknown export avi" in capsys.readouterr().err

@@ -53,4 +53,5 @@ def save_png(frame: np.ndarray, path: str | Path, text: dict[str, str] | None = 
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         info.add_text(key, str(value))
-    Image.fromarray(frame).save(path, pnginfo=info)
+    # Level 3 is about twice as fast as the default 6 for a few percent more bytes.
+    Image.fromarray(frame).save(path, pnginfo=info, compress_level=3)
