@@ -225,6 +225,8 @@ class MainWindow(QMainWindow):
             old_scene.detach()
             old_scene.deleteLater()
         self.inspector.set_document(document)
+        if getattr(self, "timeline", None) is not None:
+            self.timeline.set_document(document)
         self.undo_view.setStack(document.undo_stack)
         stack = document.undo_stack
         stack.cleanChanged.connect(self._update_title)
@@ -299,6 +301,8 @@ class MainWindow(QMainWindow):
         self.inspector.show_node(nodes[0] if len(nodes) == 1 else None)
         if self.execution is not None:
             self.execution.selection_changed(nodes)
+        if getattr(self, "timeline", None) is not None:
+            self.timeline.show_nodes(nodes)
 
     # -- files -----------------------------------------------------------------------
     def ask_unsaved(self) -> str:
@@ -631,6 +635,9 @@ class MainWindow(QMainWindow):
             return
         self.execution = ExecutionController(self)
         self.execution.set_document(self.document)
+        from canvas_app.ui.timeline_panel import attach_timeline
+
+        self.timeline = attach_timeline(self)
 
     def run_all(self) -> None:
         if self.execution is not None:

@@ -1,0 +1,467 @@
+"""The timeline panel: the selected Sequence's cut as a strip of shots.
+
+Each shot is drawn to scale (its trimmed length at the cut's frame rate) with
+a thumbnail, its name and its identity score, framed green when it passed and
+red when it failed. On the strip:
+
+- drag a shot sideways to reorder: the Sequence's input links are rewired in
+  the new order (its trims move with their shots);
+- drag a shot's left or right edge to trim it;
+- click a shot to preview its first frame and put the playhead there;
+- Play runs the playhead over the cut, frames taken from the shots the last
+  run left in memory (dissolves blended, nothing rendered again).
+
+Every change is one undoable edit of the graph (a macro on the document's
+undo stack for a reorder). Shots that have not been rendered yet show as
+grey placeholders of two seconds.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
+                               QVBoxLayout, QWidget)
+
+from canvas_app.ui import commands as cmd
+
+EDGE = 6  # pixels either side of a shot's edge that grab a trim
+DRAG_START = 6  # pixels of movement before a press becomes a drag
+PLACEHOLDER_SECONDS = 2.0
+PASS_COLOUR, FAIL_COLOUR, NONE_COLOUR = QColor(90, 200, 120), QColor(235, 64, 64), QColor(120, 120, 130)
+
+
+@dataclass
+class ShotView:
+    """One shot on the strip, as the graph and the last run have it."""
+    node_id: str  # the node whose clip this is
+    title: str
+    clip: Any | None  # canvas_app.values.Clip from the last run, or None
+    trim: dict  # {"in": s, "out": s or None, "dissolve": s}
+    first: int = 0  # trimmed range, in the clip's frames
+    last: int = 0
+    frames: int = 0  # length at the cut's rate
+    score: float | None = None
+    passed: bool | None = None
+    thumbnail: QImage | None = None
+
+
+def _qimage(frame: np.ndarray, height: int) -> QImage:
+    frame = np.ascontiguousarray(frame[:, :, :3])
+    h, w = frame.shape[:2]
+    image = QImage(frame.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+    return image.scaledToHeight(height, Qt.SmoothTransformation)
+
+
+class TimelineStrip(QWidget):
+    """The shots drawn to scale; mouse gestures become edit requests."""
+
+    reorder_requested = Signal(int, int)  # from index, to index
+    trim_requested = Signal(int, float, object)  # index, in seconds, out seconds or None
+    shot_clicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.shots: list[ShotView] = []
+        self.fps = 12.0
+        self.scale = 6.0  # pixels per frame of the cut
+        self.playhead = 0
+        self._press: tuple[str, int, QPointF] | None = None  # mode, shot index, start
+        self._drag_x: float | None = None
+        self.setMinimumHeight(110)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.setMouseTracking(True)
+
+    # -- layout ----------------------------------------------------------------------
+    def shot_rects(self) -> list[QRectF]:
+        rects, x = [], 8.0
+        for index, shot in enumerate(self.shots):
+            dissolve = int(round(shot.trim.get("dissolve", 0.0) * self.fps)) if index else 0
+            x -= dissolve * self.scale  # a dissolve overlaps the shot before it
+            width = max(8.0, shot.frames * self.scale)
+            rects.append(QRectF(x, 22, width, self.height() - 30))
+            x += width
+        return rects
+
+    def frame_x(self, frame: int) -> float:
+        return 8.0 + frame * self.scale
+
+    def set_shots(self, shots: list[ShotView], fps: float) -> None:
+        self.shots, self.fps = shots, fps
+        total = sum(shot.frames for shot in shots) or 1
+        self.scale = max(1.0, min(12.0, (max(self.width(), 400) - 16) / total))
+        self.update()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        self.set_shots(self.shots, self.fps)
+        super().resizeEvent(event)
+
+    def hit(self, pos: QPointF) -> tuple[str, int] | None:
+        """('left' | 'right' | 'body', index) under a point; edges win over bodies."""
+        rects = self.shot_rects()
+        for index, rect in enumerate(rects):
+            if rect.top() <= pos.y() <= rect.bottom():
+                if abs(pos.x() - rect.left()) <= EDGE:
+                    return "left", index
+                if abs(pos.x() - rect.right()) <= EDGE:
+                    return "right", index
+        for index, rect in reversed(list(enumerate(rects))):
+            if rect.contains(pos):
+                return "body", index
+        return None
+
+    def drop_index(self, x: float) -> int:
+        """Where a shot dragged to x goes: before the first shot whose middle is right of x."""
+        for index, rect in enumerate(self.shot_rects()):
+            if x < rect.center().x():
+                return index
+        return max(0, len(self.shots) - 1)
+
+    # -- painting --------------------------------------------------------------------
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(28, 28, 32))
+        font = QFont(painter.font())
+        font.setPointSizeF(8.5)
+        painter.setFont(font)
+        for index, (shot, rect) in enumerate(zip(self.shots, self.shot_rects())):
+            painter.fillRect(rect, QColor(48, 48, 56))
+            if shot.thumbnail is not None:
+                painter.save()
+                painter.setClipRect(rect)
+                x = rect.left()
+                while x < rect.right():  # thumbnails repeated along the shot, as editors do
+                    painter.drawImage(QPointF(x, rect.top()), shot.thumbnail)
+                    x += max(1, shot.thumbnail.width())
+                painter.restore()
+            colour = PASS_COLOUR if shot.passed else FAIL_COLOUR if shot.passed is False \
+                else NONE_COLOUR
+            painter.setPen(QPen(colour, 3 if shot.passed is False else 2))
+            painter.drawRect(rect.adjusted(1, 1, -1, -1))
+            label = f"{index + 1}. {shot.title}"
+            if shot.score is not None:
+                label += f"  {shot.score:.2f} {'pass' if shot.passed else 'FAIL'}"
+            painter.setPen(QColor(235, 235, 235))
+            painter.drawText(QRectF(rect.left() + 4, 2, max(rect.width() - 4, 40), 18),
+                             Qt.AlignLeft | Qt.AlignVCenter, label)
+        if self._press and self._press[0] == "body" and self._drag_x is not None:
+            target = self.shot_rects()[self.drop_index(self._drag_x)] if self.shots else None
+            if target is not None:
+                painter.setPen(QPen(QColor(255, 210, 80), 3))
+                painter.drawLine(QPointF(target.left(), 18), QPointF(target.left(),
+                                                                      self.height() - 4))
+        x = self.frame_x(self.playhead)
+        painter.setPen(QPen(QColor(255, 255, 255), 2))
+        painter.drawLine(QPointF(x, 16), QPointF(x, self.height()))
+        painter.end()
+
+    # -- mouse -----------------------------------------------------------------------
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        found = self.hit(event.position())
+        if event.button() == Qt.LeftButton and found is not None:
+            self._press = (found[0], found[1], event.position())
+            self._drag_x = None
+        else:
+            self._press = None
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self._press is None:
+            found = self.hit(event.position())
+            self.setCursor(Qt.SizeHorCursor if found and found[0] != "body" else Qt.ArrowCursor)
+            return
+        if abs(event.position().x() - self._press[2].x()) >= DRAG_START:
+            self._drag_x = event.position().x()
+            self.update()
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        press, self._press = self._press, None
+        dragged, self._drag_x = self._drag_x, None
+        if press is None:
+            return
+        mode, index, start = press
+        if dragged is None:
+            if mode == "body":
+                self.shot_clicked.emit(index)
+            self.update()
+            return
+        if mode == "body":
+            target = self.drop_index(event.position().x())
+            if target != index:
+                self.reorder_requested.emit(index, target)
+        else:
+            self._request_trim(mode, index, event.position().x() - start.x())
+        self.update()
+
+    def _request_trim(self, edge: str, index: int, dx: float) -> None:
+        shot = self.shots[index]
+        if shot.clip is None:
+            return
+        fps = shot.clip.fps
+        count = len(shot.clip.frames)
+        # pixels -> frames of the cut -> seconds
+        seconds = dx / self.scale / self.fps
+        start = shot.trim.get("in", 0.0)
+        end = shot.trim.get("out")
+        end = count / fps if end is None else end
+        if edge == "left":
+            start = min(max(0.0, start + seconds), end - 1 / fps)
+        else:
+            end = max(min(count / fps, end + seconds), start + 1 / fps)
+        self.trim_requested.emit(index, round(start, 4),
+                                 None if end >= count / fps - 1e-6 else round(end, 4))
+
+
+class TimelinePanel(QWidget):
+    """The strip, a preview and a transport, for one Sequence node."""
+
+    frame_shown = Signal(int)  # cut frame number shown in the preview
+
+    def __init__(self, document=None, clip_source: Callable[[str], Any] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = None
+        self.clip_source = clip_source or (lambda node_id: None)
+        self.sequence_id: str | None = None
+        self.plan = None  # CutPlan of the rendered shots, for playback
+        self.strip = TimelineStrip()
+        self.preview = QLabel("Select a Sequence node to see its cut.")
+        self.preview.setAlignment(Qt.AlignCenter)
+        self.preview.setMinimumSize(240, 135)
+        self.play_button = QPushButton("Play")
+        self.play_button.setCheckable(True)
+        self.play_button.toggled.connect(lambda on: self.play() if on else self.stop())
+        self.position = QLabel("")
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._tick)
+        controls = QHBoxLayout()
+        controls.addWidget(self.play_button)
+        controls.addWidget(self.position, 1)
+        left = QVBoxLayout()
+        left.addWidget(self.strip)
+        left.addLayout(controls)
+        left.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 3)
+        layout.addWidget(self.preview, 1)
+        self.strip.reorder_requested.connect(self.reorder)
+        self.strip.trim_requested.connect(self.trim)
+        self.strip.shot_clicked.connect(self.preview_shot)
+        if document is not None:
+            self.set_document(document)
+
+    # -- document and selection ------------------------------------------------------
+    def set_document(self, document) -> None:
+        if self.document is not None:
+            self.document.graph.unsubscribe(self._on_graph_event)
+        self.document = document
+        document.graph.subscribe(self._on_graph_event)
+        self.show_sequence(None)
+
+    def show_nodes(self, node_ids: list[str]) -> None:
+        """Follow the canvas selection: a single selected Sequence is shown."""
+        graph = self.document.graph if self.document else None
+        if graph and len(node_ids) == 1 and node_ids[0] in graph.nodes and \
+                graph.nodes[node_ids[0]].type_name == "Sequence":
+            self.show_sequence(node_ids[0])
+
+    def show_sequence(self, node_id: str | None) -> None:
+        self.stop()
+        self.sequence_id = node_id
+        self.refresh()
+
+    def _on_graph_event(self, event: str, payload: dict) -> None:
+        if self.sequence_id is None:
+            return
+        if event == "node_removed" and payload["node"].id == self.sequence_id:
+            self.show_sequence(None)
+        elif event in ("param_changed", "link_added", "link_removed", "title_changed"):
+            QTimer.singleShot(0, self.refresh)  # after the whole edit (a macro) is done
+
+    # -- model -----------------------------------------------------------------------
+    def clip_links(self) -> list:
+        return self.document.graph.links_into(self.sequence_id, "clips")
+
+    def refresh(self) -> None:
+        """Rebuild the strip from the graph and the clips the last run left."""
+        from canvas_app.media.exports.cut import CutPlan, PlannedShot, retime_indices
+
+        graph = self.document.graph if self.document else None
+        if graph is None or self.sequence_id not in graph.nodes:
+            self.sequence_id = None
+            self.strip.set_shots([], 12.0)
+            self.plan = None
+            self.preview.setText("Select a Sequence node to see its cut.")
+            self.position.setText("")
+            return
+        node = graph.nodes[self.sequence_id]
+        trims = node.params.get("trims") or []
+        links = self.clip_links()
+        clips = [self.clip_source(link.src) for link in links]
+        rendered = [clip for clip in clips if clip is not None]
+        fps = float(node.params.get("fps") or (rendered[0].fps if rendered else 12.0))
+        shots = []
+        for index, (link, clip) in enumerate(zip(links, clips)):
+            trim = dict(trims[index]) if index < len(trims) and trims[index] else {"in": 0.0,
+                                                                                  "out": None}
+            shot = ShotView(link.src, graph.nodes[link.src].title if link.src in graph.nodes
+                            else link.src, clip, trim)
+            if clip is not None:
+                count = len(clip.frames)
+                shot.first = min(count - 1, int(round(trim.get("in", 0.0) * clip.fps)))
+                out = trim.get("out")
+                shot.last = count if out is None else max(shot.first + 1,
+                                                          min(count, int(round(out * clip.fps))))
+                shot.frames = len(retime_indices(shot.last - shot.first, clip.fps, fps))
+                score = clip.metadata.get("identity_score") or {}
+                shot.score = score.get("mean")
+                shot.passed = clip.metadata.get("identity_passed")
+                shot.thumbnail = _qimage(np.asarray(clip.frames[shot.first]),
+                                         max(20, self.strip.height() - 30))
+            else:
+                shot.frames = int(PLACEHOLDER_SECONDS * fps)
+            shots.append(shot)
+        self.strip.set_shots(shots, fps)
+        self.plan = None
+        if shots and all(shot.clip is not None for shot in shots):
+            planned = [PlannedShot(shot.clip, shot.first, shot.last,
+                                   int(round(shot.trim.get("dissolve", 0.0) * fps)) if i else 0)
+                       for i, shot in enumerate(shots)]
+            first = rendered[0]
+            size = (int(node.params.get("width") or first.size[0]),
+                    int(node.params.get("height") or first.size[1]))
+            plan = CutPlan(planned, fps, size)
+            self.plan = plan if plan.check() is None else None
+        self.strip.playhead = min(self.strip.playhead, max(0, self.total_frames() - 1))
+        self._update_position()
+        if self.plan is None:
+            self.preview.setText("Run the graph to preview the cut." if shots else
+                                 "Connect shots to this Sequence.")
+        else:
+            self.show_frame(self.strip.playhead)
+
+    def total_frames(self) -> int:
+        return self.plan.total_frames if self.plan is not None else \
+            sum(shot.frames for shot in self.strip.shots)
+
+    # -- edits (each one undo step) ----------------------------------------------------
+    def _trims(self) -> list[dict]:
+        node = self.document.graph.nodes[self.sequence_id]
+        trims = copy.deepcopy(node.params.get("trims") or [])
+        count = len(self.clip_links())
+        return [trims[i] if i < len(trims) and trims[i] else {"in": 0.0, "out": None}
+                for i in range(count)]
+
+    def reorder(self, source: int, target: int) -> None:
+        """Move shot `source` to position `target`: rewire the inputs, move its trim."""
+        links = self.clip_links()
+        if not (0 <= source < len(links) and 0 <= target < len(links)) or source == target:
+            return
+        order = list(range(len(links)))
+        order.insert(target, order.pop(source))
+        trims = self._trims()
+        new_trims = [trims[i] for i in order]
+        # A dissolve belongs to the joint before a shot; the first shot has none.
+        if new_trims:
+            new_trims[0] = {k: v for k, v in new_trims[0].items() if k != "dissolve"}
+        graph, stack = self.document.graph, self.document.undo_stack
+        title = self.strip.shots[source].title if source < len(self.strip.shots) else "shot"
+        stack.beginMacro(f"Move {title} to position {target + 1}")
+        try:
+            self.document.push(cmd.DisconnectCommand(graph, links))
+            for index in order:
+                self.document.push(cmd.InsertLinkCommand(graph, links[index]))
+            self.document.push(cmd.SetParamCommand(graph, self.sequence_id, "trims", new_trims,
+                                                   "trims"))
+        finally:
+            stack.endMacro()
+
+    def trim(self, index: int, start: float, end: float | None) -> None:
+        trims = self._trims()
+        if not 0 <= index < len(trims):
+            return
+        trims[index] = {**trims[index], "in": float(start), "out": end}
+        self.document.set_param(self.sequence_id, "trims", trims)
+
+    # -- preview and playback ----------------------------------------------------------
+    def preview_shot(self, index: int) -> None:
+        if not 0 <= index < len(self.strip.shots):
+            return
+        shot = self.strip.shots[index]
+        if self.plan is not None:
+            self.show_frame(self.plan.starts()[index] + (self.plan.shots[index].dissolve
+                                                         if index else 0))
+        elif shot.clip is not None:
+            self._show_image(np.asarray(shot.clip.frames[shot.first]))
+
+    def show_frame(self, position: int) -> None:
+        if self.plan is None:
+            return
+        position = max(0, min(position, self.plan.total_frames - 1))
+        self.strip.playhead = position
+        self._show_image(self.plan.frame_at(position))
+        self._update_position()
+        self.strip.update()
+        self.frame_shown.emit(position)
+
+    def _show_image(self, frame: np.ndarray) -> None:
+        image = _qimage(frame, max(60, self.preview.height() - 4))
+        from PySide6.QtGui import QPixmap
+
+        self.preview.setPixmap(QPixmap.fromImage(image))
+
+    def _update_position(self) -> None:
+        fps = self.strip.fps or 12.0
+        total = self.total_frames()
+        self.position.setText(f"{self.strip.playhead / fps:5.2f} s / {total / fps:.2f} s  "
+                              f"(frame {self.strip.playhead + 1} of {total})" if total else "")
+
+    def play(self) -> None:
+        if self.plan is None:
+            self.play_button.setChecked(False)
+            return
+        if self.strip.playhead >= self.plan.total_frames - 1:
+            self.strip.playhead = 0
+        self.timer.start(max(1, int(1000 / self.plan.fps)))
+        self.play_button.setChecked(True)
+        self.play_button.setText("Pause")
+
+    def stop(self) -> None:
+        self.timer.stop()
+        self.play_button.setChecked(False)
+        self.play_button.setText("Play")
+
+    @property
+    def playing(self) -> bool:
+        return self.timer.isActive()
+
+    def _tick(self) -> None:
+        if self.plan is None or self.strip.playhead >= self.plan.total_frames - 1:
+            self.stop()
+            return
+        self.show_frame(self.strip.playhead + 1)
+
+
+def attach_timeline(window) -> TimelinePanel:
+    """Add the timeline as a dock under the canvas of the main window; it shows
+    the selected Sequence with the clips of the window's last run."""
+    def cached_clip(node_id: str):
+        execution = getattr(window, "execution", None)
+        outputs = execution.outputs.get(node_id) if execution is not None else None
+        return (outputs or {}).get("clip")
+
+    panel = TimelinePanel(window.document, cached_clip)
+    dock = QDockWidget("Timeline", window)
+    dock.setObjectName("timeline")
+    dock.setWidget(panel)
+    window.addDockWidget(Qt.BottomDockWidgetArea, dock)
+    if getattr(window, "panels_menu", None) is not None:
+        window.panels_menu.addAction(dock.toggleViewAction())
+    execution = getattr(window, "execution", None)
+    if execution is not None:  # new clips after each run
+        execution.job_finished.connect(lambda *_: panel.refresh())
+    panel.dock = dock
+    return panel

@@ -1,0 +1,137 @@
+"""The timeline panel, driven with the mouse: reorder, trim, undo, playback from cache."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from canvas_app.graph.model import Link
+from canvas_app.ui.document import Document
+from canvas_app.ui.timeline_panel import TimelinePanel
+from canvas_app.values import Clip
+
+FPS = 12.0
+COLOURS = [(200, 30, 30), (30, 30, 200), (30, 200, 30)]
+
+
+def clip(index: int, frames: int = 12, passed: bool = True) -> Clip:
+    return Clip(frames=[np.full((36, 64, 3), COLOURS[index], np.uint8) for _ in range(frames)],
+                fps=FPS, metadata={"shot": f"Shot {index + 1}", "seed": index,
+                                   "identity_score": {"mean": 0.8 if passed else 0.2},
+                                   "identity_passed": passed})
+
+
+@pytest.fixture
+def cut(app, qtbot):
+    """A Sequence fed by three Generate nodes whose clips the last run left in memory."""
+    document = Document()
+    shots = [document.add_node("Generate", (0, i * 200)).id for i in range(3)]
+    sequence = document.add_node("Sequence", (400, 0)).id
+    for shot in shots:
+        assert document.connect(Link(shot, "clip", sequence, "clips")) is None
+    document.undo_stack.clear()
+    cache = {shot: clip(i, passed=i != 2) for i, shot in enumerate(shots)}
+    panel = TimelinePanel(document, cache.get)
+    qtbot.addWidget(panel)
+    panel.resize(900, 220)
+    panel.show()
+    panel.show_nodes([sequence])
+    QApplication.processEvents()
+    return panel, document, sequence, shots
+
+
+def order(document, sequence):
+    return [link.src for link in document.graph.links_into(sequence, "clips")]
+
+
+def mouse(widget, kind, pos: QPointF, buttons):
+    button = Qt.LeftButton
+    event = QMouseEvent(kind, pos, widget.mapToGlobal(pos), button, buttons, Qt.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def drag(widget, start: QPointF, end: QPointF) -> None:
+    mouse(widget, QMouseEvent.Type.MouseButtonPress, start, Qt.LeftButton)
+    for step in range(1, 6):
+        point = QPointF(start.x() + (end.x() - start.x()) * step / 5, start.y())
+        mouse(widget, QMouseEvent.Type.MouseMove, point, Qt.LeftButton)
+    mouse(widget, QMouseEvent.Type.MouseButtonRelease, end, Qt.NoButton)
+    QApplication.processEvents()
+
+
+def test_strip_shows_shots_to_scale_with_scores(cut):
+    panel, _, _, _ = cut
+    rects = panel.strip.shot_rects()
+    assert len(rects) == 3
+    assert rects[0].width() == pytest.approx(rects[1].width())
+    assert [shot.passed for shot in panel.strip.shots] == [True, True, False]
+    assert panel.strip.shots[0].score == pytest.approx(0.8)
+    assert panel.total_frames() == 36
+
+
+def test_dragging_a_shot_reorders_the_inputs_in_one_undo_step(cut):
+    panel, document, sequence, shots = cut
+    strip = panel.strip
+    rects = strip.shot_rects()
+    drag(strip, rects[0].center(), QPointF(rects[2].center().x() + 5, rects[0].center().y()))
+    assert order(document, sequence) == [shots[1], shots[2], shots[0]]
+    assert document.undo_stack.count() == 1
+    QApplication.processEvents()
+    assert [s.node_id for s in panel.strip.shots] == [shots[1], shots[2], shots[0]]
+    document.undo_stack.undo()
+    assert order(document, sequence) == shots
+
+
+def test_dragging_an_edge_trims_the_shot_and_undo_restores_it(cut):
+    panel, document, sequence, _ = cut
+    strip = panel.strip
+    right = strip.shot_rects()[0]
+    frames_off = 4
+    drag(strip, QPointF(right.right(), right.center().y()),
+         QPointF(right.right() - frames_off * strip.scale, right.center().y()))
+    trims = document.graph.nodes[sequence].params["trims"]
+    assert trims[0]["out"] == pytest.approx((12 - frames_off) / FPS, abs=0.5 / FPS)
+    QApplication.processEvents()
+    assert panel.total_frames() == 36 - frames_off
+    assert document.undo_stack.count() == 1
+    document.undo_stack.undo()
+    assert document.graph.nodes[sequence].params["trims"] == []
+    QApplication.processEvents()
+    assert panel.total_frames() == 36
+
+
+def test_click_previews_the_shot(cut):
+    panel, _, _, _ = cut
+    rect = panel.strip.shot_rects()[1]
+    mouse(panel.strip, QMouseEvent.Type.MouseButtonPress, rect.center(), Qt.LeftButton)
+    mouse(panel.strip, QMouseEvent.Type.MouseButtonRelease, rect.center(), Qt.NoButton)
+    assert panel.strip.playhead == 12
+    image = panel.preview.pixmap().toImage()
+    pixel = image.pixelColor(image.width() // 2, image.height() // 2)
+    assert (pixel.red(), pixel.green(), pixel.blue()) == COLOURS[1]
+
+
+def test_playhead_plays_the_cut_from_cached_shots_without_a_run(cut, qtbot, monkeypatch):
+    from canvas_app.engine import Executor
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("playback must not run the graph")
+
+    monkeypatch.setattr(Executor, "run", no_run)
+    panel, document, sequence, _ = cut
+    # A dissolve into shot 2 shows blended frames while playing.
+    document.set_param(sequence, "trims", [{"in": 0, "out": None},
+                                           {"in": 0, "out": None, "dissolve": 4 / FPS}])
+    QApplication.processEvents()
+    shown = []
+    panel.frame_shown.connect(lambda position: shown.append(
+        panel.preview.pixmap().toImage().pixelColor(5, 5).red()))
+    panel.play()
+    assert panel.playing
+    qtbot.waitUntil(lambda: not panel.playing, timeout=10000)
+    assert len(shown) == 32 - 1  # every frame after the first, dissolve taken off
+    assert shown[-1] == COLOURS[2][0]
+    # The dissolve's frames lie between the red of shot 1 and the blue of shot 2.
+    assert any(COLOURS[1][0] + 20 < red < COLOURS[0][0] - 20 for red in shown)
