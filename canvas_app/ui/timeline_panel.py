@@ -408,9 +408,13 @@ class TimelinePanel(QWidget):
         self.frame_shown.emit(position)
 
     def _show_image(self, frame: np.ndarray) -> None:
-        image = _qimage(frame, max(60, self.preview.height() - 4))
         from PySide6.QtGui import QPixmap
 
+        frame = np.ascontiguousarray(frame[:, :, :3])
+        h, w = frame.shape[:2]
+        image = QImage(frame.data, w, h, 3 * w, QImage.Format_RGB888).scaled(
+            max(60, self.preview.width() - 4), max(40, self.preview.height() - 4),
+            Qt.KeepAspectRatio, Qt.SmoothTransformation)
         self.preview.setPixmap(QPixmap.fromImage(image))
 
     def _update_position(self) -> None:
