@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QToolTip
 
 from canvas_app.graph.model import Link
+from canvas_app.media.exports.provenance import VIDEO_SUFFIXES, has_graph
 from canvas_app.ui import theme
 from canvas_app.ui.document import Document
 from canvas_app.ui.items import (HEADER, NODE_WIDTH, BackdropItem, LinkItem, NodeItem, PortInfo,
@@ -35,7 +36,7 @@ class CanvasScene(QGraphicsScene):
     rename_requested = Signal(str)
     backdrop_rename_requested = Signal(str)
     context_menu_requested = Signal(object, QPointF, object)  # screen pos, scene pos, item
-    open_requested = Signal(str)  # an exported PNG/video that holds a graph was dropped
+    open_requested = Signal(str)
 
     def __init__(self, document: Document, parent=None) -> None:
         super().__init__(parent)
@@ -485,42 +486,44 @@ class CanvasScene(QGraphicsScene):
 
     @staticmethod
     def image_paths(mime) -> list[str]:
-        from canvas_app.media.exports.provenance import VIDEO_SUFFIXES
-
         if not mime.hasUrls():
             return []
-        suffixes = IMAGE_SUFFIXES + VIDEO_SUFFIXES
         return [url.toLocalFile() for url in mime.urls()
-                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in suffixes]
+                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES]
+
+    @staticmethod
+    def video_paths(mime) -> list[str]:
+        """Videos, which may hold the graph that made them."""
+        if not mime.hasUrls():
+            return []
+        return [url.toLocalFile() for url in mime.urls()
+                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in VIDEO_SUFFIXES]
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
-        if self.image_paths(event.mimeData()):
+        if self.image_paths(event.mimeData()) or self.video_paths(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802
-        if self.image_paths(event.mimeData()):
+        if self.image_paths(event.mimeData()) or self.video_paths(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event) -> None:  # noqa: N802
         paths = self.image_paths(event.mimeData())
-        if not paths:
+        videos = self.video_paths(event.mimeData())
+        # Like ComfyUI: a PNG or video exported by canvas-app opens the graph that made it.
+        made_here = [path for path in paths + videos if has_graph(path)]
+        if not paths and not made_here:
             event.ignore()
             return
         event.acceptProposedAction()
-        from canvas_app.media.exports.provenance import has_graph
-
-        # Like ComfyUI: a PNG or video exported by canvas-app opens the graph that made it.
-        made_here = [path for path in paths if has_graph(path)]
         if made_here:
             self.open_requested.emit(made_here[0])
             return
-        images = [path for path in paths if Path(path).suffix.lower() in IMAGE_SUFFIXES]
-        if images:
-            self.drop_images(images, event.scenePos())
+        self.drop_images(paths, event.scenePos())
 
     def drop_images(self, paths: list[str], pos: QPointF) -> str:
         """Image files dropped on a Reference node are added to it; anywhere

@@ -135,3 +135,42 @@ def test_playhead_plays_the_cut_from_cached_shots_without_a_run(cut, qtbot, monk
     assert shown[-1] == COLOURS[2][0]
     # The dissolve's frames lie between the red of shot 1 and the blue of shot 2.
     assert any(COLOURS[1][0] + 20 < red < COLOURS[0][0] - 20 for red in shown)
+
+
+def test_dropping_an_exported_png_opens_the_graph_that_made_it(window, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    from canvas_app.media.exports.provenance import KEY, graph_json
+    from canvas_app.media.images import save_png
+    from canvas_app.project import load_project
+
+    example = (__import__("pathlib").Path(__file__).resolve().parents[2] /
+               "resources/examples/spokesperson/spokesperson.canvas.json")
+    graph, _ = load_project(example)
+    still = tmp_path / "still.png"
+    save_png(np.zeros((16, 16, 3), np.uint8), still, {KEY: graph_json(graph)})
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(still))])
+    viewport = window.view.viewport()
+    pos = QPointF(200, 200)
+    QApplication.sendEvent(viewport, QDragEnterEvent(pos.toPoint(), Qt.CopyAction, mime,
+                                                     Qt.LeftButton, Qt.NoModifier))
+    QApplication.sendEvent(viewport, QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton,
+                                                Qt.NoModifier))
+    QApplication.processEvents()
+    assert set(window.document.graph.nodes) == set(graph.nodes)
+    assert window.document.path is None  # saving never overwrites the PNG
+
+
+def test_selecting_a_sequence_in_the_editor_shows_its_cut(window):
+    from canvas_app.graph.model import Link
+
+    shot = window.document.add_node("Generate", (0, 0)).id
+    sequence = window.document.add_node("Sequence", (300, 0)).id
+    window.document.connect(Link(shot, "clip", sequence, "clips"))
+    window.scene.select_nodes([sequence])
+    QApplication.processEvents()
+    assert window.timeline.sequence_id == sequence
+    assert [s.node_id for s in window.timeline.strip.shots] == [shot]
+    assert window.timeline.strip.shots[0].clip is None  # not rendered yet: a placeholder
