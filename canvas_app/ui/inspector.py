@@ -308,15 +308,16 @@ class ImagesEditor(ParamEditor):
 
 
 class TrimsEditor(ParamEditor):
-    """Per shot in order: in and out points in seconds (out empty = to the end)."""
+    """Per shot in order: in and out points in seconds (out empty = to the end) and
+    the seconds of dissolve into the shot (empty = a cut)."""
 
     def __init__(self, param, parent=None) -> None:
         super().__init__(param, parent)
         self.value: list[dict] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.table = QTableWidget(0, 2)
-        self.table.setHorizontalHeaderLabels(["In (s)", "Out (s)"])
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["In (s)", "Out (s)", "Dissolve (s)"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.setMinimumHeight(110)
         self.table.itemChanged.connect(self._changed)
@@ -339,6 +340,8 @@ class TrimsEditor(ParamEditor):
             self.table.setVerticalHeaderItem(index, QTableWidgetItem(f"Shot {index + 1}"))
             self.table.setItem(index, 0, QTableWidgetItem(f"{entry['in']:g}"))
             self.table.setItem(index, 1, QTableWidgetItem("" if entry["out"] is None else f"{entry['out']:g}"))
+            dissolve = entry.get("dissolve")
+            self.table.setItem(index, 2, QTableWidgetItem(f"{dissolve:g}" if dissolve else ""))
         self.table.blockSignals(False)
 
     def _changed(self, _item) -> None:
@@ -348,10 +351,12 @@ class TrimsEditor(ParamEditor):
                 start = float(self.table.item(row, 0).text() or 0)
                 out_text = self.table.item(row, 1).text().strip() if self.table.item(row, 1) else ""
                 end = float(out_text) if out_text else None
+                cell = self.table.item(row, 2)
+                dissolve = float(cell.text().strip() or 0) if cell else 0.0
             except ValueError:
                 self.set_value(self.value)
                 return
-            value.append({"in": start, "out": end})
+            value.append({"in": start, "out": end, **({"dissolve": dissolve} if dissolve else {})})
         self.edited.emit(value)
 
     def _remove(self) -> None:

@@ -24,8 +24,8 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
-from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                               QSizePolicy, QVBoxLayout, QWidget)
 
 from canvas_app.ui import commands as cmd
 
@@ -72,7 +72,7 @@ class TimelineStrip(QWidget):
         self.playhead = 0
         self._press: tuple[str, int, QPointF] | None = None  # mode, shot index, start
         self._drag_x: float | None = None
-        self.setMinimumHeight(110)
+        self.setMinimumHeight(90)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.setMouseTracking(True)
 
@@ -230,7 +230,7 @@ class TimelinePanel(QWidget):
         self.strip = TimelineStrip()
         self.preview = QLabel("Select a Sequence node to see its cut.")
         self.preview.setAlignment(Qt.AlignCenter)
-        self.preview.setMinimumSize(240, 135)
+        self.preview.setMinimumSize(160, 90)
         self.play_button = QPushButton("Play")
         self.play_button.setCheckable(True)
         self.play_button.toggled.connect(lambda on: self.play() if on else self.stop())
@@ -460,8 +460,17 @@ def attach_timeline(window) -> TimelinePanel:
     panel = TimelinePanel(window.document, cached_clip)
     dock = QDockWidget("Timeline", window)
     dock.setObjectName("timeline")
-    dock.setWidget(panel)
+    # In a scroll area, so the dock never makes the window need more height.
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.NoFrame)
+    scroll.setWidget(panel)
+    dock.setWidget(scroll)
     window.addDockWidget(Qt.BottomDockWidgetArea, dock)
+    log_dock = getattr(getattr(window, "execution", None), "log_dock", None)
+    if log_dock is not None:  # a tab beside the Run Log: the window needs no more height
+        window.tabifyDockWidget(log_dock, dock)
+        log_dock.raise_()
     if getattr(window, "panels_menu", None) is not None:
         window.panels_menu.addAction(dock.toggleViewAction())
     execution = getattr(window, "execution", None)

@@ -174,3 +174,21 @@ def test_selecting_a_sequence_in_the_editor_shows_its_cut(window):
     assert window.timeline.sequence_id == sequence
     assert [s.node_id for s in window.timeline.strip.shots] == [shot]
     assert window.timeline.strip.shots[0].clip is None  # not rendered yet: a placeholder
+
+
+def test_inspector_trims_table_edits_and_keeps_dissolves(app, qtbot):
+    from PySide6.QtWidgets import QTableWidgetItem
+
+    from canvas_app.ui.inspector import TrimsEditor
+    from nodes.sequence import Sequence
+
+    editor = TrimsEditor(Sequence.spec.param("trims"))
+    qtbot.addWidget(editor)
+    editor.set_value([{"in": 0.0, "out": None}, {"in": 0.0, "out": None, "dissolve": 0.5}])
+    assert editor.table.item(1, 2).text() == "0.5"
+    emitted = []
+    editor.edited.connect(emitted.append)
+    editor.table.setItem(1, 0, QTableWidgetItem("0.25"))  # the user types a new in point
+    assert emitted[-1][1] == {"in": 0.25, "out": None, "dissolve": 0.5}
+    editor.table.setItem(0, 2, QTableWidgetItem("1"))
+    assert emitted[-1][0]["dissolve"] == 1.0
