@@ -288,8 +288,12 @@ def _file_stamps(result) -> list | None:
     """Size and modification time of each exported file (None if one is missing)."""
     from canvas_app.fileio import file_stamp
 
+    folder = Path(result.report_path).parent
+    # The optional exports too (frame folders aside): a deleted .mov is made again.
+    extra = [folder / name for name in (result.report or {}).get("exports", [])
+             if not str(name).startswith("frames/")]
     stamps = [file_stamp(path) for path in (result.video_path, result.timeline_path,
-                                            result.report_path)]
+                                            result.report_path, *extra)]
     return None if None in stamps else stamps
 
 

@@ -289,3 +289,11 @@ def test_png_without_a_graph_is_bad_input(tmp_path):
     save_png(np.zeros((8, 8, 3), np.uint8), tmp_path / "plain.png")
     with pytest.raises(BadInput, match="holds no canvas-app graph"):
         load_project(tmp_path / "plain.png")
+
+
+def test_a_deleted_export_makes_the_cached_result_invalid(tmp_path):
+    result = export(tmp_path, sequence_params(export_gif=True), [make_clip(0)])
+    outputs = {"sequence": result}
+    assert Sequence().is_result_valid(outputs)
+    (tmp_path / "cut.gif").unlink()
+    assert not Sequence().is_result_valid(outputs)
