@@ -219,6 +219,7 @@ class TimelinePanel(QWidget):
     """The strip, a preview and a transport, for one Sequence node."""
 
     frame_shown = Signal(int)  # cut frame number shown in the preview
+    progress_message = Signal(str)  # a Sequence's export progress, for the status bar
 
     def __init__(self, document=None, clip_source: Callable[[str], Any] | None = None,
                  parent: QWidget | None = None) -> None:
@@ -235,11 +236,13 @@ class TimelinePanel(QWidget):
         self.play_button.setCheckable(True)
         self.play_button.toggled.connect(lambda on: self.play() if on else self.stop())
         self.position = QLabel("")
+        self.export_status = QLabel("")  # "cut: frame 40/120, ETA 3 s" while exporting
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
         controls = QHBoxLayout()
         controls.addWidget(self.play_button)
         controls.addWidget(self.position, 1)
+        controls.addWidget(self.export_status)
         left = QVBoxLayout()
         left.addWidget(self.strip)
         left.addLayout(controls)
@@ -280,6 +283,17 @@ class TimelinePanel(QWidget):
             self.show_sequence(None)
         elif event in ("param_changed", "link_added", "link_removed", "title_changed"):
             QTimer.singleShot(0, self.refresh)  # after the whole edit (a macro) is done
+
+    def export_progress(self, node_id: str, fraction: float, message: str) -> None:
+        """A Sequence reports its export: frames written of all, and the time left."""
+        graph = self.document.graph if self.document else None
+        node = graph.nodes.get(node_id) if graph else None
+        if node is None or node.type_name != "Sequence" or not message:
+            return
+        text = f"Exporting {node.title}: {message} ({fraction * 100:.0f}%)"
+        if node_id == self.sequence_id:
+            self.export_status.setText(text if fraction < 1.0 else "")
+        self.progress_message.emit(text)
 
     # -- model -----------------------------------------------------------------------
     def clip_links(self) -> list:
@@ -474,7 +488,12 @@ def attach_timeline(window) -> TimelinePanel:
     if getattr(window, "panels_menu", None) is not None:
         window.panels_menu.addAction(dock.toggleViewAction())
     execution = getattr(window, "execution", None)
-    if execution is not None:  # new clips after each run
+    if execution is not None:  # new clips after each run; export progress as it goes
         execution.job_finished.connect(lambda *_: panel.refresh())
+        execution.worker.node_progress.connect(
+            lambda _job, node_id, fraction, message: panel.export_progress(node_id, fraction,
+                                                                           message),
+            Qt.QueuedConnection)
+        panel.progress_message.connect(lambda text: window.statusBar().showMessage(text, 4000))
     panel.dock = dock
     return panel

@@ -192,3 +192,13 @@ def test_inspector_trims_table_edits_and_keeps_dissolves(app, qtbot):
     assert emitted[-1][1] == {"in": 0.25, "out": None, "dissolve": 0.5}
     editor.table.setItem(0, 2, QTableWidgetItem("1"))
     assert emitted[-1][0]["dissolve"] == 1.0
+
+
+def test_export_progress_shows_frames_and_eta(cut):
+    panel, _, sequence, shots = cut
+    texts = []
+    panel.progress_message.connect(texts.append)
+    panel.export_progress(sequence, 0.5, "cut: frame 18/36, ETA 2 s")
+    panel.export_progress(shots[0], 0.5, "step 3/20")  # not an export: ignored
+    assert texts == ["Exporting Sequence: cut: frame 18/36, ETA 2 s (50%)"]
+    assert "frame 18/36, ETA 2 s" in panel.export_status.text()
