@@ -115,11 +115,12 @@ class TimelineStrip(QWidget):
         return None
 
     def drop_index(self, x: float) -> int:
-        """Where a shot dragged to x goes: before the first shot whose middle is right of x."""
+        """The gap a shot dragged to x drops into: before the first shot whose middle is
+        right of x (len(shots) = after the last)."""
         for index, rect in enumerate(self.shot_rects()):
             if x < rect.center().x():
                 return index
-        return max(0, len(self.shots) - 1)
+        return len(self.shots)
 
     # -- painting --------------------------------------------------------------------
     def paintEvent(self, event) -> None:  # noqa: N802
@@ -149,11 +150,11 @@ class TimelineStrip(QWidget):
             painter.drawText(QRectF(rect.left() + 4, 2, max(rect.width() - 4, 40), 18),
                              Qt.AlignLeft | Qt.AlignVCenter, label)
         if self._press and self._press[0] == "body" and self._drag_x is not None:
-            target = self.shot_rects()[self.drop_index(self._drag_x)] if self.shots else None
-            if target is not None:
+            rects, gap = self.shot_rects(), self.drop_index(self._drag_x)
+            if rects:
+                x = rects[gap].left() if gap < len(rects) else rects[-1].right()
                 painter.setPen(QPen(QColor(255, 210, 80), 3))
-                painter.drawLine(QPointF(target.left(), 18), QPointF(target.left(),
-                                                                      self.height() - 4))
+                painter.drawLine(QPointF(x, 18), QPointF(x, self.height() - 4))
         x = self.frame_x(self.playhead)
         painter.setPen(QPen(QColor(255, 255, 255), 2))
         painter.drawLine(QPointF(x, 16), QPointF(x, self.height()))
@@ -189,7 +190,8 @@ class TimelineStrip(QWidget):
             self.update()
             return
         if mode == "body":
-            target = self.drop_index(event.position().x())
+            gap = self.drop_index(event.position().x())
+            target = gap - 1 if gap > index else gap  # its place once taken out of the row
             if target != index:
                 self.reorder_requested.emit(index, target)
         else:

@@ -202,3 +202,11 @@ def test_export_progress_shows_frames_and_eta(cut):
     panel.export_progress(shots[0], 0.5, "step 3/20")  # not an export: ignored
     assert texts == ["Exporting Sequence: cut: frame 18/36, ETA 2 s (50%)"]
     assert "frame 18/36, ETA 2 s" in panel.export_status.text()
+
+
+def test_dropping_a_shot_between_two_others_puts_it_there(cut):
+    panel, document, sequence, shots = cut
+    rects = panel.strip.shot_rects()
+    between = QPointF((rects[1].center().x() + rects[2].center().x()) / 2, rects[0].center().y())
+    drag(panel.strip, rects[0].center(), between)
+    assert order(document, sequence) == [shots[1], shots[0], shots[2]]
