@@ -45,13 +45,17 @@ def test_example_runs_and_exports_the_cut(example_run):
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))
         assert stream.codec_context.name == "h264"
-    assert frames == report["frames"] == sum(shot["frames"] for shot in report["shots"])
+    # The example dissolves into shots 2 and 3: each overlaps the shot before it.
+    dissolves = sum(t["dissolve_frames"] for t in report["transitions"])
+    assert dissolves > 0
+    assert frames == report["frames"] == sum(shot["frames"] for shot in report["shots"]) - dissolves
 
     timeline = otio.adapters.read_from_file(str(out / "spokesperson.otio"))
     clips = list(timeline.find_clips())
     assert len(clips) == 3
-    for clip, shot in zip(clips, report["shots"]):
-        assert clip.source_range.duration.to_frames() == shot["out_frame"] - shot["in_frame"]
+    track = timeline.video_tracks()[0]
+    assert sum(isinstance(item, otio.schema.Transition) for item in track) == 2
+    assert track.duration().to_frames() == frames
 
 
 def test_example_report_shows_the_identity_held(example_run):
@@ -77,6 +81,8 @@ def test_identity_score_is_low_for_a_different_person(example_run, tmp_path, cap
             node["params"]["images"][0]["path"] = str(other_person_photo())
         if node["type"] == "Reference" and node["params"]["images"][0]["role"] == "environment":
             node["params"]["images"][0]["path"] = str(EXAMPLE.parent / node["params"]["images"][0]["path"])
+        if node["params"].get("audio"):
+            node["params"]["audio"] = str(EXAMPLE.parent / node["params"]["audio"])
     impostor = tmp_path / "impostor.canvas.json"
     impostor.write_text(json.dumps(project))
     assert main(["run", str(impostor), "--out", str(tmp_path / "impostor"), "--quiet"]) == 0
@@ -110,6 +116,8 @@ def write_project(tmp_path, mutate) -> Path:
     for node in project["nodes"]:
         for entry in node["params"].get("images", []):
             entry["path"] = str(EXAMPLE.parent / entry["path"])
+        if node["params"].get("audio"):
+            node["params"]["audio"] = str(EXAMPLE.parent / node["params"]["audio"])
     mutate(project)
     path = tmp_path / "case.canvas.json"
     path.write_text(json.dumps(project))
