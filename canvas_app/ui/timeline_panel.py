@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QSizePolicy, QVBoxLayout, QWidget)
@@ -286,6 +286,10 @@ class TimelinePanel(QWidget):
         elif event in ("param_changed", "link_added", "link_removed", "title_changed"):
             QTimer.singleShot(0, self.refresh)  # after the whole edit (a macro) is done
 
+    @Slot(int, str, float, str)
+    def worker_progress(self, _job_id: int, node_id: str, fraction: float, message: str) -> None:
+        self.export_progress(node_id, fraction, message)
+
     def export_progress(self, node_id: str, fraction: float, message: str) -> None:
         """A Sequence reports its export: frames written of all, and the time left."""
         graph = self.document.graph if self.document else None
@@ -492,10 +496,8 @@ def attach_timeline(window) -> TimelinePanel:
     execution = getattr(window, "execution", None)
     if execution is not None:  # new clips after each run; export progress as it goes
         execution.job_finished.connect(lambda *_: panel.refresh())
-        execution.worker.node_progress.connect(
-            lambda _job, node_id, fraction, message: panel.export_progress(node_id, fraction,
-                                                                           message),
-            Qt.QueuedConnection)
+        # A slot of the panel (not a lambda): the call lands in the GUI thread.
+        execution.worker.node_progress.connect(panel.worker_progress, Qt.QueuedConnection)
         panel.progress_message.connect(lambda text: window.statusBar().showMessage(text, 4000))
     panel.dock = dock
     return panel
