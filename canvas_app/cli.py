@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true",
                      help="neither use nor keep results cached on disk from earlier runs")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--farm", metavar="ADDRESS",
+                     help="render shots in parallel on a Ray cluster: ray (start one on this "
+                          "machine), auto, or ray://HOST:PORT (needs the [farm] extra)")
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check a project without running it")
@@ -165,6 +168,7 @@ def _run(args) -> int:
         os.environ["CANVAS_APP_MODELS"] = str(Path(args.models_dir).resolve())
     graph = _load_checked(args.project)
     apply_overrides(graph, args.backend, args.device, args.seed)
+    dispatcher = _farm(args.farm) if args.farm else None
     out_dir = Path(args.out) if args.out else Path("output") / project.name.split(".")[0]
     created_out_dir = not out_dir.exists()
     try:
@@ -185,8 +189,13 @@ def _run(args) -> int:
     console = ConsoleProgress(graph, quiet=args.quiet)
     try:
         disk_cache = None if args.no_cache else DiskCache()
-        result = Executor(disk_cache=disk_cache).run(graph, listener=console, cancel_token=token, output_dir=out_dir,
-                                project_dir=project.resolve().parent)
+        try:
+            result = Executor(disk_cache=disk_cache, dispatcher=dispatcher).run(
+                graph, listener=console, cancel_token=token, output_dir=out_dir,
+                project_dir=project.resolve().parent)
+        finally:
+            if dispatcher is not None:
+                dispatcher.shutdown()
     except BadInput as error:
         error.file = error.file or str(project)
         raise
@@ -207,6 +216,14 @@ def _run(args) -> int:
         return EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED
     console.summary(result, out_dir)
     return EXIT_OK
+
+
+def _farm(address: str):
+    from canvas_app.farm import ray_dispatcher
+
+    dispatcher = ray_dispatcher(address)
+    print(f"canvas-app: rendering on the Ray cluster at {address}", file=sys.stderr)
+    return dispatcher
 
 
 def _nodes(args) -> int:
