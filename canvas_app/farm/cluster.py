@@ -36,13 +36,7 @@ def connect(address: str) -> bool:
     token; joining a cluster started with RAY_AUTH_MODE=token needs the same
     setting here and the token (RAY_AUTH_TOKEN or ~/.ray/auth_token)."""
     ray = require_ray()
-    if ray.is_initialized():
-        return False
-    if address in LOCAL:
-        # Sized to the machine: Ray counts CPUs and GPUs itself. No dashboard.
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-        return True
-    if address != "auto":
+    if address not in LOCAL and address != "auto":
         target = _host_port(address)
         if target is None:
             raise BadInput(f"{address!r} is not a Ray address; use ray, auto, ray://HOST:PORT or "
@@ -52,6 +46,12 @@ def connect(address: str) -> bool:
         except OSError as error:
             raise BadInput(f"cannot reach the Ray cluster at {address} "
                            f"({error.strerror or error})", field="--farm") from None
+    if ray.is_initialized():
+        return False  # already connected (the editor's second run, tests)
+    if address in LOCAL:
+        # Sized to the machine: Ray counts CPUs and GPUs itself. No dashboard.
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        return True
     try:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     except Exception as error:  # ConnectionError, auth failures, version mismatch
