@@ -1,0 +1,45 @@
+"""The "Render on" setting and the farm status line in the status bar."""
+import json
+import subprocess
+import sys
+
+from canvas_app.ui.farm_status import RAY_CLUSTER, THIS_COMPUTER, FarmStatus, status_text
+from canvas_app.ui.settings import render_on, set_render_on
+
+
+def test_render_on_choice_is_kept_in_the_settings(qtbot):
+    set_render_on("")
+    widget = FarmStatus()
+    qtbot.addWidget(widget)
+    assert widget.choice.currentText() == THIS_COMPUTER and not widget.address.isVisibleTo(widget)
+
+    changes = []
+    widget.changed.connect(changes.append)
+    widget.address.setText("ray://render-head:10001")
+    widget.choice.setCurrentText(RAY_CLUSTER)
+    assert render_on() == "ray://render-head:10001"
+    assert changes == ["ray://render-head:10001"]
+    assert widget.address.isVisibleTo(widget)
+
+    widget.choice.setCurrentText(THIS_COMPUTER)
+    assert render_on() == "" and changes[-1] == ""
+    again = FarmStatus()  # a new window reads the choice back
+    qtbot.addWidget(again)
+    assert again.choice.currentText() == THIS_COMPUTER
+
+
+def test_status_line_shows_workers_gpus_and_busy():
+    line = status_text({"address": "ray", "workers": 3, "cpus": 24.0, "gpus": 2.0,
+                        "busy_cpus": 1.0, "busy_gpus": 1.0})
+    assert line == "farm busy: 3 workers, CPUs 1/24 busy, GPUs 1/2 busy"
+    assert status_text({"address": "ray", "workers": 1, "cpus": 2.0, "gpus": 0.0,
+                        "busy_cpus": 0.0, "busy_gpus": 0.0}) == \
+        "farm idle: 1 worker, CPUs 0/2 busy, no GPU"
+
+
+def test_probe_of_an_unreachable_cluster_names_its_address():
+    done = subprocess.run([sys.executable, "-m", "canvas_app.farm.probe", "ray://127.0.0.1:9"],
+                          capture_output=True, text=True, timeout=120)
+    status = json.loads(done.stdout.splitlines()[-1])
+    assert "ray://127.0.0.1:9" in status["error"]
+    assert status_text(status).startswith("farm unreachable")
