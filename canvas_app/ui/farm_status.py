@@ -46,6 +46,8 @@ class FarmStatus(QWidget):
         self.address.setFixedWidth(170)
         self.line = QLabel()
         self.line.setProperty("role", "dim")
+        for control in (self.choice, self.address):
+            control.setFixedHeight(20)  # no taller than the status bar's labels
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Render on"))
