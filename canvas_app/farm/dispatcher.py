@@ -21,7 +21,7 @@ from canvas_app.farm import cluster
 from canvas_app.farm.placement import CPU, GPU, LOCAL, placement
 from canvas_app.farm.remote import MAX_RETRIES, EventRelay, ShotWorker, run_cpu_node, warm_worker
 
-POLL_S = 0.02  # how often the pump looks at results and events
+POLL_S = 0.1  # the longest the pump waits for a result before relaying events
 
 
 class RayDispatcher(Dispatcher):
@@ -152,8 +152,10 @@ class RayDispatcher(Dispatcher):
             with self._lock:
                 refs = list(self._inflight)
             ready = []
-            if refs:
-                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=POLL_S)
+            if refs:  # back as soon as one result is in, then take all that are
+                ready, _ = ray.wait(refs, num_returns=1, timeout=POLL_S)
+                if ready and len(refs) > 1:
+                    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             else:
                 threading.Event().wait(POLL_S)
             self._relay_events()  # before the results: a node's events precede its end
