@@ -120,7 +120,8 @@ class RayDispatcher(Dispatcher):
         """Start a worker process per CPU and import the node code there, so
         the first shots do not pay for it (the CLI and the benchmark call it)."""
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        ray.get([warm_worker.remote() for _ in range(max(1, cpus))])
+        ray.get([warm_worker.remote() for _ in range(max(1, cpus))] +
+                [self._relay.drain.remote()])  # the relay actor is up too
 
     # -- helpers ---------------------------------------------------------
     @staticmethod
