@@ -95,10 +95,8 @@ class Executor:
                     self._start_ready(graph, pending, running, settled, failed_or_skipped,
                                       incoming, result, token, output_dir, project_dir, emit,
                                       relay, dispatcher)
-                if not running:
-                    if result.status == "cancelled" or not pending:
-                        break
-                    continue
+                if not running and (result.status == "cancelled" or not pending):
+                    break
                 try:
                     item = inbox.get(timeout=0.05)
                 except queue.Empty:
@@ -107,7 +105,10 @@ class Executor:
                     if result.status != "cancelled":
                         emit(item)
                     continue
-                node_type, key = running.pop(item.node_id)
+                entry = running.pop(item.node_id, None)
+                if entry is None:
+                    continue  # already settled (a cancel answered for it)
+                node_type, key = entry
                 settled.add(item.node_id)
                 self._settle(graph.nodes[item.node_id], node_type, key, item, result,
                              failed_or_skipped, emit)
