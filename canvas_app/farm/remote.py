@@ -83,7 +83,18 @@ def execute(node_cls, ports: list[str], values: list[Any], params: dict[str, Any
 @ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)
 def run_cpu_node(node_cls, ports, params, info, relay, *values) -> Outcome:
     """A CPU node as a plain task: Ray places it on any worker with a free CPU."""
+    _use_assigned_cpus()
     return execute(node_cls, ports, list(values), params, info, relay, CancelToken())
+
+
+def _use_assigned_cpus() -> None:
+    """A task holds one CPU of the cluster: OpenCV's thread pool must not take
+    every core of the machine from the tasks beside it (Ray does the same for
+    OpenMP through OMP_NUM_THREADS)."""
+    import cv2
+
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    cv2.setNumThreads(max(1, int(cpus)))
 
 
 @ray.remote(num_gpus=1, max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES,

@@ -42,3 +42,18 @@ class LongShot(NodeType):
             time.sleep(0.02)
         Path(params["finished_marker"]).write_text("finished")
         return {"value": 1.0}
+
+
+class GpuShot(NodeType):
+    """Placed like a diffusers shot: says which process rendered it, and
+    stops at its cancel points (one per step) when asked."""
+
+    farm_placement = "gpu"
+    spec = NodeSpec("GpuShot", 1, "GPU shot", outputs=(PortSpec("value", NUMBER),),
+                    params=(ParamSpec("take", "int", 0), ParamSpec("steps", "int", 1)))
+
+    def run(self, inputs, params, ctx):
+        for step in range(params["steps"]):
+            ctx.progress((step + 1) / params["steps"], f"step {step + 1}")
+            time.sleep(0.02)
+        return {"value": float(os.getpid())}

@@ -32,7 +32,8 @@ def farm():
     # through PYTHONPATH, which the local cluster's processes inherit.
     previous = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE), previous or ""])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # One GPU as a logical resource (no card needed): the GPU actor path runs too.
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     if previous is None:
         os.environ.pop("PYTHONPATH")
     else:
@@ -143,6 +144,31 @@ def test_a_worker_killed_mid_shot_is_retried_and_the_run_finishes(farm, tmp_path
     assert result.outputs[node.id]["value"] == 42.0
     starts = [event for event in events if isinstance(event, NodeStarted)]
     assert len(starts) == 2  # the first attempt and the retry
+
+
+def test_gpu_shots_share_one_long_lived_worker_and_cancel_reaches_it(farm, tmp_path):
+    from farm_nodes import GpuShot
+
+    graph = Graph(registry_with(GpuShot))
+    takes = [graph.add_node("GpuShot", params={"take": take}) for take in range(3)]
+    result = Executor(dispatcher=farm).run(graph)
+    assert result.status == "done"
+    pids = {result.outputs[node.id]["value"] for node in takes}
+    assert len(pids) == 1 and os.getpid() not in pids  # one actor kept its models for all
+
+    long = Graph(registry_with(GpuShot))
+    node = long.add_node("GpuShot", params={"steps": 1000})
+    token = CancelToken()
+
+    def listener(event):
+        if isinstance(event, NodeProgress) and event.node_id == node.id:
+            token.cancel()
+
+    assert Executor(dispatcher=farm).run(long, listener=listener,
+                                         cancel_token=token).status == "cancelled"
+    # The actor stopped the shot at a cancel point and is free for the next one at once.
+    again = Executor(dispatcher=farm).run(graph)
+    assert again.status == "done" and again.executed
 
 
 def test_an_unreachable_cluster_is_bad_input(farm, capsys):
