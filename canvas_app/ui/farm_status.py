@@ -100,7 +100,10 @@ class FarmStatus(QWidget):
         self._process = process
 
     def _probed(self, process: QProcess) -> None:
-        output = bytes(process.readAllStandardOutput()).decode(errors="replace").strip()
+        try:
+            output = bytes(process.readAllStandardOutput()).decode(errors="replace").strip()
+        except RuntimeError:  # the window closed while the probe ran: nothing to show
+            return
         process.deleteLater()
         if not self.farm_address():
             return

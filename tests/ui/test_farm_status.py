@@ -43,3 +43,28 @@ def test_probe_of_an_unreachable_cluster_names_its_address():
     status = json.loads(done.stdout.splitlines()[-1])
     assert "ray://127.0.0.1:9" in status["error"]
     assert status_text(status).startswith("farm unreachable")
+
+
+def test_an_editor_run_on_an_unreachable_farm_says_so_and_this_computer_works_again(
+        make_window, qtbot, tmp_path, monkeypatch):
+    from canvas_app.graph.model import Link
+    from tests.ui import fake_nodes
+
+    monkeypatch.setenv("CANVAS_APP_ENGINE", "process")
+    window = make_window(registry=fake_nodes.registry())
+    window.document.save(tmp_path / "farm.canvas.json")
+    doc = window.document
+    source, sink = doc.add_node("Source", (0, 0)).id, doc.add_node("Sink", (300, 0)).id
+    doc.connect(Link(source, "value", sink, "values"))
+    window.farm_status.address.setText("ray://127.0.0.1:9")
+    window.farm_status.choice.setCurrentText(RAY_CLUSTER)
+    try:
+        with qtbot.waitSignal(window.execution.job_finished, timeout=60000) as blocker:
+            window.act_run.trigger()
+        assert blocker.args[1] == "failed"
+        assert "ray://127.0.0.1:9" in window.statusBar().currentMessage()
+    finally:
+        window.farm_status.choice.setCurrentText(THIS_COMPUTER)
+    with qtbot.waitSignal(window.execution.job_finished, timeout=60000) as blocker:
+        window.act_run.trigger()  # a new engine process, rendering here
+    assert blocker.args[1] == "done"

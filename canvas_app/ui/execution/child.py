@@ -114,7 +114,7 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
 
             executor.dispatcher = ray_dispatcher(farm)
         except CanvasError as error:  # every run says why, until the setting changes
-            farm_error = f"cannot render on the farm: {error}"
+            farm_error = f"Render on {farm}: {error.args[0] if error.args else error}"
     send_lock = threading.Lock()
     jobs: queue.Queue = queue.Queue()
     tokens: dict[int, CancelToken] = {}
