@@ -3,6 +3,7 @@
     canvas-app                          open the editor
     canvas-app open PROJECT [--screenshot OUT.png]
     canvas-app run PROJECT [--out DIR] [--backend NAME] [--device D] [--seed N]
+                   [--farm ray|auto|ray://HOST:PORT]
     canvas-app validate PROJECT
     canvas-app identity create|score|list|show|delete ...
     canvas-app nodes [--json]

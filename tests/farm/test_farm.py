@@ -171,6 +171,19 @@ def test_gpu_shots_share_one_long_lived_worker_and_cancel_reaches_it(farm, tmp_p
     assert again.status == "done" and again.executed
 
 
+def test_command_line_farm_run_writes_the_cut_here_and_logs_the_worker_hosts(farm, tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    code = main(["run", str(EXAMPLE), "--farm", "ray", "--out", str(out), "--quiet", "--no-cache"])
+    assert code == 0
+    assert (out / "spokesperson.mp4").is_file() and (out / "spokesperson.report.json").is_file()
+    log = json.loads((out / "run.json").read_text())
+    starts = {entry["node"]: entry.get("host") for entry in log if entry.get("event") == "start"}
+    assert all(starts[shot] for shot in SHOTS)  # the run log names where each shot rendered
+    assert ray.is_initialized()  # the cluster the command joined is left running
+
+
 def test_an_unreachable_cluster_is_bad_input(farm, capsys):
     code = main(["run", str(EXAMPLE), "--farm", "ray://127.0.0.1:9", "--quiet"])
     assert code == 2
