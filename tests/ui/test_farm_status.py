@@ -68,3 +68,29 @@ def test_an_editor_run_on_an_unreachable_farm_says_so_and_this_computer_works_ag
     with qtbot.waitSignal(window.execution.job_finished, timeout=60000) as blocker:
         window.act_run.trigger()  # a new engine process, rendering here
     assert blocker.args[1] == "done"
+
+
+def test_a_node_rendering_on_a_farm_worker_names_it_in_its_footer(make_window):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtWidgets import QStyleOptionGraphicsItem
+
+    window = make_window()
+    node = window.document.add_node("Generate", (0, 0)).id
+    item = window.scene.node_items[node]
+    item.set_run_state("running", progress=0.4)
+    item.run.host = "render-02"  # what the controller sets from the engine's NodeStarted.host
+
+    def footer() -> QImage:
+        image = QImage(int(item.boundingRect().width()) + 20,
+                       int(item.boundingRect().height()) + 20, QImage.Format_ARGB32)
+        image.fill(0)
+        painter = QPainter(image)
+        painter.translate(-item.boundingRect().topLeft() + QPointF(10, 10))
+        item.paint(painter, QStyleOptionGraphicsItem())
+        painter.end()
+        return image
+
+    with_host = footer()
+    item.run.host = ""
+    assert footer() != with_host  # "on render-02" is drawn beside the progress bar
