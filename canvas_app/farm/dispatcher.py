@@ -37,6 +37,7 @@ class RayDispatcher(Dispatcher):
         self._gpu_workers: list | None = None  # created on the first GPU shot
         self._idle_gpu: list = []
         self._inflight: dict[Any, tuple[Job, Any]] = {}  # ref -> (job, actor or None)
+        self._stopping: dict[Any, Any] = {}  # ref of a cancelled GPU shot -> its actor
         self._lock = threading.Lock()
         self._local = ThreadPoolExecutor(1, thread_name_prefix="canvas-local-node")
         self._put: dict[int, Any] = {}  # id(value) -> ObjectRef, for this run
@@ -94,9 +95,11 @@ class RayDispatcher(Dispatcher):
         with self._lock:
             inflight, self._inflight = self._inflight, {}
         for ref, (job, actor) in inflight.items():
+            self._submitted.pop(ref, None)
             if actor is not None:
-                actor.cancel.remote(job.node_id)  # a sync actor method is stopped by its token
-                self._idle_gpu.append(actor)
+                actor.cancel.remote(job.node_id)  # the shot stops at its next step
+                with self._lock:  # the GPU takes a new shot once this one has stopped
+                    self._stopping[ref] = actor
             else:
                 ray.cancel(ref)  # interrupts the task on its worker
             self.post(Outcome(job.node_id, error=Cancelled()))
@@ -151,7 +154,7 @@ class RayDispatcher(Dispatcher):
     def _pump_loop(self) -> None:
         while self._open:
             with self._lock:
-                refs = list(self._inflight)
+                refs = list(self._inflight) + list(self._stopping)
             ready = []
             if refs:  # back as soon as one result is in, then take all that are
                 ready, _ = ray.wait(refs, num_returns=1, timeout=POLL_S)
@@ -163,11 +166,15 @@ class RayDispatcher(Dispatcher):
             for ref in ready:
                 with self._lock:
                     entry = self._inflight.pop(ref, None)
+                    stopped = self._stopping.pop(ref, None)
+                    if stopped is not None:
+                        self._idle_gpu.append(stopped)
                 if entry is None:
                     continue  # cancelled meanwhile; its Outcome was posted then
                 job, actor = entry
                 if actor is not None:
-                    self._idle_gpu.append(actor)
+                    with self._lock:
+                        self._idle_gpu.append(actor)
                 outcome = self._outcome(job, ref)
                 self.round_trips.append((time.perf_counter() - self._submitted.pop(ref),
                                          outcome.elapsed))
