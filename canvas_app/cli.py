@@ -3,6 +3,7 @@
     canvas-app                          open the editor
     canvas-app open PROJECT|EXPORTED.png|EXPORTED.mp4 [--screenshot OUT.png]
     canvas-app run PROJECT [--out DIR] [--backend NAME] [--device D] [--seed N] [--export LIST]
+                   [--farm ray|auto|ray://HOST:PORT]
     canvas-app validate PROJECT
     canvas-app identity create|score|list|show|delete ...
     canvas-app nodes [--json]
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="exports of every Sequence besides the MP4, .otio and report: a comma "
                           "list of prores, webp, gif, frames, edl, fcp7, fcpxml, contact_sheet; "
                           "or all, or none (default: as set on each Sequence)")
+    run.add_argument("--farm", metavar="ADDRESS",
+                     help="render shots in parallel on a Ray cluster: ray (start one on this "
+                          "machine), auto, or ray://HOST:PORT (needs the [farm] extra)")
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check a project without running it")
@@ -176,6 +180,7 @@ def _run(args) -> int:
             apply_exports(graph, parse_exports(args.export))
         except ValueError as error:
             raise BadInput(str(error), field="--export") from None
+    dispatcher = _farm(args.farm) if args.farm else None
     out_dir = Path(args.out) if args.out else Path("output") / project.name.split(".")[0]
     created_out_dir = not out_dir.exists()
     try:
@@ -196,8 +201,13 @@ def _run(args) -> int:
     console = ConsoleProgress(graph, quiet=args.quiet)
     try:
         disk_cache = None if args.no_cache else DiskCache()
-        result = Executor(disk_cache=disk_cache).run(graph, listener=console, cancel_token=token, output_dir=out_dir,
-                                project_dir=project.resolve().parent)
+        try:
+            result = Executor(disk_cache=disk_cache, dispatcher=dispatcher).run(
+                graph, listener=console, cancel_token=token, output_dir=out_dir,
+                project_dir=project.resolve().parent)
+        finally:
+            if dispatcher is not None:
+                dispatcher.shutdown()
     except BadInput as error:
         error.file = error.file or str(project)
         raise
@@ -218,6 +228,14 @@ def _run(args) -> int:
         return EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED
     console.summary(result, out_dir)
     return EXIT_OK
+
+
+def _farm(address: str):
+    from canvas_app.farm import ray_dispatcher
+
+    dispatcher = ray_dispatcher(address)
+    print(f"canvas-app: rendering on the Ray cluster at {address}", file=sys.stderr)
+    return dispatcher
 
 
 def _nodes(args) -> int:

@@ -46,9 +46,11 @@ class ConsoleProgress:
             self.plan = event.plan
         elif isinstance(event, NodeStarted):
             self._started[event.node_id] = now
-            self.log.append({"node": event.node_id, "event": "start", "time": time.time()})
+            self.log.append({"node": event.node_id, "event": "start", "time": time.time()}
+                            | ({"host": event.host} if event.host else {}))
+            where = f" on {event.host}" if event.host else ""  # a farm worker
             if not self.live:
-                self._print(f"{self._step(event.node_id)} {self._name(event.node_id)} ...")
+                self._print(f"{self._step(event.node_id)} {self._name(event.node_id)}{where} ...")
         elif isinstance(event, NodeProgress):
             if self.live and not self.quiet and now - self._last_draw > 0.1:
                 self._last_draw = now

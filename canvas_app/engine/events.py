@@ -18,6 +18,7 @@ class RunStarted:
 @dataclass(frozen=True)
 class NodeStarted:
     node_id: str
+    host: str = ""  # the farm worker's host name; empty when it runs in this process
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,20 @@
-"""The executor: plans, keys, runs and caches nodes, and reports events.
+"""The executor: plans, keys, caches nodes, hands them to a dispatcher, reports events.
 
 No Qt here. The CLI drives it with a console listener, the editor from a
 worker QThread with a listener that turns events into queued Qt signals.
 """
 from __future__ import annotations
 
+import queue
+import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from canvas_app.engine.cache import ResultCache
 from canvas_app.engine.context import CancelToken, Cancelled, RunContext
+from canvas_app.engine.dispatch import Dispatcher, Job, LocalDispatcher, Outcome, RemoteError
 from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePreview,
                                       NodeProgress, NodeSkipped, NodeStarted, RunFinished,
                                       RunStarted)
@@ -38,9 +40,11 @@ class RunResult:
 
 
 class Executor:
-    def __init__(self, cache: ResultCache | None = None, disk_cache=None) -> None:
+    def __init__(self, cache: ResultCache | None = None, disk_cache=None,
+                 dispatcher: Dispatcher | None = None) -> None:
         self.cache = cache if cache is not None else ResultCache()
         self.disk_cache = disk_cache  # a DiskCache, or None to keep results in memory only
+        self.dispatcher = dispatcher if dispatcher is not None else LocalDispatcher()
         self.file_hashes = FileHashes()
         self._node_types: dict[type, NodeType] = {}
 
@@ -48,7 +52,11 @@ class Executor:
             listener: Listener | None = None, cancel_token: CancelToken | None = None,
             output_dir: Path | None = None, project_dir: Path | None = None) -> RunResult:
         """Evaluate `targets` (default: every sink) of a graph snapshot. Raises
-        BadInput before doing any work if the graph cannot run as it is."""
+        BadInput before doing any work if the graph cannot run as it is.
+
+        Nodes whose inputs are ready go to the dispatcher; keys, caches, events
+        and the failure and skip rules are all handled here, on the calling
+        thread, whichever dispatcher runs the nodes."""
         emit = listener or (lambda event: None)
         token = cancel_token or CancelToken()
         started = time.perf_counter()
@@ -63,20 +71,81 @@ class Executor:
 
         result = RunResult(status="done")
         emit(RunStarted(tuple(order)))
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        own_thread = threading.get_ident()
+
+        def relay(event) -> None:  # node events: emitted on this thread, whoever sends them
+            if threading.get_ident() == own_thread:
+                emit(event)
+            else:
+                inbox.put(event)
+
+        dispatcher = self.dispatcher
+        dispatcher.open(inbox.put)
         failed_or_skipped: set[str] = set()
-        for node_id in order:
-            if token.cancelled:
-                result.status = "cancelled"
-                break
-            node = graph.nodes[node_id]
+        settled: set[str] = set()
+        pending = list(order)  # not yet settled nor running, in plan order
+        running: dict[str, tuple[NodeType, str]] = {}  # node id -> (type, key)
+        try:
+            while pending or running:
+                if token.cancelled and result.status != "cancelled":
+                    result.status = "cancelled"
+                    dispatcher.cancel()
+                if result.status != "cancelled":
+                    self._start_ready(graph, pending, running, settled, failed_or_skipped,
+                                      incoming, result, token, output_dir, project_dir, emit,
+                                      relay, dispatcher)
+                if not running and (result.status == "cancelled" or not pending):
+                    break
+                try:
+                    item = inbox.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if not isinstance(item, Outcome):
+                    if result.status != "cancelled":
+                        emit(item)
+                    continue
+                entry = running.pop(item.node_id, None)
+                if entry is None:
+                    continue  # already settled (a cancel answered for it)
+                node_type, key = entry
+                settled.add(item.node_id)
+                self._settle(graph.nodes[item.node_id], node_type, key, item, result,
+                             failed_or_skipped, emit)
+                if result.status == "cancelled" and isinstance(item.error, Cancelled):
+                    dispatcher.cancel()  # a node saw the cancel first: stop the others too
+        finally:
+            dispatcher.close()
+
+        if result.status == "done" and result.failures:
+            result.status = "failed"
+        result.bad_input = bool(result.failures) and result.bad_input
+        result.elapsed = time.perf_counter() - started
+        emit(RunFinished(result.status, result.elapsed))
+        return result
+
+    def _start_ready(self, graph, pending, running, settled, failed_or_skipped, incoming, result,
+                     token, output_dir, project_dir, emit, relay, dispatcher) -> None:
+        """Settle skipped and cached nodes at once and hand the nodes whose
+        inputs are all settled to the dispatcher, in plan order."""
+        for node_id in list(pending):
+            if dispatcher.sequential and running:
+                return  # one node at a time, in plan order: as a plain loop would
             inputs_from = incoming.get(node_id, [])
+            if any(link.src not in settled for link in inputs_from):
+                if dispatcher.sequential:
+                    return
+                continue
+            node = graph.nodes[node_id]
             blocked = [link.src for link in inputs_from if link.src in failed_or_skipped]
             if blocked:
+                pending.remove(node_id)
+                settled.add(node_id)
                 failed_or_skipped.add(node_id)
                 emit(NodeSkipped(node_id, f"upstream node {blocked[0]} did not finish"))
                 continue
             node_type = self._type_instance(graph, node)
-            ctx = self._context(node, token, output_dir, project_dir, emit)
+            ctx = self._context(node, token, output_dir, project_dir, relay)
             ctx.graph = graph
             key = self._key(graph, node, node_type, inputs_from, result.keys, ctx)
             result.keys[node_id] = key
@@ -88,6 +157,8 @@ class Executor:
                     self.cache.put(key, cached)
             if cached is not None:
                 if node_type.is_result_valid(cached):
+                    pending.remove(node_id)
+                    settled.add(node_id)
                     result.outputs[node_id] = cached
                     result.cached.add(node_id)
                     emit(NodeFinished(node_id, cached=True, elapsed=0.0, key=key))
@@ -96,44 +167,52 @@ class Executor:
                 if self.disk_cache is not None:
                     self.disk_cache.discard(key)
 
-            emit(NodeStarted(node_id))
-            began = time.perf_counter()
-            try:
-                outputs = node_type.run(self._inputs(node, inputs_from, result.outputs),
-                                        dict(node.params), ctx)
-            except Cancelled:
-                result.status = "cancelled"
-                break
-            except BadInput as error:
-                error.node = error.node or node.label
-                self._fail(result, failed_or_skipped, node_id, str(error), True, emit)
+            job = Job(node_id, node.title, node.type_name, node_type,
+                      self._inputs(node, inputs_from, result.outputs), dict(node.params), ctx)
+            if not dispatcher.has_room(job):
+                if dispatcher.sequential:
+                    return
                 continue
-            except MemoryError:
-                self._fail(result, failed_or_skipped, node_id,
-                           f"node {node.label}: out of memory", False, emit)
-                continue
-            except CanvasError as error:  # a failure the node explained itself
-                self._fail(result, failed_or_skipped, node_id, f"node {node.label}: "
-                           f"{error.args[0] if error.args else error}", False, emit)
-                continue
-            except Exception as error:  # a bug or a library failure: name the node
-                emit(NodeLog(node_id, traceback.format_exc()))
-                self._fail(result, failed_or_skipped, node_id,
-                           f"node {node.label}: {type(error).__name__}: {error}", False, emit)
-                continue
+            pending.remove(node_id)
+            running[node_id] = (node_type, key)
+            if getattr(dispatcher, "announces_start", False) is False:
+                emit(NodeStarted(node_id))
+            dispatcher.submit(job)
+
+    def _settle(self, node: Node, node_type: NodeType, key: str, outcome: Outcome,
+                result: RunResult, failed_or_skipped: set[str], emit: Listener) -> None:
+        """A node came back from the dispatcher: record it as the rules say."""
+        node_id, error = node.id, outcome.error
+        if error is None:
+            outputs = outcome.outputs
             result.outputs[node_id] = outputs
             result.executed.append(node_id)
             self.cache.put(key, outputs)
             if self.disk_cache is not None:
                 self.disk_cache.save(key, node_type, outputs)
-            emit(NodeFinished(node_id, cached=False, elapsed=time.perf_counter() - began, key=key))
-
-        if result.status == "done" and result.failures:
-            result.status = "failed"
-        result.bad_input = bool(result.failures) and result.bad_input
-        result.elapsed = time.perf_counter() - started
-        emit(RunFinished(result.status, result.elapsed))
-        return result
+            if result.status != "cancelled":
+                emit(NodeFinished(node_id, cached=False, elapsed=outcome.elapsed, key=key))
+            return
+        if isinstance(error, (Cancelled, KeyboardInterrupt)):
+            result.status = "cancelled"
+            return
+        if result.status == "cancelled":
+            return  # failures after a cancel are the cancel's doing
+        if isinstance(error, BadInput):
+            error.node = error.node or node.label
+            self._fail(result, failed_or_skipped, node_id, str(error), True, emit)
+        elif isinstance(error, MemoryError):
+            self._fail(result, failed_or_skipped, node_id,
+                       f"node {node.label}: out of memory", False, emit)
+        elif isinstance(error, CanvasError) and not isinstance(error, RemoteError):
+            self._fail(result, failed_or_skipped, node_id, f"node {node.label}: "
+                       f"{error.args[0] if error.args else error}", False, emit)
+        else:  # a bug or a library failure: name the node
+            if outcome.traceback:
+                emit(NodeLog(node_id, outcome.traceback))
+            type_name = error.type_name if isinstance(error, RemoteError) else type(error).__name__
+            self._fail(result, failed_or_skipped, node_id,
+                       f"node {node.label}: {type_name}: {error}", False, emit)
 
     @staticmethod
     def _fail(result: RunResult, failed: set[str], node_id: str, message: str, bad_input: bool,

@@ -85,6 +85,7 @@ class RunState:
     stale: bool = False  # edited after the result shown was computed
     likeness: float | None = None  # a render's identity score, shown in the footer
     likeness_passed: bool = True
+    host: str = ""  # the farm worker rendering it; empty on this computer
 
 
 class NodeItem(QGraphicsItem):
@@ -399,7 +400,12 @@ class NodeItem(QGraphicsItem):
         pictures = len(self.thumbs) * (PICTURE_H + 4) if self.thumbs else \
             (self.result_image.width() / 2 + 8 if self.result_image is not None else 0)
         if state == "running":
-            track = QRectF(10, top + 7, NODE_WIDTH - 20 - pictures, 6)
+            where = f"on {self.run.host}" if self.run.host else ""
+            room = QFontMetricsF(SMALL_FONT).horizontalAdvance(where) + 8 if where else 0
+            track = QRectF(10, top + 7, NODE_WIDTH - 20 - pictures - room, 6)
+            if where:
+                painter.setPen(color.lighter(115))
+                painter.drawText(QRectF(track.right() + 6, top, room, 20), Qt.AlignVCenter, where)
             painter.setPen(Qt.NoPen)
             painter.setBrush(QColor("#1b1e23"))
             painter.drawRoundedRect(track, 3, 3)

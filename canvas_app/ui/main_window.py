@@ -58,6 +58,10 @@ class MainWindow(QMainWindow):
         for label in (self.count_label, self.zoom_label):
             label.setProperty("role", "dim")
             self.statusBar().addPermanentWidget(label)
+        from canvas_app.ui.farm_status import FarmStatus
+
+        self.farm_status = FarmStatus(self)  # "Render on" this computer or a Ray cluster
+        self.statusBar().addPermanentWidget(self.farm_status)
         self.set_document(Document(registry=registry))
         self.resize(1600, 1000)
         self._attach_execution()

@@ -49,3 +49,15 @@ def clear_recent_files() -> None:
     store = settings()
     store.setValue("recent_files", [])
     store.sync()
+
+
+def render_on() -> str:
+    """Where runs render: "" for this computer, else a Ray address for the
+    farm (ray = a cluster on this machine, auto, ray://HOST:PORT)."""
+    return str(settings().value("render_on", "") or "").strip()
+
+
+def set_render_on(address: str) -> None:
+    store = settings()
+    store.setValue("render_on", address.strip())
+    store.sync()

@@ -23,6 +23,7 @@ child -> parent:
 from __future__ import annotations
 
 import queue
+import os
 import threading
 import time
 import traceback
@@ -105,6 +106,15 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
         except Exception:  # no disk cache: memory only
             disk_cache = None
     executor = Executor(disk_cache=disk_cache)
+    farm = os.environ.get("CANVAS_APP_FARM", "")  # "Render on" a Ray cluster
+    farm_error = None
+    if farm:
+        try:
+            from canvas_app.farm import ray_dispatcher
+
+            executor.dispatcher = ray_dispatcher(farm)
+        except CanvasError as error:  # every run says why, until the setting changes
+            farm_error = f"Render on {farm}: {error.args[0] if error.args else error}"
     send_lock = threading.Lock()
     jobs: queue.Queue = queue.Queue()
     tokens: dict[int, CancelToken] = {}
@@ -146,6 +156,9 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
             break
         _, job_id, snapshot, targets, output_dir, project_dir, known_keys = message
         token = tokens[job_id]
+        if farm_error:
+            send(("error", job_id, farm_error))
+            continue
         last_progress: dict[str, float] = {}
         throttle = PreviewThrottle(lambda event, produced, job_id=job_id:
                                    send(("event", job_id, event, produced)))
@@ -187,6 +200,7 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
             throttle.close()
         send(("result", job_id, result.status, result.elapsed, list(result.executed),
               set(result.cached), dict(result.failures), dict(result.keys)))
+    executor.dispatcher.shutdown()
     conn.close()
 
 

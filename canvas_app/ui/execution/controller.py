@@ -111,6 +111,7 @@ class ExecutionController(QObject):
         w = self.worker
         w.run_started.connect(self._run_started, queued)
         w.node_started.connect(self._node_started, queued)
+        w.node_host.connect(self._node_host, queued)
         w.node_progress.connect(self._node_progress, queued)
         w.node_preview.connect(self._node_preview, queued)
         w.node_log.connect(self._node_log, queued)
@@ -396,6 +397,13 @@ class ExecutionController(QObject):
         self.log_panel.add_event(job_id, self._title(job_id, node_id), "start", "")
         if self._for_open_document(job_id):
             self._set_state(node_id, "running", progress=0.0, message="")
+
+    @Slot(int, str, str)
+    def _node_host(self, job_id: int, node_id: str, host: str) -> None:
+        item = self.window.scene.node_items.get(node_id)
+        if item is not None and self._for_open_document(job_id):
+            item.run.host = host  # the footer says "on HOST" while it renders on the farm
+            item.update()
 
     @Slot(int, str, float, str)
     def _node_progress(self, job_id: int, node_id: str, fraction: float, message: str) -> None:

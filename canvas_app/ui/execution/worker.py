@@ -63,6 +63,7 @@ class _EngineThread(QThread):
 
     run_started = Signal(int, object)  # job id, plan (tuple of node ids)
     node_started = Signal(int, str)
+    node_host = Signal(int, str, str)  # job, node, farm worker host ("" for this computer)
     node_progress = Signal(int, str, float, str)
     node_preview = Signal(int, str, QImage, str, float)  # job, node, frame, kind, produced at
     node_log = Signal(int, str, str)
@@ -185,6 +186,7 @@ class _Listener:
             worker.run_started.emit(job, tuple(event.plan))
         elif isinstance(event, NodeStarted):
             worker.node_started.emit(job, event.node_id)
+            worker.node_host.emit(job, event.node_id, event.host)  # "" when not on a farm
         elif isinstance(event, NodeFinished):
             worker.node_finished.emit(job, event.node_id, event.cached, event.elapsed)
         elif isinstance(event, NodeFailed):
@@ -220,9 +222,14 @@ class ProcessEngineWorker(_EngineThread):
         return self._process is not None and self._process.poll() is None
 
     def _ensure_child(self) -> None:
-        if self._alive():
+        from canvas_app.ui.settings import render_on
+
+        farm = render_on()  # "Render on" changed: the next run starts an engine for it
+        if self._alive() and farm == getattr(self, "_farm", ""):
             return
-        self._process, self._conn = start_child(self.disk_cache_dir)
+        self.finish()
+        self._farm = farm
+        self._process, self._conn = start_child(self.disk_cache_dir, farm)
 
     def _died(self, job: RunJob, started: float) -> None:
         code = self._process.poll() if self._process is not None else None
@@ -345,7 +352,7 @@ class ProcessEngineWorker(_EngineThread):
         self._process, self._conn = None, None
 
 
-def start_child(disk_cache_dir: str | None):
+def start_child(disk_cache_dir: str | None, farm: str = ""):
     """A fresh interpreter running canvas_app.ui.execution.child, connected by
     a socket pair (not multiprocessing's spawn, which would re-run the
     caller's __main__ script in the child)."""
@@ -357,6 +364,7 @@ def start_child(disk_cache_dir: str | None):
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)
     if disk_cache_dir is not None:
         env["CANVAS_APP_ENGINE_DISK_CACHE"] = disk_cache_dir or "-"
+    env["CANVAS_APP_FARM"] = farm  # a Ray address: the child renders on the farm
     if os.name == "posix":
         parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
         fd = child_conn.fileno()
