@@ -21,8 +21,9 @@ import tiny_models as tm  # noqa: E402
 from canvas_app.engine.context import Cancelled, RunContext  # noqa: E402
 from canvas_app.errors import BadInput, NodeFailure  # noqa: E402
 from canvas_app.generation.base import ShotRequest  # noqa: E402
-from canvas_app.generation.diffusers_backend import (  # noqa: E402
-    DiffusersBackend, compose_prompt, frame_png_text, parse_options)
+from canvas_app.generation.diffusers.backend import DiffusersBackend  # noqa: E402
+from canvas_app.generation.diffusers.metadata import compose_prompt, frame_png_text  # noqa: E402
+from canvas_app.generation.diffusers.options import parse_options  # noqa: E402
 from canvas_app.generation.model_manager import ModelManager  # noqa: E402
 from canvas_app.values import Clip, RefImage, ShotPrompt  # noqa: E402
 
@@ -76,7 +77,8 @@ def outfit(seed=0, size=(40, 30)):
 
 
 def test_import_does_not_load_torch():
-    code = ("import sys; import canvas_app.generation.diffusers_backend, canvas_app.generation.model_manager, "
+    code = ("import sys; import canvas_app.generation.diffusers.backend, canvas_app.generation.model_manager, "
+            "nodes.generate, "
             "canvas_app.generation.previews; "
             "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
             "assert not heavy, heavy")

@@ -56,11 +56,14 @@ def sd15_components(tmp: Path) -> dict:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(0)
+    # Attention in every block, as in SD 1.5's first down blocks: then the attention
+    # processors interleave with an AnimateDiff UNet's motion modules from block 0 on,
+    # so any code that numbers them by index meets the same order as on real weights.
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=CROSS_ATTENTION_DIM, norm_num_groups=2)
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        attention_head_dim=2, cross_attention_dim=CROSS_ATTENTION_DIM, norm_num_groups=2)
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               clip_sample=False, set_alpha_to_one=False, steps_offset=1)
     torch.manual_seed(0)
@@ -128,6 +131,22 @@ def save_sdxl_folder(folder: Path) -> Path:
     return folder
 
 
+def _processor_hidden_sizes(unet_config: dict) -> list[tuple[str, int]]:
+    """(name, hidden size) of every attention processor, in `unet.attn_processors` order."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_config(unet_config)
+    sizes = []
+    for name in unet.attn_processors:
+        if name.startswith("mid_block"):
+            sizes.append((name, unet_config["block_out_channels"][-1]))
+        elif name.startswith("up_blocks"):
+            sizes.append((name, list(reversed(unet_config["block_out_channels"]))[int(name[len("up_blocks.")])]))
+        else:
+            sizes.append((name, unet_config["block_out_channels"][int(name[len("down_blocks.")])]))
+    return sizes
+
+
 def _attn2_hidden_sizes(unet_config: dict) -> list[int]:
     """Hidden size of each cross-attention processor, in `unet.attn_processors` order."""
     from diffusers import UNet2DConditionModel
@@ -146,11 +165,13 @@ def _attn2_hidden_sizes(unet_config: dict) -> list[int]:
     return sizes
 
 
-def faceid_state_dict(unet_config: dict, *, num_tokens: int = 4, mult: int = 2, seed: int = 1) -> dict:
+def faceid_state_dict(unet_config: dict, *, num_tokens: int = 4, mult: int = 2, seed: int = 1,
+                      lora_rank: int = 4) -> dict:
     """IP-Adapter FaceID weights in the layout of `ip-adapter-faceid_sd15.bin`:
     image_proj.proj.0 (512 -> 512*mult), proj.2 (-> cross_dim*num_tokens), norm;
-    ip_adapter.{1,3,5,...}.to_k_ip / to_v_ip per cross-attention layer. (The real
-    file also has LoRA keys, which diffusers applies only with PEFT installed.)"""
+    ip_adapter.{1,3,5,...}.to_k_ip / to_v_ip per cross-attention layer; and, as in
+    the real file, the LoRA: ip_adapter.{0,1,2,...}.to_{q,k,v,out}_lora.{down,up}.weight
+    for every attention processor (self and cross), numbered in processor order."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -170,6 +191,12 @@ def faceid_state_dict(unet_config: dict, *, num_tokens: int = 4, mult: int = 2, 
         key_id = 1 + 2 * index
         ip_adapter[f"{key_id}.to_k_ip.weight"] = rand(hidden, cross)
         ip_adapter[f"{key_id}.to_v_ip.weight"] = rand(hidden, cross)
+    if lora_rank:
+        for index, (name, hidden) in enumerate(_processor_hidden_sizes(unet_config)):
+            kv_in = hidden if name.endswith("attn1.processor") else cross
+            for part, width_in in (("to_q", hidden), ("to_k", kv_in), ("to_v", kv_in), ("to_out", hidden)):
+                ip_adapter[f"{index}.{part}_lora.down.weight"] = rand(lora_rank, width_in, scale=0.3)
+                ip_adapter[f"{index}.{part}_lora.up.weight"] = rand(hidden, lora_rank, scale=0.3)
     return {"image_proj": image_proj, "ip_adapter": ip_adapter}
 
 
