@@ -263,6 +263,7 @@ def build_all(root: Path) -> dict[str, Path]:
                                                   root / "ip-adapter_tiny.safetensors"),
         "image_encoder": save_image_encoder(root / "image_encoder"),
         "motion": save_motion_adapter(root / "motion_adapter"),
+        "lora": save_character_lora(model, root / "loras" / "character_tiny.safetensors"),
     }
 
 
@@ -299,3 +300,25 @@ def tiny_identity(seed: int = 0, n_refs: int = 3, with_insightface: bool = True)
     dlib = np.mean([s.embeddings["dlib"] for s in samples], axis=0)
     embeddings["dlib"] = (dlib / np.linalg.norm(dlib)).astype(np.float32)
     return Identity(name=f"person{seed}", embeddings=embeddings, samples=samples)
+
+
+def save_character_lora(model: Path, path: Path, *, rank: int = 4, seed: int = 3) -> Path:
+    """A character LoRA for the tiny UNet in the layout diffusers' trainers write
+    (`save_lora_weights`: unet.<module>.lora_A/B.weight in one .safetensors)."""
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(str(model / "unet"))
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in unet.named_parameters():
+            if "lora_B" in name:  # peft starts B at zero: a LoRA that changes nothing
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    layers = get_peft_model_state_dict(unet)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(str(path.parent), unet_lora_layers=layers,
+                                              weight_name=path.name, safe_serialization=True)
+    return path
