@@ -116,7 +116,8 @@ def missing_for_real_run(args: argparse.Namespace) -> list[str]:
     if not args.face or not Path(args.face).is_file():
         missing.append("--face FACE.jpg: a photo of one person's face to lock and score")
     if "buffalo_l" not in check_face_packs()["installed"]:
-        missing.append("the buffalo_l face pack: canvas-app identity download-pack buffalo_l")
+        missing.append("the buffalo_l face pack: canvas-app identity download-pack buffalo_l "
+                       "--accept-non-commercial-license (non-commercial research licence)")
     wanted = [("model", SD15), ("model", SDXL)] + [
         (field, spec) for kind in ("sd15", "sdxl") for field, spec in DEFAULT_ADAPTERS[kind].items()]
     for field, spec in dict.fromkeys(wanted):

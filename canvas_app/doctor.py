@@ -218,7 +218,7 @@ def project_models(graph, models_dir: str | None = None) -> list[ModelCheck]:
             nodes=[node.title or node.id for node, _, _ in generate], present=present,
             path=str(Path(packs["folder"]) / FACEID_PACK) if present else "", source="pack",
             size_bytes=_folder_bytes(Path(packs["folder"]) / FACEID_PACK) if present else None,
-            fix="" if present else f"canvas-app identity download-pack {FACEID_PACK}",
+            fix="" if present else f"canvas-app identity download-pack {FACEID_PACK} --accept-non-commercial-license",
             licence=packs["licence"])
     return list(checks.values())
 

@@ -59,7 +59,7 @@ def test_missing_hub_models_exit_1_with_the_download_command(capsys, tmp_path, m
     assert code == 1
     assert "hf download h94/IP-Adapter-FaceID ip-adapter-faceid_sd15.bin" in out
     assert "hf download stable-diffusion-v1-5/stable-diffusion-v1-5" in out
-    assert "canvas-app identity download-pack buffalo_l" in out
+    assert "canvas-app identity download-pack buffalo_l --accept-non-commercial-license" in out
     assert "NOT runnable as set" in out
 
 

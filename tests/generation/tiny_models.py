@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-CROSS_ATTENTION_DIM = 32
+CROSS_ATTENTION_DIM = 64  # = the FaceID Plus resampler width (64-wide heads), as 768 is in SD 1.5
 FACE_DIM = 512  # ArcFace / insightface embedding size, as in the real adapter
 CLIP_PROJECTION_DIM = 32
 
@@ -200,6 +200,47 @@ def faceid_state_dict(unet_config: dict, *, num_tokens: int = 4, mult: int = 2, 
     return {"image_proj": image_proj, "ip_adapter": ip_adapter}
 
 
+def faceid_plus_v2_state_dict(unet_config: dict, *, clip_hidden: int = 32, heads: int = 1, seed: int = 4) -> dict:
+    """IP-Adapter FaceID Plus v2 in the layout of `ip-adapter-faceid-plusv2_sd15.bin`: the
+    FaceID projection (proj.0/proj.2/norm) plus the perceiver resampler over CLIP
+    hidden states (perceiver_resampler.*, 4 layers of 64-wide heads), the same
+    to_k_ip/to_v_ip layers and LoRA as plain FaceID."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    cross = unet_config["cross_attention_dim"]
+    embed, tokens = heads * 64, 4
+
+    def rand(*shape, scale=0.05):
+        return torch.randn(*shape, generator=generator) * scale
+
+    def ones(n):
+        return torch.ones(n)
+
+    def zeros(n):
+        return torch.zeros(n)
+
+    proj = {"proj.0.weight": rand(FACE_DIM * 2, FACE_DIM), "proj.0.bias": rand(FACE_DIM * 2),
+            "proj.2.weight": rand(embed * tokens, FACE_DIM * 2), "proj.2.bias": rand(embed * tokens),
+            "norm.weight": ones(embed), "norm.bias": zeros(embed),
+            "perceiver_resampler.proj_in.weight": rand(embed, clip_hidden),
+            "perceiver_resampler.proj_in.bias": rand(embed),
+            "perceiver_resampler.proj_out.weight": rand(cross, embed, scale=0.5),
+            "perceiver_resampler.proj_out.bias": rand(cross),
+            "perceiver_resampler.norm_out.weight": ones(cross), "perceiver_resampler.norm_out.bias": zeros(cross)}
+    for index in range(4):
+        layer = f"perceiver_resampler.layers.{index}"
+        proj.update({f"{layer}.0.norm1.weight": ones(embed), f"{layer}.0.norm1.bias": zeros(embed),
+                     f"{layer}.0.norm2.weight": ones(embed), f"{layer}.0.norm2.bias": zeros(embed),
+                     f"{layer}.0.to_q.weight": rand(heads * 64, embed),
+                     f"{layer}.0.to_kv.weight": rand(2 * heads * 64, embed),
+                     f"{layer}.0.to_out.weight": rand(embed, heads * 64),
+                     f"{layer}.1.0.weight": ones(embed), f"{layer}.1.0.bias": zeros(embed),
+                     f"{layer}.1.1.weight": rand(embed * 4, embed), f"{layer}.1.3.weight": rand(embed, embed * 4)})
+    state = faceid_state_dict(unet_config, seed=seed + 1)
+    return {"image_proj": proj, "ip_adapter": state["ip_adapter"]}
+
+
 def image_adapter_state_dict(unet_config: dict, *, seed: int = 2) -> dict:
     """A plain IP-Adapter (`ip-adapter_sd15.safetensors` layout): image_proj.proj + norm."""
     import torch
@@ -263,6 +304,8 @@ def build_all(root: Path) -> dict[str, Path]:
                                                   root / "ip-adapter_tiny.safetensors"),
         "image_encoder": save_image_encoder(root / "image_encoder"),
         "motion": save_motion_adapter(root / "motion_adapter"),
+        "faceid_plus_v2": save_adapter_safetensors(faceid_plus_v2_state_dict(unet_config),
+                                                   root / "ip-adapter-faceid-plusv2_tiny.safetensors"),
         "lora": save_character_lora(model, root / "loras" / "character_tiny.safetensors"),
     }
 

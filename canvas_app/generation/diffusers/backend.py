@@ -74,6 +74,6 @@ class DiffusersBackend:
                          ("faceid_adapter", "image_adapter", "image_encoder", "motion_adapter") if name in sources)
         key = ("diffusers", str(sources["model"].path),
                str(sources["model_config"].path) if "model_config" in sources else "",
-               kind, dtype, device, offload, adapters)
+               kind, opts.faceid_variant, dtype, device, offload, adapters)
         loader = Loader(opts, kind, device, dtype, use_image_adapter, sources, ctx)
         return self.manager.get(key, loader, device=device)

@@ -32,12 +32,13 @@ def needed_models(opts: Options, kind: str, has_references: bool) -> dict[str, s
     needed = {"model": opts.model}
     if opts.model_config:
         needed["model_config"] = opts.model_config
-    needed["faceid_adapter"] = defaults["faceid_adapter"] if opts.faceid_adapter.lower() == "auto" else opts.faceid_adapter
+    faceid_default = defaults["faceid_plus_v2_adapter" if opts.faceid_variant == "plus_v2" else "faceid_adapter"]
+    needed["faceid_adapter"] = faceid_default if opts.faceid_adapter.lower() == "auto" else opts.faceid_adapter
     image_option = opts.image_adapter.lower()
     use_image_adapter = image_option != "none" and (has_references or image_option != "auto")
     if use_image_adapter:
         needed["image_adapter"] = defaults["image_adapter"] if image_option == "auto" else opts.image_adapter
-    if use_image_adapter:
+    if use_image_adapter or opts.faceid_variant == "plus_v2":
         needed["image_encoder"] = (defaults["image_encoder"] if opts.image_encoder.lower() == "auto"
                                    else opts.image_encoder)
     if opts.motion:
@@ -152,6 +153,7 @@ class Bundle:
     device: str = "cpu"
     dtype: str = "fp32"
     offload: bool = False
+    faceid_variant: str = "faceid"  # faceid | plus_v2
     faceid_lora: bool = False  # the FaceID file's LoRA is loaded as adapter "faceid"
     motion_max_frames: int = 0  # the motion adapter's motion_max_seq_length
     extras: dict[str, Any] = field(default_factory=dict)  # img2img / video2video via from_pipe
@@ -216,12 +218,16 @@ def _cross_attention_count(unet: Any) -> int:
                if name.endswith("attn2.processor") and "motion_modules" not in name)
 
 
-def _check_faceid(state: dict, unet: Any, path: Path) -> None:
+def _check_faceid(state: dict, unet: Any, path: Path, variant: str) -> None:
     proj = state["image_proj"]
     name = path.name
-    if "perceiver_resampler.proj_in.weight" in proj:
-        raise BadInput(f"{name} is an IP-Adapter FaceID Plus adapter, which also needs CLIP face crops; "
-                       "use the plain FaceID weights (ip-adapter-faceid_sd15.bin / _sdxl.bin)",
+    is_plus = "perceiver_resampler.proj_in.weight" in proj
+    if is_plus and variant != "plus_v2":
+        raise BadInput(f"{name} is an IP-Adapter FaceID Plus adapter: set faceid_variant to plus_v2, or use "
+                       "the plain FaceID weights (ip-adapter-faceid_sd15.bin / _sdxl.bin)", field="faceid_adapter")
+    if variant == "plus_v2" and not is_plus:
+        raise BadInput(f"{name} is not an IP-Adapter FaceID Plus v2 adapter; faceid_variant plus_v2 needs "
+                       "ip-adapter-faceid-plusv2_sd15.bin / _sdxl.bin (or set faceid_variant to faceid)",
                        field="faceid_adapter")
     if not ("norm.weight" in proj and "proj.0.weight" in proj and "proj.2.weight" in proj) or "proj.weight" in proj:
         raise BadInput(f"{name} is not an IP-Adapter FaceID adapter (it has no FaceID projection)",
@@ -235,6 +241,8 @@ def _check_faceid(state: dict, unet: Any, path: Path) -> None:
 def _check_adapter_fits(state: dict, unet: Any, name: str, field_name: str) -> None:
     cross = unet.config.cross_attention_dim
     width = state["image_proj"]["norm.weight"].shape[0] if "norm.weight" in state["image_proj"] else None
+    if "perceiver_resampler.proj_out.weight" in state["image_proj"]:  # FaceID Plus: norm is the inner width
+        width = state["image_proj"]["perceiver_resampler.proj_out.weight"].shape[0]
     if "norm.weight" not in state["image_proj"] and "proj_out.weight" in state["image_proj"]:
         width = state["image_proj"]["proj_out.weight"].shape[0]
     needed = _cross_attention_count(unet)
@@ -361,7 +369,7 @@ class Loader:
         ctx.progress(0.07, "loading IP-Adapter FaceID")
         faceid_state, faceid_path = load_adapter_state_dict(sources["faceid_adapter"], "faceid_adapter",
                                                              ("faceid",))
-        _check_faceid(faceid_state, pipe.unet, faceid_path)
+        _check_faceid(faceid_state, pipe.unet, faceid_path, opts.faceid_variant)
         faceid_lora = split_faceid_lora(faceid_state, pipe.unet, faceid_path)
         states, names = [faceid_state], ["faceid"]
         adapter_meta["faceid_adapter"] = sources["faceid_adapter"].spec
@@ -386,6 +394,11 @@ class Loader:
             adapter_meta["image_adapter"] = sources["image_adapter"].spec
             adapter_meta["image_adapter_file"] = image_path.name
             adapter_meta["image_encoder"] = sources["image_encoder"].spec
+        if opts.faceid_variant == "plus_v2" and image_processor is None:
+            ctx.progress(0.08, "loading the CLIP image encoder for FaceID Plus v2")
+            image_processor = self._load_image_encoder(pipe, torch_dtype)
+            adapter_meta["image_encoder"] = sources["image_encoder"].spec
+        adapter_meta["faceid_variant"] = opts.faceid_variant
         pipe.load_ip_adapter(states, subfolder="", weight_name=[f"{n}.bin" for n in names],
                              image_encoder_folder=None, low_cpu_mem_usage=_accelerate_available())
         if faceid_lora:
@@ -419,7 +432,7 @@ class Loader:
                       adapter_meta=adapter_meta, image_processor=image_processor,
                       image_adapter_hidden_states=hidden_states, device=self.device, dtype=self.dtype,
                       offload=self.opts.cpu_offload and self.device.startswith("cuda"),
-                      faceid_lora=bool(faceid_lora), motion_max_frames=motion_max_frames)
+                      faceid_variant=opts.faceid_variant, faceid_lora=bool(faceid_lora), motion_max_frames=motion_max_frames)
 
     def _load_image_encoder(self, pipe: Any, torch_dtype: Any) -> Any:
         from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection

@@ -17,12 +17,14 @@ DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_ADAPTERS = {
     "sd15": {
         "faceid_adapter": "h94/IP-Adapter-FaceID/ip-adapter-faceid_sd15.bin",
+        "faceid_plus_v2_adapter": "h94/IP-Adapter-FaceID/ip-adapter-faceid-plusv2_sd15.bin",
         "image_adapter": "h94/IP-Adapter/models/ip-adapter_sd15.safetensors",
         "image_encoder": "h94/IP-Adapter/models/image_encoder",
         "motion_adapter": "guoyww/animatediff-motion-adapter-v1-5-2",
     },
     "sdxl": {
         "faceid_adapter": "h94/IP-Adapter-FaceID/ip-adapter-faceid_sdxl.bin",
+        "faceid_plus_v2_adapter": "h94/IP-Adapter-FaceID/ip-adapter-faceid-plusv2_sdxl.bin",
         "image_adapter": "h94/IP-Adapter/sdxl_models/ip-adapter_sdxl_vit-h.safetensors",
         "image_encoder": "h94/IP-Adapter/models/image_encoder",
         "motion_adapter": "guoyww/animatediff-motion-adapter-sdxl-beta",
@@ -61,15 +63,22 @@ DIFFUSERS_OPTIONS: tuple[ParamSpec, ...] = (
               help="default = the model's own (stills) or DDIM with a linear schedule (motion)."),
     ParamSpec("identity_strength", "float", 0.8, minimum=0.0, maximum=3.0, step=0.05,
               help="IP-Adapter FaceID scale: how strongly the face is imposed (0 = off, LoRA too)."),
+    ParamSpec("faceid_variant", "choice", "faceid", choices=("faceid", "plus_v2"),
+              help="faceid: the ArcFace embedding only. plus_v2: IP-Adapter FaceID Plus v2, ArcFace plus "
+                   "CLIP embeddings of the aligned reference faces (stronger likeness; loads the image "
+                   "encoder)."),
+    ParamSpec("face_structure", "float", 1.0, minimum=0.0, maximum=3.0, step=0.1,
+              help="FaceID Plus v2 only: weight of the CLIP face structure (the adapter's shortcut scale)."),
     ParamSpec("reference_strength", "float", 0.5, minimum=0.0, maximum=3.0, step=0.05,
               help="Image IP-Adapter scale for outfit / environment / product references."),
     ParamSpec("faceid_adapter", "str", "auto",
-              help="FaceID adapter: hub path, folder or file; auto = h94/IP-Adapter-FaceID."),
+              help="FaceID adapter: hub path, folder or file; auto = h94/IP-Adapter-FaceID "
+                   "(its Plus v2 file when faceid_variant is plus_v2)."),
     ParamSpec("image_adapter", "str", "auto",
               help="Image IP-Adapter for look references; auto = loaded when references are "
                    "connected; none = never."),
     ParamSpec("image_encoder", "str", "auto",
-              help="CLIP image encoder for the image adapter."),
+              help="CLIP image encoder (ViT-H) for the image adapter and FaceID Plus v2."),
     ParamSpec("loras", "str", "",
               help="Character LoRAs: 'file.safetensors=0.8; other.safetensors=0.5' "
                    "(weight 1 when left out). Loaded for this shot only."),
@@ -109,6 +118,8 @@ class Options:
     guidance: float
     scheduler: str
     identity_strength: float
+    faceid_variant: str
+    face_structure: float
     reference_strength: float
     faceid_adapter: str
     image_adapter: str

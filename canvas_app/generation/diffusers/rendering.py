@@ -194,6 +194,9 @@ def _render(bundle: Bundle, opts: Options, request: ShotRequest, faces: np.ndarr
 
     # Identity + reference embeddings, one entry per loaded adapter.
     embeds = [faceid_embeds(faces, do_cfg=do_cfg, dtype=unet_dtype, device=execution_device)]
+    face_crops = 0
+    if bundle.faceid_variant == "plus_v2":
+        face_crops = _set_face_structure(bundle, request.identity, opts, do_cfg, execution_device)
     references = [ref for ref in request.references if ref.role not in FACE_ROLES]
     reference_scale = opts.reference_strength
     if "image" in bundle.adapters:
@@ -303,6 +306,9 @@ def _render(bundle: Bundle, opts: Options, request: ShotRequest, faces: np.ndarr
         "denoising_steps": callback.steps_done,
         "guidance": opts.guidance,
         "identity_strength": opts.identity_strength,
+        "faceid_variant": bundle.faceid_variant,
+        "face_structure": opts.face_structure if bundle.faceid_variant == "plus_v2" else None,
+        "face_crops": face_crops,
         "reference_strength": reference_scale,
         "adapter_scales": scales,
         "identity_id": request.identity.identity_id,
@@ -357,6 +363,33 @@ def _reference_embeds(bundle: Bundle, references: list, do_cfg: bool, device: An
         positive, negative = pipe.encode_image(pixels, device, 1, bundle.image_adapter_hidden_states)
     positive, negative = positive.unsqueeze(0), negative.unsqueeze(0)  # (1, n_refs, ...)
     return torch.cat([negative, positive], dim=0) if do_cfg else positive
+
+def _set_face_structure(bundle: Bundle, identity: Any, opts: Options, do_cfg: bool, device: Any) -> int:
+    """FaceID Plus v2: CLIP hidden states of the identity's aligned face crops go to
+    the adapter's projection as `clip_embeds`, with the shortcut on (v2), as in
+    diffusers' IP-Adapter docs. Returns the number of crops."""
+    import torch
+    from PIL import Image
+
+    crops = [sample.thumbnail for sample in identity.samples
+             if sample.included and getattr(sample, "thumbnail", None) is not None and sample.thumbnail.size]
+    if not crops:
+        raise BadInput(f"identity {identity.name!r} keeps no aligned face crops, which FaceID Plus v2 needs; "
+                       "lock the identity again or set faceid_variant to faceid", field="faceid_variant")
+    pipe = bundle.pipe
+    images = [Image.fromarray(np.asarray(crop, dtype=np.uint8)).convert("RGB") for crop in crops]
+    pixels = bundle.image_processor(images=images, return_tensors="pt").pixel_values
+    with torch.inference_mode():
+        positive, negative = pipe.encode_image(pixels, device, 1, True)  # penultimate hidden states
+    clip_embeds = positive.unsqueeze(0)
+    if do_cfg:
+        clip_embeds = torch.cat([negative.unsqueeze(0), clip_embeds], dim=0)
+    projection = pipe.unet.encoder_hid_proj.image_projection_layers[0]
+    projection.clip_embeds = clip_embeds.to(dtype=pipe.unet.dtype)
+    projection.shortcut = True
+    projection.shortcut_scale = opts.face_structure
+    return len(crops)
+
 
 def _scheduler(bundle: Bundle, opts: Options):
     import diffusers
