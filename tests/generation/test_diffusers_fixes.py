@@ -65,10 +65,18 @@ def test_forty_frames_use_free_noise_past_the_adapters_length(tiny, backend):
     assert len(clip.frames) == 40 and clip.metadata["frames_rendered"] == 40
     assert clip.metadata["motion_long_clip"] == "free_noise"
     assert clip.metadata["motion_context_frames"] == 16
-    # The pipeline is shared: a short clip afterwards runs without FreeNoise.
+    # Video-to-video continuity shares the UNet: FreeNoise moves to that pipeline ...
+    follow = backend.render(request(tiny, duration=10.0, fps=4.0, max_frames=40, steps=2, size=16,
+                                    previous=clip, continuity_strength=0.5, **motion(tiny)), RunContext())
+    assert follow.metadata["pipeline"] == "AnimateDiffVideoToVideoPipeline"
+    assert follow.metadata["motion_long_clip"] == "free_noise" and len(follow.frames) == 40
+    bundle = backend.manager.peek(next(k for k in backend.manager.keys()
+                                       if backend.manager.peek(k).value.motion)).value
+    assert not bundle.pipe.free_noise_enabled and bundle.extras["video2video"].free_noise_enabled
+    # ... and a short clip afterwards runs without FreeNoise anywhere.
     short = backend.render(request(tiny, duration=1.0, **motion(tiny)), RunContext())
     assert short.metadata["motion_long_clip"] is None
-    assert not pipe_of(backend, motion=True).free_noise_enabled
+    assert not bundle.pipe.free_noise_enabled and not bundle.extras["video2video"].free_noise_enabled
 
 
 def test_identity_strength_zero_turns_the_faceid_lora_off(tiny, backend):

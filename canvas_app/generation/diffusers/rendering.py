@@ -104,7 +104,12 @@ def free_noise_context(bundle: Bundle) -> int:
 
 
 def _set_free_noise(runner: Any, bundle: Bundle, enabled: bool) -> None:
-    """Turn FreeNoise on or off on the shared pipeline for this render."""
+    """Turn FreeNoise on or off for this render. The text-to-video and
+    video-to-video pipelines share one UNet, whose motion blocks FreeNoise
+    replaces: turn it off on the other one first."""
+    for other in [bundle.pipe, *bundle.extras.values()]:
+        if other is not runner and getattr(other, "free_noise_enabled", False):
+            other.disable_free_noise()
     if enabled:
         runner.enable_free_noise(context_length=free_noise_context(bundle), context_stride=4)
     elif getattr(runner, "free_noise_enabled", False):
