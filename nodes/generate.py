@@ -74,6 +74,7 @@ class Generate(NodeType):
     def cache_key_extra(self, params, ctx):
         # Which recognizer scores the shot depends on the face models installed; a local
         # model file can be replaced under the same path.
+        from canvas_app.errors import BadInput
         from canvas_app.fileio import file_stamp
         from canvas_app.identity.encoders import installed_packs
 
@@ -82,7 +83,12 @@ class Generate(NodeType):
             for name in ("model", "faceid_adapter", "image_adapter", "motion_adapter"):
                 extra.append(str(file_stamp(params[name]) or params[name]))
             # A LoRA file retrained under the same name must re-render the shot.
-            for lora in parse_loras(params["loras"]):
+            try:
+                loras = parse_loras(params["loras"])
+            except BadInput:  # the run reports it, naming the field
+                loras = ()
+                extra.append(f"loras={params['loras']}")
+            for lora in loras:
                 extra.append(f"lora={file_stamp(lora.path) or lora.path}@{lora.weight}")
         return ";".join(extra)
 
