@@ -22,7 +22,6 @@ from canvas_app.errors import BadInput  # noqa: E402
 from canvas_app.values import Identity  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-MOTION = {"motion": True}
 
 
 def motion(tiny, **extra):
