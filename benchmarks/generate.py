@@ -110,8 +110,10 @@ def bench_case(case: str, paths: dict, *, size: int, steps: int, repeats: int, d
     import tiny_models as tm
     from canvas_app.engine.context import RunContext
     from canvas_app.generation.base import ShotRequest
-    from canvas_app.generation.diffusers_backend import (
-        DiffusersBackend, _load_adapter_state_dict, compose_prompt, face_embeddings, faceid_embeds)
+    from canvas_app.generation.diffusers.backend import DiffusersBackend
+    from canvas_app.generation.diffusers.faces import face_embeddings, faceid_embeds
+    from canvas_app.generation.diffusers.loading import load_adapter_state_dict
+    from canvas_app.generation.diffusers.metadata import compose_prompt
     from canvas_app.generation.model_manager import ModelManager, resolve_source
     from canvas_app.values import ShotPrompt
 
@@ -123,7 +125,7 @@ def bench_case(case: str, paths: dict, *, size: int, steps: int, repeats: int, d
     def load_bare(with_faceid: bool):
         pipe = StableDiffusionPipeline.from_pretrained(str(paths["model"]), dtype=torch_dtype)
         if with_faceid:
-            state, _ = _load_adapter_state_dict(resolve_source(str(paths["faceid"]), field="faceid_adapter"),
+            state, _ = load_adapter_state_dict(resolve_source(str(paths["faceid"]), field="faceid_adapter"),
                                                 "faceid_adapter", ("faceid",))
             pipe.load_ip_adapter(state, subfolder="", weight_name="faceid.bin", image_encoder_folder=None,
                                  low_cpu_mem_usage=False)

@@ -7,6 +7,7 @@
     canvas-app validate PROJECT
     canvas-app identity create|score|list|show|delete ...
     canvas-app nodes [--json]
+    canvas-app doctor [--json] [PROJECT]
 
 Exit codes: 0 done, 1 failure while running, 2 bad input, 130 cancelled.
 """
@@ -74,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     nodes.add_argument("--json", action="store_true")
     nodes.set_defaults(handler=_nodes)
 
+    doctor = commands.add_parser("doctor", help="check the GPU, libraries and the models a project needs "
+                                                "(exit 0 runnable, 1 something missing)")
+    doctor.add_argument("project", nargs="?")
+    doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--models-dir", metavar="DIR", help="folder holding insightface packs")
+    doctor.set_defaults(handler=_doctor)
+
     from canvas_app.identity.cli import add_identity_commands
 
     add_identity_commands(commands)
@@ -100,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `canvas-app nodes | head`
         sys.stderr.close()
         return EXIT_OK
+
+
+def _doctor(args) -> int:
+    from canvas_app.doctor import run_doctor
+
+    return run_doctor(args.project, as_json=args.json, models_dir=args.models_dir)
 
 
 def _open(args) -> int:

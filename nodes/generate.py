@@ -8,44 +8,10 @@ the identity has both). Below the threshold, the seed is re-rolled up to
 from __future__ import annotations
 
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
+from canvas_app.generation.diffusers.options import DIFFUSERS_OPTIONS, parse_loras
 from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
 
-# Params that are passed to the backend as ShotRequest.options.
-DIFFUSERS_OPTIONS = (
-    ParamSpec("model", "str", "stable-diffusion-v1-5/stable-diffusion-v1-5",
-              help="diffusers: a hub id, a local diffusers folder or a single .safetensors file."),
-    ParamSpec("model_config", "str", "",
-              help="For a single-file checkpoint: a diffusers folder or hub id to take configs from."),
-    ParamSpec("model_kind", "choice", "auto", choices=("auto", "sd15", "sdxl")),
-    ParamSpec("steps", "int", 30, minimum=1, maximum=150),
-    ParamSpec("guidance", "float", 7.0, minimum=0.0, maximum=30.0, step=0.5),
-    ParamSpec("scheduler", "choice", "default",
-              choices=("default", "ddim", "euler", "euler_a", "dpm++2m", "dpm++2m_karras", "unipc",
-                       "pndm", "lms", "heun")),
-    ParamSpec("identity_strength", "float", 0.8, minimum=0.0, maximum=3.0, step=0.05,
-              help="IP-Adapter FaceID scale: how strongly the face is imposed (0 = off)."),
-    ParamSpec("reference_strength", "float", 0.5, minimum=0.0, maximum=3.0, step=0.05,
-              help="Image IP-Adapter scale for outfit / environment / product references."),
-    ParamSpec("faceid_adapter", "str", "auto",
-              help="FaceID adapter: hub path, folder or file; auto = h94/IP-Adapter-FaceID."),
-    ParamSpec("image_adapter", "str", "auto",
-              help="Image IP-Adapter for look references; auto = loaded when references are "
-                   "connected; none = never."),
-    ParamSpec("image_encoder", "str", "auto", help="CLIP image encoder for the image adapter."),
-    ParamSpec("motion", "bool", False, help="AnimateDiff motion instead of a held still."),
-    ParamSpec("motion_adapter", "str", "auto",
-              help="AnimateDiff motion adapter; auto = guoyww/animatediff-motion-adapter-v1-5-2."),
-    ParamSpec("max_frames", "int", 16, minimum=1, maximum=256,
-              help="Motion frames rendered; longer shots repeat frames evenly."),
-    ParamSpec("continuity_strength", "float", 0.0, minimum=0.0, maximum=0.95, step=0.05,
-              help="How much of the previous shot's last frame to keep (0 = off)."),
-    ParamSpec("dtype", "choice", "auto", choices=("auto", "fp32", "fp16", "bf16")),
-    ParamSpec("attention_slicing", "bool", False),
-    ParamSpec("vae_tiling", "bool", False),
-    ParamSpec("cpu_offload", "bool", False, help="Model CPU offload (CUDA; needs accelerate)."),
-)
-
-
+# Params passed to the backend as ShotRequest.options: declared once, with the backend.
 _DIFFUSERS_NAMES = frozenset(option.name for option in DIFFUSERS_OPTIONS)
 
 
@@ -108,6 +74,7 @@ class Generate(NodeType):
     def cache_key_extra(self, params, ctx):
         # Which recognizer scores the shot depends on the face models installed; a local
         # model file can be replaced under the same path.
+        from canvas_app.errors import BadInput
         from canvas_app.fileio import file_stamp
         from canvas_app.identity.encoders import installed_packs
 
@@ -115,6 +82,14 @@ class Generate(NodeType):
         if params["backend"] == "diffusers":
             for name in ("model", "faceid_adapter", "image_adapter", "motion_adapter"):
                 extra.append(str(file_stamp(params[name]) or params[name]))
+            # A LoRA file retrained under the same name must re-render the shot.
+            try:
+                loras = parse_loras(params["loras"])
+            except BadInput:  # the run reports it, naming the field
+                loras = ()
+                extra.append(f"loras={params['loras']}")
+            for lora in loras:
+                extra.append(f"lora={file_stamp(lora.path) or lora.path}@{lora.weight}")
         return ";".join(extra)
 
     def save_result(self, outputs, folder):

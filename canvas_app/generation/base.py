@@ -44,7 +44,7 @@ class GeneratorBackend(Protocol):
 # name -> "module:attribute" of a zero-argument factory; imported on first use.
 _BACKENDS: dict[str, str] = {
     "animatic": "canvas_app.generation.animatic:AnimaticBackend",
-    "diffusers": "canvas_app.generation.diffusers_backend:DiffusersBackend",
+    "diffusers": "canvas_app.generation.diffusers.backend:DiffusersBackend",
 }
 _instances: dict[str, GeneratorBackend] = {}
 

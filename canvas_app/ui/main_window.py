@@ -99,6 +99,11 @@ class MainWindow(QMainWindow):
         self.library_dock = self._dock("Identities", self.library, Qt.RightDockWidgetArea,
                                        "identities")
         self.tabifyDockWidget(self.history_dock, self.library_dock)
+        from canvas_app.ui.models_panel import ModelsPanel
+
+        self.models_panel = ModelsPanel(lambda: self.document.graph if self.document else None)
+        self.models_dock = self._dock("Models", self.models_panel, Qt.RightDockWidgetArea, "models")
+        self.tabifyDockWidget(self.library_dock, self.models_dock)
         self.inspector_dock.raise_()
         self.resizeDocks([self.inspector_dock], [380], Qt.Horizontal)
 

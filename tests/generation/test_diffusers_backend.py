@@ -17,57 +17,18 @@ pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 import tiny_models as tm  # noqa: E402
+from diffusers_helpers import options, pipe_of, request  # noqa: E402,F401
 
 from canvas_app.engine.context import Cancelled, RunContext  # noqa: E402
 from canvas_app.errors import BadInput, NodeFailure  # noqa: E402
 from canvas_app.generation.base import ShotRequest  # noqa: E402
-from canvas_app.generation.diffusers_backend import (  # noqa: E402
-    DiffusersBackend, compose_prompt, frame_png_text, parse_options)
+from canvas_app.generation.diffusers.backend import DiffusersBackend  # noqa: E402
+from canvas_app.generation.diffusers.metadata import compose_prompt, frame_png_text  # noqa: E402
+from canvas_app.generation.diffusers.options import parse_options  # noqa: E402
 from canvas_app.generation.model_manager import ModelManager  # noqa: E402
 from canvas_app.values import Clip, RefImage, ShotPrompt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    return tm.build_all(tmp_path_factory.mktemp("tiny_models"))
-
-
-@pytest.fixture(scope="module")
-def manager():
-    manager = ModelManager(budget_bytes=1 << 34)
-    yield manager
-    manager.unload_all()
-
-
-@pytest.fixture()
-def backend(manager):
-    return DiffusersBackend(manager=manager)
-
-
-def options(tiny, **extra):
-    base = {"model": str(tiny["model"]), "faceid_adapter": str(tiny["faceid"]), "steps": 2,
-            "identity_strength": 1.0, "preview_interval": 0.0}
-    base.update(extra)
-    return base
-
-
-def request(tiny, *, seed=1, duration=0.25, fps=4.0, size=32, identity=None, references=(), previous=None,
-            prompt="a portrait of a person", camera_move="static", **extra):
-    return ShotRequest(identity=identity or tm.tiny_identity(0),
-                       prompt=ShotPrompt(positive=prompt, duration=duration, camera_move=camera_move),
-                       references=list(references), width=size, height=size, fps=fps, seed=seed,
-                       device="cpu", options=options(tiny, **extra), previous_clip=previous)
-
-
-def pipe_of(backend, **match):
-    """The loaded pipeline (first key whose adapters/flags match)."""
-    for key in backend.manager.keys():
-        entry = backend.manager.peek(key)
-        if all(getattr(entry.value, name) == value for name, value in match.items()):
-            return entry.value.pipe
-    raise AssertionError("pipeline not loaded")
 
 
 def outfit(seed=0, size=(40, 30)):
@@ -76,7 +37,8 @@ def outfit(seed=0, size=(40, 30)):
 
 
 def test_import_does_not_load_torch():
-    code = ("import sys; import canvas_app.generation.diffusers_backend, canvas_app.generation.model_manager, "
+    code = ("import sys; import canvas_app.generation.diffusers.backend, canvas_app.generation.model_manager, "
+            "nodes.generate, "
             "canvas_app.generation.previews; "
             "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
             "assert not heavy, heavy")

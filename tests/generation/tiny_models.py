@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-CROSS_ATTENTION_DIM = 32
+CROSS_ATTENTION_DIM = 64  # = the FaceID Plus resampler width (64-wide heads), as 768 is in SD 1.5
 FACE_DIM = 512  # ArcFace / insightface embedding size, as in the real adapter
 CLIP_PROJECTION_DIM = 32
 
@@ -56,11 +56,14 @@ def sd15_components(tmp: Path) -> dict:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(0)
+    # Attention in every block, as in SD 1.5's first down blocks: then the attention
+    # processors interleave with an AnimateDiff UNet's motion modules from block 0 on,
+    # so any code that numbers them by index meets the same order as on real weights.
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=CROSS_ATTENTION_DIM, norm_num_groups=2)
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        attention_head_dim=2, cross_attention_dim=CROSS_ATTENTION_DIM, norm_num_groups=2)
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               clip_sample=False, set_alpha_to_one=False, steps_offset=1)
     torch.manual_seed(0)
@@ -128,6 +131,22 @@ def save_sdxl_folder(folder: Path) -> Path:
     return folder
 
 
+def _processor_hidden_sizes(unet_config: dict) -> list[tuple[str, int]]:
+    """(name, hidden size) of every attention processor, in `unet.attn_processors` order."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_config(unet_config)
+    sizes = []
+    for name in unet.attn_processors:
+        if name.startswith("mid_block"):
+            sizes.append((name, unet_config["block_out_channels"][-1]))
+        elif name.startswith("up_blocks"):
+            sizes.append((name, list(reversed(unet_config["block_out_channels"]))[int(name[len("up_blocks.")])]))
+        else:
+            sizes.append((name, unet_config["block_out_channels"][int(name[len("down_blocks.")])]))
+    return sizes
+
+
 def _attn2_hidden_sizes(unet_config: dict) -> list[int]:
     """Hidden size of each cross-attention processor, in `unet.attn_processors` order."""
     from diffusers import UNet2DConditionModel
@@ -146,11 +165,13 @@ def _attn2_hidden_sizes(unet_config: dict) -> list[int]:
     return sizes
 
 
-def faceid_state_dict(unet_config: dict, *, num_tokens: int = 4, mult: int = 2, seed: int = 1) -> dict:
+def faceid_state_dict(unet_config: dict, *, num_tokens: int = 4, mult: int = 2, seed: int = 1,
+                      lora_rank: int = 4) -> dict:
     """IP-Adapter FaceID weights in the layout of `ip-adapter-faceid_sd15.bin`:
     image_proj.proj.0 (512 -> 512*mult), proj.2 (-> cross_dim*num_tokens), norm;
-    ip_adapter.{1,3,5,...}.to_k_ip / to_v_ip per cross-attention layer. (The real
-    file also has LoRA keys, which diffusers applies only with PEFT installed.)"""
+    ip_adapter.{1,3,5,...}.to_k_ip / to_v_ip per cross-attention layer; and, as in
+    the real file, the LoRA: ip_adapter.{0,1,2,...}.to_{q,k,v,out}_lora.{down,up}.weight
+    for every attention processor (self and cross), numbered in processor order."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -170,7 +191,54 @@ def faceid_state_dict(unet_config: dict, *, num_tokens: int = 4, mult: int = 2, 
         key_id = 1 + 2 * index
         ip_adapter[f"{key_id}.to_k_ip.weight"] = rand(hidden, cross)
         ip_adapter[f"{key_id}.to_v_ip.weight"] = rand(hidden, cross)
+    if lora_rank:
+        for index, (name, hidden) in enumerate(_processor_hidden_sizes(unet_config)):
+            kv_in = hidden if name.endswith("attn1.processor") else cross
+            for part, width_in in (("to_q", hidden), ("to_k", kv_in), ("to_v", kv_in), ("to_out", hidden)):
+                ip_adapter[f"{index}.{part}_lora.down.weight"] = rand(lora_rank, width_in, scale=0.3)
+                ip_adapter[f"{index}.{part}_lora.up.weight"] = rand(hidden, lora_rank, scale=0.3)
     return {"image_proj": image_proj, "ip_adapter": ip_adapter}
+
+
+def faceid_plus_v2_state_dict(unet_config: dict, *, clip_hidden: int = 32, heads: int = 1, seed: int = 4) -> dict:
+    """IP-Adapter FaceID Plus v2 in the layout of `ip-adapter-faceid-plusv2_sd15.bin`: the
+    FaceID projection (proj.0/proj.2/norm) plus the perceiver resampler over CLIP
+    hidden states (perceiver_resampler.*, 4 layers of 64-wide heads), the same
+    to_k_ip/to_v_ip layers and LoRA as plain FaceID."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    cross = unet_config["cross_attention_dim"]
+    embed, tokens = heads * 64, 4
+
+    def rand(*shape, scale=0.05):
+        return torch.randn(*shape, generator=generator) * scale
+
+    def ones(n):
+        return torch.ones(n)
+
+    def zeros(n):
+        return torch.zeros(n)
+
+    proj = {"proj.0.weight": rand(FACE_DIM * 2, FACE_DIM), "proj.0.bias": rand(FACE_DIM * 2),
+            "proj.2.weight": rand(embed * tokens, FACE_DIM * 2), "proj.2.bias": rand(embed * tokens),
+            "norm.weight": ones(embed), "norm.bias": zeros(embed),
+            "perceiver_resampler.proj_in.weight": rand(embed, clip_hidden),
+            "perceiver_resampler.proj_in.bias": rand(embed),
+            "perceiver_resampler.proj_out.weight": rand(cross, embed, scale=0.5),
+            "perceiver_resampler.proj_out.bias": rand(cross),
+            "perceiver_resampler.norm_out.weight": ones(cross), "perceiver_resampler.norm_out.bias": zeros(cross)}
+    for index in range(4):
+        layer = f"perceiver_resampler.layers.{index}"
+        proj.update({f"{layer}.0.norm1.weight": ones(embed), f"{layer}.0.norm1.bias": zeros(embed),
+                     f"{layer}.0.norm2.weight": ones(embed), f"{layer}.0.norm2.bias": zeros(embed),
+                     f"{layer}.0.to_q.weight": rand(heads * 64, embed),
+                     f"{layer}.0.to_kv.weight": rand(2 * heads * 64, embed),
+                     f"{layer}.0.to_out.weight": rand(embed, heads * 64),
+                     f"{layer}.1.0.weight": ones(embed), f"{layer}.1.0.bias": zeros(embed),
+                     f"{layer}.1.1.weight": rand(embed * 4, embed), f"{layer}.1.3.weight": rand(embed, embed * 4)})
+    state = faceid_state_dict(unet_config, seed=seed + 1)
+    return {"image_proj": proj, "ip_adapter": state["ip_adapter"]}
 
 
 def image_adapter_state_dict(unet_config: dict, *, seed: int = 2) -> dict:
@@ -236,6 +304,9 @@ def build_all(root: Path) -> dict[str, Path]:
                                                   root / "ip-adapter_tiny.safetensors"),
         "image_encoder": save_image_encoder(root / "image_encoder"),
         "motion": save_motion_adapter(root / "motion_adapter"),
+        "faceid_plus_v2": save_adapter_safetensors(faceid_plus_v2_state_dict(unet_config),
+                                                   root / "ip-adapter-faceid-plusv2_tiny.safetensors"),
+        "lora": save_character_lora(model, root / "loras" / "character_tiny.safetensors"),
     }
 
 
@@ -272,3 +343,25 @@ def tiny_identity(seed: int = 0, n_refs: int = 3, with_insightface: bool = True)
     dlib = np.mean([s.embeddings["dlib"] for s in samples], axis=0)
     embeddings["dlib"] = (dlib / np.linalg.norm(dlib)).astype(np.float32)
     return Identity(name=f"person{seed}", embeddings=embeddings, samples=samples)
+
+
+def save_character_lora(model: Path, path: Path, *, rank: int = 4, seed: int = 3) -> Path:
+    """A character LoRA for the tiny UNet in the layout diffusers' trainers write
+    (`save_lora_weights`: unet.<module>.lora_A/B.weight in one .safetensors)."""
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(str(model / "unet"))
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in unet.named_parameters():
+            if "lora_B" in name:  # peft starts B at zero: a LoRA that changes nothing
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    layers = get_peft_model_state_dict(unet)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(str(path.parent), unet_lora_layers=layers,
+                                              weight_name=path.name, safe_serialization=True)
+    return path
