@@ -8,10 +8,16 @@ Only node types that know how to write and read their own results take part
 (`NodeType.save_result` / `load_result`): the expensive ones, renders and
 identities. Each entry is a folder written under a temporary name and renamed
 into place, so a crash never leaves a half entry; nothing is unpickled when
-reading. The folder is trimmed to a byte budget, least recently used first.
+reading. Each entry carries a digest of every file in it (`digest.json`),
+checked before the entry is used: a damaged, truncated or edited entry is a
+miss and is removed, so it can neither give a wrong result nor break later
+runs. A read-only cache is still read. The folder is trimmed to a byte budget,
+least recently used first.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -29,6 +35,33 @@ def _megabytes(variable: str, default: int) -> int:
 
 DEFAULT_MAX_BYTES = _megabytes("CANVAS_APP_DISK_CACHE_MB", 4096)
 STALE_STAGING_SECONDS = 3600
+DIGEST_FILE = "digest.json"
+
+
+def _file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every regular file under `folder` (the digest file aside), by relative path."""
+    digests = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if relative == DIGEST_FILE or path.is_dir():
+            continue
+        if path.is_symlink() or not path.is_file():
+            raise ValueError(f"{relative} is not a regular file")
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digests[relative] = digest.hexdigest()
+    return digests
+
+
+def _verified(entry: Path) -> bool:
+    """The entry holds exactly the files it was saved with, byte for byte."""
+    try:
+        stored = json.loads((entry / DIGEST_FILE).read_text(encoding="utf-8"))
+        return isinstance(stored, dict) and stored == _file_digests(entry)
+    except (OSError, ValueError, RecursionError):
+        return False
 
 
 def default_cache_dir() -> Path:
@@ -61,13 +94,18 @@ class DiskCache:
         try:
             if not entry.is_dir():
                 return None
+            if not _verified(entry):
+                raise ValueError("damaged cache entry")
             outputs = node_type.load_result(entry)
-            if outputs is not None:
-                os.utime(entry)  # recently used
-            return outputs
         except Exception:  # a damaged or vanished entry is a miss, and goes away
             shutil.rmtree(entry, ignore_errors=True)
             return None
+        if outputs is not None:
+            try:
+                os.utime(entry)  # recently used
+            except OSError:  # a read-only cache is still worth reading
+                pass
+        return outputs
 
     def save(self, key: str, node_type, outputs: dict[str, Any]) -> bool:
         """Keep a result; an older entry under the same key is replaced."""
@@ -78,6 +116,8 @@ class DiskCache:
             staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
             if not node_type.save_result(outputs, staging):
                 return False
+            (staging / DIGEST_FILE).write_text(json.dumps(_file_digests(staging)),
+                                               encoding="utf-8")
             self.discard(key)
             os.replace(staging, entry)
             self.trim()

@@ -84,10 +84,12 @@ class ParamSpec:
                 if isinstance(value, float) and not value.is_integer():
                     return value, f"expected a whole number, got {value!r}"
                 value = int(value)
+                if abs(value) >= 2 ** 63:  # nothing downstream takes more than 64 bits
+                    return value, "the number is far too large"
             else:
-                value = float(value)
-                if not math.isfinite(value):
-                    return value, f"expected a finite number, got {value!r}"
+                value = _finite_float(value)
+                if value is None:
+                    return value, "expected a finite number"
             if self.minimum is not None and value < self.minimum:
                 return value, f"{value} is below the minimum {self.minimum:g}"
             if self.maximum is not None and value > self.maximum:
@@ -121,14 +123,30 @@ class ParamSpec:
                 if not isinstance(entry, dict):
                     return value, f"trim {index + 1} must be an object with in and out"
                 start, end = entry.get("in", 0.0), entry.get("out")
-                if isinstance(start, bool) or not isinstance(start, (int, float)) or start < 0:
+                start = None if isinstance(start, bool) else _finite_float(start)
+                if start is None or not 0 <= start <= MAX_SECONDS:
                     return value, f"trim {index + 1}: in must be a number of seconds >= 0"
-                if end is not None and (isinstance(end, bool) or not isinstance(end, (int, float))
-                                        or end <= start):
-                    return value, f"trim {index + 1}: out must be empty or greater than in"
-                normalised.append({"in": float(start), "out": None if end is None else float(end)})
+                if end is not None:
+                    end = None if isinstance(end, bool) else _finite_float(end)
+                    if end is None or not start < end <= MAX_SECONDS:
+                        return value, f"trim {index + 1}: out must be empty or greater than in"
+                normalised.append({"in": start, "out": end})
             return normalised, None
         return value, f"unsupported kind {kind}"
+
+
+MAX_SECONDS = 24 * 3600.0  # no trim point is further than a day into a shot
+
+
+def _finite_float(value: Any) -> float | None:
+    """float(value) if it is a finite number (an int near 10**400 is not), else None."""
+    if not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)
