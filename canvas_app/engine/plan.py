@@ -86,4 +86,7 @@ def check_runnable(graph: Graph, order: list[str],
             if not port.optional and not any(link.dst_port == port.name
                                              for link in incoming.get(node_id, ())):
                 problems.append(Problem(node_id, port.name, f"input {port.name!r} is not connected"))
+    from canvas_app.engine.budget import render_problems
+
+    problems += [Problem(*problem) for problem in render_problems(graph, order, incoming)]
     return problems
