@@ -215,6 +215,20 @@ class NodeType:
                 files.extend(Path(entry["path"]) for entry in value)
         return files
 
+    def check_inputs(self, params: dict[str, Any]) -> list[tuple[str, str]]:
+        """(field, problem) for input files that cannot work, found before a run
+        starts, so that `validate` refuses what `run` would. Reads image headers only."""
+        from canvas_app.media.images import image_problem
+
+        problems = []
+        for param in self.spec.params:
+            if param.kind == "images":
+                for entry in params.get(param.name) or ():
+                    problem = image_problem(entry["path"])
+                    if problem:
+                        problems.append((param.name, f"{entry['path']}: {problem}"))
+        return problems
+
     def key_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """The params the result depends on (all, unless a node knows better)."""
         return params

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,39 @@ def load_rgb(path: str | Path, *, node: str | None = None, field: str | None = N
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError) as error:
         raise BadInput(f"not a readable image ({error.__class__.__name__})", file=str(path),
                        node=node, field=field) from None
+
+
+def image_problem(path: str | Path) -> str | None:
+    """Why an image file cannot be used as a reference (read from its header
+    only, without decoding it), or None. A missing file is left to the node,
+    which names it when it runs."""
+    try:
+        if not os.path.lexists(path):
+            return None
+        load_rgb_header(Path(path))
+    except BadInput as error:
+        return super(BadInput, error).__str__()
+    return None
+
+
+def load_rgb_header(path: Path) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        regular = path.is_file()
+    except (OSError, ValueError):
+        regular = False
+    if not regular:
+        raise BadInput("not found or not a regular file", file=str(path))
+    try:
+        with open_regular(path) as handle, Image.open(handle) as image:
+            _check_size(image.size, path, None, None)
+            return image.size
+    except Image.DecompressionBombError:
+        raise BadInput("the image is too large", file=str(path)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise BadInput(f"not a readable image ({error.__class__.__name__})",
+                       file=str(path)) from None
 
 
 def _check_size(size: tuple[int, int], path: Path, node, field) -> None:

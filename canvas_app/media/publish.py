@@ -3,7 +3,8 @@
 An export is written whole into a staging folder (`.export-<pid>-*`) first.
 Publishing then:
 
-1. records which files the previous export of the same cut had (its manifest);
+1. records in the staging folder which files the previous export of the same
+   cut had (its manifest) and which files the new one has;
 2. renames the staging folder to `.publish-<pid>-<name>`: the commit point, atomic.
    Before it the old export is untouched; after it the new one is complete on
    disk and any later step can be finished by whoever comes next;
@@ -32,7 +33,7 @@ from canvas_app.fileio import atomic_write_text, file_stamp
 
 STAGING_PREFIX = ".export-"
 PUBLISHING_PREFIX = ".publish-"
-OLD_FILES = ".previous-files.json"
+PLAN_FILE = ".publish-plan.json"
 LEGACY_STAGING_SECONDS = 3600
 
 
@@ -119,7 +120,12 @@ def publish(staging: Path, out_dir: Path, name: str) -> list[Path]:
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
     recover(out_dir)
-    atomic_write_text(Path(staging) / OLD_FILES, json.dumps(_previous_files(out_dir, name)))
+    # What is replaced and what replaces it, recorded before the commit: after it,
+    # files leave the folder one by one and it no longer lists them all.
+    new_files = sorted(path.relative_to(staging).as_posix() for path in Path(staging).rglob("*")
+                       if path.is_file())
+    atomic_write_text(Path(staging) / PLAN_FILE, json.dumps(
+        {"old": _previous_files(out_dir, name), "new": new_files}))
     publishing = out_dir / f"{PUBLISHING_PREFIX}{os.getpid()}-{name}"
     shutil.rmtree(publishing, ignore_errors=True)
     os.replace(staging, publishing)  # the commit point
@@ -128,11 +134,13 @@ def publish(staging: Path, out_dir: Path, name: str) -> list[Path]:
 
 def _finish(publishing: Path, out_dir: Path, name: str) -> list[Path]:
     try:
-        old_files = json.loads((publishing / OLD_FILES).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        plan = json.loads((publishing / PLAN_FILE).read_text(encoding="utf-8"))
+        old_files, new_files = list(plan["old"]), sorted(map(str, plan["new"]))
+    except (OSError, ValueError, KeyError, TypeError):  # damaged: publish what is there
         old_files = []
-    new_files = sorted(path.relative_to(publishing).as_posix() for path in publishing.rglob("*")
-                       if path.is_file() and path.name != OLD_FILES)
+        new_files = sorted(path.relative_to(publishing).as_posix()
+                           for path in publishing.rglob("*")
+                           if path.is_file() and path.name != PLAN_FILE)
     report = f"{name}.report.json"
     # The report last: whoever reads it finds every file it names.
     for relative in sorted(new_files, key=lambda r: (r == report, r.count("/") == 0, r)):
@@ -144,7 +152,7 @@ def _finish(publishing: Path, out_dir: Path, name: str) -> list[Path]:
             os.replace(publishing / relative, target)
         except FileNotFoundError:  # already moved by an earlier, interrupted try
             pass
-    for relative in old_files if isinstance(old_files, list) else ():
+    for relative in old_files:
         if relative not in new_files:
             old = _inside(out_dir, relative)
             if old is not None and (old.is_file() or old.is_symlink()):
