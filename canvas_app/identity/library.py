@@ -93,10 +93,10 @@ class IdentityLibrary:
             except BadInput as error:
                 # A file name that is not valid text (bytes from another system) is shown
                 # with replacement characters rather than breaking the listing.
-                entries.append(LibraryEntry(name=_printable(path.name[:-len(FILE_SUFFIX)]),
+                entries.append(LibraryEntry(name=printable(path.name[:-len(FILE_SUFFIX)]),
                                             identity_id="", created="", encoders=[],
                                             thumbnail=None, path=path,
-                                            error=_printable(str(error))))
+                                            error=printable(str(error))))
                 continue
             entries.append(LibraryEntry(name=summary["name"], identity_id=summary["id"],
                                         created=summary["created"], encoders=summary["encoders"],
@@ -152,7 +152,8 @@ class IdentityLibrary:
                            file=str(path)) from None
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
+    """`text` as it can be printed: undecodable bytes of a file name become U+FFFD."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
