@@ -447,19 +447,30 @@ def test_a_symlink_loop_asset_and_a_huge_backdrop_do_not_crash(tmp_path, capsys)
     assert main(["validate", str(write_project(tmp_path, backdrop, name="b"))]) == 0
 
 
-def test_a_lone_surrogate_title_saves_and_runs(tmp_path):
+def test_a_lone_surrogate_saves_and_what_validate_accepts_runs(tmp_path, capsys):
     from canvas_app.project import load_project, save_project
 
     def titled(project):
         short_shots(project)
         node(project, "sequence1")["title"] = "cut \udc80"
-        node(project, "prompt1")["params"]["positive"] = "hello \udc80"
+        node(project, "prompt1")["title"] = "shot \ud800"
     project = write_project(tmp_path, titled)
-    graph, _ = load_project(project)
+    graph, issues = load_project(project)
+    assert graph.nodes["sequence1"].title == "cut ?" and {i.field for i in issues} == {"title"}
+    graph.nodes["sequence1"].title = "pasted \udc80"  # as the editor may hold it
     save_project(graph, tmp_path / "saved.canvas.json")
-    reloaded, issues = load_project(tmp_path / "saved.canvas.json")
-    assert reloaded.nodes["sequence1"].title == "cut \udc80" and not issues
+    assert load_project(tmp_path / "saved.canvas.json")[0].nodes["sequence1"].title == "pasted ?"
+    assert main(["validate", str(project)]) == 0
     assert main(["run", str(project), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+
+    def in_param(project):
+        node(project, "prompt1")["params"]["positive"] = "hello \udc80"
+        node(project, "sequence1")["params"]["name"] = "cut\ud800"
+    bad = write_project(tmp_path, in_param, name="bad")
+    capsys.readouterr()
+    assert main(["validate", str(bad)]) == 2
+    assert "invalid character" in capsys.readouterr().err
+    assert main(["run", str(bad), "--out", str(tmp_path / "out2"), "--quiet"]) == 2
 
 
 # ----------------------------------------------------------------------------- 9. leftovers

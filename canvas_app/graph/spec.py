@@ -72,6 +72,8 @@ class ParamSpec:
                 value = str(value)
             if not isinstance(value, str):
                 return value, f"expected text, got {type(value).__name__}"
+            if not _encodable(value):
+                return value, "the text holds an invalid character (a lone surrogate)"
             return value, None
         if kind == "bool":
             if not isinstance(value, bool):
@@ -136,6 +138,15 @@ class ParamSpec:
 
 
 MAX_SECONDS = 24 * 3600.0  # no trim point is further than a day into a shot
+
+
+def _encodable(text: str) -> bool:
+    """Text that can be written as UTF-8 (exports, reports and file names need it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _finite_float(value: Any) -> float | None:

@@ -200,7 +200,8 @@ def graph_from_dict(data: Any, registry: NodeRegistry, base_dir: Path | None,
 
 def _node_from_dict(raw: Any, index: int, registry: NodeRegistry, base_dir: Path | None,
                     source: str, graph: Graph, issues: list[LoadIssue]) -> Node | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"] \
+            or raw["id"].encode("utf-8", "replace").decode("utf-8") != raw["id"]:
         issues.append(LoadIssue("error", f"node {index + 1} has no id and was dropped", file=source))
         return None
     node_id = raw["id"]
@@ -210,6 +211,11 @@ def _node_from_dict(raw: Any, index: int, registry: NodeRegistry, base_dir: Path
         return None
     type_name = str(raw.get("type", ""))
     title = str(raw.get("title") or node_id)
+    printable = title.encode("utf-8", "replace").decode("utf-8")
+    if printable != title:  # a lone surrogate cannot be written into exports or reports
+        issues.append(LoadIssue("warning", "the title held an invalid character; replaced",
+                                node=node_id, field="title", file=source))
+        title = printable
     position = _position(raw.get("position"))
     node_class = registry.get(type_name)
     if node_class is None:
