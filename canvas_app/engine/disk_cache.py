@@ -78,12 +78,14 @@ def _folder_bytes(folder: Path) -> int:
 
 
 class DiskCache:
-    def __init__(self, folder: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, folder: Path | None = None, max_bytes: int | None = None) -> None:
         from canvas_app import __version__
 
         # Results from another program version may come from other code: keep them apart.
         self.folder = (Path(folder) if folder else default_cache_dir()) / f"v{__version__}"
-        self.max_bytes = max_bytes
+        # Read when made: the editor's Settings may have changed it since import.
+        self.max_bytes = _megabytes("CANVAS_APP_DISK_CACHE_MB", 4096) if max_bytes is None \
+            else max_bytes
         self._lock = threading.Lock()
 
     def _entry(self, key: str) -> Path:
