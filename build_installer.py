@@ -3,6 +3,7 @@
     python build_installer.py wheel      # dist/canvas_app-<version>-py3-none-any.whl (+ sdist)
     python build_installer.py bundle     # dist/canvas-app/: a one-folder app made by PyInstaller
     python build_installer.py check      # start that app on the example: screenshot, then a run
+    python build_installer.py desktop-entry [--prefix ~/.local]   # Linux menu entry and icon
 
 The wheel is what `pip install` uses. The bundle is a folder with its own Python for people who do
 not want a Python environment; it needs `pip install pyinstaller` first and is built for the machine
@@ -73,7 +74,8 @@ def build_bundle(full: bool = False) -> int:
 
 
 def _folder_bytes(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    return sum(path.stat().st_size for path in folder.rglob("*")
+               if path.is_file() and not path.is_symlink())  # PyInstaller links libraries
 
 
 def check_bundle() -> int:
@@ -117,15 +119,40 @@ def check_bundle() -> int:
     return 0 if ok else 1
 
 
+def install_desktop_entry(prefix: Path) -> int:
+    """Linux: a menu entry and an icon for the bundle, under `prefix` (~/.local by default)."""
+    executable = BUNDLE / "canvas-app"
+    if not executable.is_file():
+        print(f"build_installer: no bundle at {BUNDLE}; run `build_installer.py bundle`",
+              file=sys.stderr)
+        return 2
+    entry = (ROOT / "resources" / "linux" / "canvas-app.desktop").read_text(encoding="utf-8")
+    entry = entry.replace("Exec=canvas-app", f"Exec={executable}") \
+        .replace("TryExec=canvas-app", f"TryExec={executable}")
+    applications = prefix / "share" / "applications"
+    icons = prefix / "share" / "icons" / "hicolor" / "scalable" / "apps"
+    applications.mkdir(parents=True, exist_ok=True)
+    icons.mkdir(parents=True, exist_ok=True)
+    (applications / "canvas-app.desktop").write_text(entry, encoding="utf-8")
+    (icons / "canvas-app.svg").write_bytes((ROOT / "resources" / "icons" / "app.svg").read_bytes())
+    print(f"installed {applications / 'canvas-app.desktop'} and {icons / 'canvas-app.svg'}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("target", choices=("wheel", "bundle", "check"),
-                        help="check: start the built bundle on the example (screenshot and run)")
+    parser.add_argument("target", choices=("wheel", "bundle", "check", "desktop-entry"),
+                        help="check: start the built bundle on the example (screenshot and run); "
+                             "desktop-entry: add the bundle to the Linux application menu")
+    parser.add_argument("--prefix", type=Path, default=Path.home() / ".local",
+                        help="desktop-entry: where share/applications and share/icons are")
     parser.add_argument("--full", action="store_true",
                         help="bundle: include torch, diffusers and insightface (several GB)")
     args = parser.parse_args()
     if args.target == "wheel":
         return build_wheel()
+    if args.target == "desktop-entry":
+        return install_desktop_entry(args.prefix)
     return build_bundle(args.full) if args.target == "bundle" else check_bundle()
 
 
