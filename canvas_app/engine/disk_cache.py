@@ -55,6 +55,12 @@ def _file_digests(folder: Path) -> dict[str, str]:
     return digests
 
 
+def _entry_stamp(entry: Path) -> tuple:
+    """Names, sizes and modification times of an entry's files."""
+    return tuple(sorted((path.name, stat.st_size, stat.st_mtime_ns)
+                        for path in entry.iterdir() for stat in (path.stat(),)))
+
+
 def _verified(entry: Path) -> bool:
     """The entry holds exactly the files it was saved with, byte for byte."""
     try:
@@ -87,6 +93,7 @@ class DiskCache:
         self.max_bytes = _megabytes("CANVAS_APP_DISK_CACHE_MB", 4096) if max_bytes is None \
             else max_bytes
         self._lock = threading.Lock()
+        self._checked: dict[str, tuple] = {}  # key -> stamp of the entry when last verified
 
     def _entry(self, key: str) -> Path:
         return self.folder / key[:2] / key
@@ -96,8 +103,11 @@ class DiskCache:
         try:
             if not entry.is_dir():
                 return None
-            if not _verified(entry):
-                raise ValueError("damaged cache entry")
+            stamp = _entry_stamp(entry)
+            if self._checked.get(key) != stamp:  # hashed once per session while unchanged
+                if not _verified(entry):
+                    raise ValueError("damaged cache entry")
+                self._checked[key] = stamp
             outputs = node_type.load_result(entry)
         except Exception:  # a damaged or vanished entry is a miss, and goes away
             shutil.rmtree(entry, ignore_errors=True)
