@@ -63,9 +63,21 @@ scalars = st.one_of(
     st.sampled_from(["", "../../../etc/passwd", "/dev/zero", "a\x00b", "x" * 5000, "\udc80",
                      "C:\\\\con", "refs/astronaut.jpg", "face", "environment", "library"]),
 )
-json_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-    max_leaves=12)
+def nested(depth: int):
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+json_values = st.one_of(
+    st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+        max_leaves=12),
+    # Values that once gave tracebacks, drawn often enough to be found in a short run.
+    st.sampled_from([10 ** 400, float("nan"), float("inf"), nested(500),
+                     [{"in": 10 ** 400, "out": None}], [{"in": 0, "out": float("nan")}],
+                     [{"path": "a\x00b", "role": "face"}], [{"path": "y" * 5000}]]))
 
 
 @st.composite
@@ -76,8 +88,9 @@ def hostile_projects(draw) -> dict:
         where = draw(st.sampled_from(["param", "param", "param", "node", "top", "link"]))
         if where == "param":
             node = draw(st.sampled_from(nodes))
-            names = sorted(node["params"]) + ["unknown_field"]
-            node["params"][draw(st.sampled_from(names))] = draw(json_values)
+            if isinstance(node.get("params"), dict):  # an earlier draw may have replaced it
+                names = sorted(node["params"]) + ["unknown_field"]
+                node["params"][draw(st.sampled_from(names))] = draw(json_values)
         elif where == "node":
             node = draw(st.sampled_from(nodes))
             node[draw(st.sampled_from(["id", "type", "title", "position", "params",
@@ -189,6 +202,8 @@ def hostile_identity_files(draw, good: bytes) -> bytes:
                 samples = metadata.get("samples")
                 if draw(st.booleans()) and isinstance(samples, list) and samples:
                     target = draw(st.sampled_from(samples))
+                if not isinstance(target, dict):  # an earlier draw replaced it
+                    continue
                 keys = sorted(target) + ["extra"]
                 target[draw(st.sampled_from(keys))] = draw(json_values)
         return rewrite_metadata(good, change)
