@@ -89,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before a command's own handling starts
+        print("canvas-app: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         from canvas_app.ui.app import launch_editor
@@ -197,11 +205,7 @@ def _run(args) -> int:
     dispatcher = _farm(args.farm) if args.farm else None
     out_dir = Path(args.out) if args.out else Path("output") / project.name.split(".")[0]
     created_out_dir = not out_dir.exists()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BadInput(f"cannot use it as the output folder ({error.strerror or error})",
-                       file=str(out_dir), field="--out") from None
+    prepare_output_folder(out_dir, project, default=not args.out)
 
     token = CancelToken()
 
@@ -250,6 +254,27 @@ def _farm(address: str):
     dispatcher = ray_dispatcher(address)
     print(f"canvas-app: rendering on the Ray cluster at {address}", file=sys.stderr)
     return dispatcher
+
+
+def prepare_output_folder(out_dir: Path, project: Path, default: bool) -> None:
+    """Create the output folder; refuse one that is (or, for the default
+    ./output/<project>, passes through) a symbolic link; finish or remove what
+    a killed run left there, and a killed save beside the project."""
+    from canvas_app.fileio import remove_stale_temp_files
+    from canvas_app.media.publish import check_output_folder, recover
+
+    for folder in ([out_dir.parent, out_dir] if default else [out_dir]):
+        if folder.is_symlink():
+            raise BadInput("the output folder is a symbolic link; choose a real folder with "
+                           "--out", file=str(folder), field="--out")
+    check_output_folder(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInput(f"cannot use it as the output folder ({error.strerror or error})",
+                       file=str(out_dir), field="--out") from None
+    recover(out_dir)
+    remove_stale_temp_files(project)
 
 
 def _nodes(args) -> int:

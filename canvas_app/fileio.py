@@ -16,6 +16,28 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+class NotRegularFile(OSError):
+    """A FIFO, a device, a folder: reading it could block forever or never end."""
+
+
+def open_regular(path: str | Path):
+    """Open a file for reading in binary mode, refusing anything but a regular
+    file without blocking (a FIFO with no writer would otherwise hang here)."""
+    import stat
+
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                         | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise NotRegularFile(f"not a regular file: {path}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
@@ -32,6 +54,34 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if os.path.exists(temp_name):
             os.unlink(temp_name)
         raise
+
+
+STALE_TEMP_SECONDS = 10.0
+
+
+def remove_stale_temp_files(path: str | Path) -> None:
+    """Remove what killed writes of `path` left beside it (`.<name>.*.tmp`).
+    Only files older than a few seconds: a write in progress takes milliseconds."""
+    import time
+
+    path = Path(path)
+    try:
+        leftovers = list(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
+    except OSError:
+        return
+    for leftover in leftovers:
+        try:
+            if leftover.is_file() and not leftover.is_symlink() \
+                    and time.time() - leftover.stat().st_mtime > STALE_TEMP_SECONDS:
+                leftover.unlink()
+        except OSError:
+            pass
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

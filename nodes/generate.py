@@ -15,6 +15,14 @@ from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
 _DIFFUSERS_NAMES = frozenset(option.name for option in DIFFUSERS_OPTIONS)
 
 
+def _default(what: str, fallback: str, choices: tuple[str, ...]) -> str:
+    """The editor's Settings choose the backend and device new nodes start with."""
+    import os
+
+    value = os.environ.get(f"CANVAS_APP_DEFAULT_{what}", fallback)
+    return value if value in choices else fallback
+
+
 class Generate(NodeType):
     spec = NodeSpec(
         type_name="Generate", version=1, title="Generate", category="Shots",
@@ -28,10 +36,12 @@ class Generate(NodeType):
         ),
         outputs=(PortSpec("clip", CLIP, "Clip"),),
         params=(
-            ParamSpec("backend", "choice", "animatic", choices=("animatic", "diffusers"),
+            ParamSpec("backend", "choice", _default("BACKEND", "animatic", ("animatic", "diffusers")),
+                      choices=("animatic", "diffusers"),
                       help="animatic: embedded CPU renderer. diffusers: Stable Diffusion with "
                            "IP-Adapter FaceID (GPU recommended)."),
-            ParamSpec("device", "choice", "auto", choices=("auto", "cpu", "cuda", "mps")),
+            ParamSpec("device", "choice", _default("DEVICE", "auto", ("auto", "cpu", "cuda", "mps")),
+                      choices=("auto", "cpu", "cuda", "mps")),
             ParamSpec("seed", "seed", 1, minimum=0, maximum=2**31 - 1),
             ParamSpec("width", "int", 640, minimum=64, maximum=4096, step=8),
             ParamSpec("height", "int", 360, minimum=64, maximum=4096, step=8),

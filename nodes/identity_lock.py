@@ -72,6 +72,20 @@ class IdentityLock(NodeType):
                 self._project_library(ctx).save(identity, overwrite=True)
         return {"identity": identity}
 
+    def check_inputs(self, params):
+        """A chosen identity file must be a sound one before the run starts."""
+        from canvas_app.errors import BadInput
+        from canvas_app.identity import load_identity
+
+        problems = super().check_inputs(params)
+        if params.get("source") == "file" and params.get("identity_file") \
+                and Path(params["identity_file"]).exists():
+            try:
+                load_identity(Path(params["identity_file"]))
+            except BadInput as error:
+                problems.append(("identity_file", str(error)))
+        return problems
+
     def save_result(self, outputs, folder):
         from canvas_app.identity import save_identity
 

@@ -12,15 +12,15 @@ FCPXML and a contact sheet (see canvas_app/media/exports/options.py). PNGs and
 videos carry the project graph (canvas_app/media/exports/provenance.py).
 
 Everything is written into a staging folder first and moved into place at
-the end, so a cancelled or failed export leaves no half-written files; the
-files of the previous export of the same cut, and only those, are replaced.
+the end (canvas_app/media/publish.py), so a cancelled or failed export leaves
+no half-written files; the files of the previous export of the same cut, and
+only those, are replaced, and a crash in the middle never loses both.
 """
 from __future__ import annotations
 
 import json
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from canvas_app.errors import BadInput
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
 from canvas_app.graph.types import CLIP, SEQUENCE
 from canvas_app.media.exports.options import EXPORTS, param_name
+from canvas_app.media.publish import new_staging, publish, stamps, stamps_valid
 from canvas_app.values import SequenceResult
 
 # timeline exports: option -> (OTIO adapter, file suffix)
@@ -128,8 +129,7 @@ class Sequence(NodeType):
                             plan.total_frames + frames_total)
 
         out_dir = Path(ctx.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+        staging = new_staging(out_dir)
         exported = []
         try:
             (staging / "shots").mkdir()
@@ -199,13 +199,13 @@ class Sequence(NodeType):
             report["exports"] = exported
             write_report(staging / f"{name}.report.json", report)
             ctx.check_cancel()
-            self._publish(staging, out_dir, name)
+            published = publish(staging, out_dir, name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         result = SequenceResult(video_path=out_dir / f"{name}.mp4",
                                 timeline_path=out_dir / f"{name}.otio",
                                 report_path=out_dir / f"{name}.report.json", report=report)
-        result.file_stamps = _file_stamps(result)
+        result.file_stamps = stamps(published)
         return {"sequence": result}
 
     @staticmethod
@@ -220,48 +220,13 @@ class Sequence(NodeType):
                            f"{count / clip.fps:.2f} s long)", node=node, field="trims")
         return first, last
 
-    @staticmethod
-    def _publish(staging: Path, out_dir: Path, name: str) -> None:
-        """Move the finished export into place. The shot files of the previous
-        export of this cut (listed in its report) go; nothing else is touched."""
-        old_report = out_dir / f"{name}.report.json"
-        if old_report.is_file():
-            try:
-                previous = json.loads(old_report.read_text(encoding="utf-8"))
-                old_files = [shot["file"] for shot in previous.get("shots", [])]
-            except (ValueError, KeyError, TypeError, AttributeError):
-                old_files = []
-            shots_dir = (out_dir / "shots").resolve()
-            for relative in old_files:
-                for old in (out_dir / str(relative), (out_dir / str(relative)).with_suffix(".png")):
-                    if old.resolve().parent == shots_dir:  # never outside shots/
-                        old.unlink(missing_ok=True)
-        (out_dir / "shots").mkdir(exist_ok=True)
-        for item in (staging / "shots").iterdir():
-            item.replace(out_dir / "shots" / item.name)
-        frames_dir = out_dir / "frames"
-        if (staging / "frames").is_dir():
-            # The frame folders of this cut's previous export go (named <name>_NN_...).
-            pattern = re.compile(re.escape(name) + r"_\d\d_")
-            if frames_dir.is_dir():
-                for old in frames_dir.iterdir():
-                    if old.is_dir() and not old.is_symlink() and pattern.match(old.name):
-                        shutil.rmtree(old)
-            frames_dir.mkdir(exist_ok=True)
-            for item in (staging / "frames").iterdir():
-                item.replace(frames_dir / item.name)
-        for item in staging.iterdir():
-            if item.is_file():
-                item.replace(out_dir / item.name)
-
     def cache_key_extra(self, params, ctx):
         return str(Path(ctx.output_dir).resolve()) if ctx.output_dir else ""
 
     def is_result_valid(self, outputs):
         """The export is still there, untouched since it was written."""
         result = outputs.get("sequence")
-        return result is not None and result.file_stamps is not None and \
-            _file_stamps(result) == result.file_stamps
+        return result is not None and stamps_valid(result.file_stamps)
 
     def save_result(self, outputs, folder):
         result = outputs["sequence"]
@@ -284,17 +249,6 @@ class Sequence(NodeType):
         return {"sequence": result}
 
 
-def _file_stamps(result) -> list | None:
-    """Size and modification time of each exported file (None if one is missing)."""
-    from canvas_app.fileio import file_stamp
-
-    folder = Path(result.report_path).parent
-    # The optional exports too (frame folders aside): a deleted .mov is made again.
-    extra = [folder / name for name in (result.report or {}).get("exports", [])
-             if not str(name).startswith("frames/")]
-    stamps = [file_stamp(path) for path in (result.video_path, result.timeline_path,
-                                            result.report_path, *extra)]
-    return None if None in stamps else stamps
 
 
 def _timeline_metadata(clip) -> dict:

@@ -200,7 +200,7 @@ def test_ctrl_c_cancels_with_130_and_removes_partial_outputs(tmp_path):
             if n["type"] == "Prompt":
                 n["params"]["duration"] = 60.0
             if n["type"] == "Generate":
-                n["params"].update(fps=24.0, width=1280, height=720)
+                n["params"].update(fps=24.0, width=640, height=360)  # within any memory budget
     path = write_project(tmp_path, long_shot)
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "canvas_app", "run", str(path), "--out",

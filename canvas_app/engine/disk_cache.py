@@ -8,10 +8,16 @@ Only node types that know how to write and read their own results take part
 (`NodeType.save_result` / `load_result`): the expensive ones, renders and
 identities. Each entry is a folder written under a temporary name and renamed
 into place, so a crash never leaves a half entry; nothing is unpickled when
-reading. The folder is trimmed to a byte budget, least recently used first.
+reading. Each entry carries a digest of every file in it (`digest.json`),
+checked before the entry is used: a damaged, truncated or edited entry is a
+miss and is removed, so it can neither give a wrong result nor break later
+runs. A read-only cache is still read. The folder is trimmed to a byte budget,
+least recently used first.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -29,6 +35,39 @@ def _megabytes(variable: str, default: int) -> int:
 
 DEFAULT_MAX_BYTES = _megabytes("CANVAS_APP_DISK_CACHE_MB", 4096)
 STALE_STAGING_SECONDS = 3600
+DIGEST_FILE = "digest.json"
+
+
+def _file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every regular file under `folder` (the digest file aside), by relative path."""
+    digests = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if relative == DIGEST_FILE or path.is_dir():
+            continue
+        if path.is_symlink() or not path.is_file():
+            raise ValueError(f"{relative} is not a regular file")
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digests[relative] = digest.hexdigest()
+    return digests
+
+
+def _entry_stamp(entry: Path) -> tuple:
+    """Names, sizes and modification times of an entry's files."""
+    return tuple(sorted((path.name, stat.st_size, stat.st_mtime_ns)
+                        for path in entry.iterdir() for stat in (path.stat(),)))
+
+
+def _verified(entry: Path) -> bool:
+    """The entry holds exactly the files it was saved with, byte for byte."""
+    try:
+        stored = json.loads((entry / DIGEST_FILE).read_text(encoding="utf-8"))
+        return isinstance(stored, dict) and stored == _file_digests(entry)
+    except (OSError, ValueError, RecursionError):
+        return False
 
 
 def default_cache_dir() -> Path:
@@ -45,13 +84,16 @@ def _folder_bytes(folder: Path) -> int:
 
 
 class DiskCache:
-    def __init__(self, folder: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, folder: Path | None = None, max_bytes: int | None = None) -> None:
         from canvas_app import __version__
 
         # Results from another program version may come from other code: keep them apart.
         self.folder = (Path(folder) if folder else default_cache_dir()) / f"v{__version__}"
-        self.max_bytes = max_bytes
+        # Read when made: the editor's Settings may have changed it since import.
+        self.max_bytes = _megabytes("CANVAS_APP_DISK_CACHE_MB", 4096) if max_bytes is None \
+            else max_bytes
         self._lock = threading.Lock()
+        self._checked: dict[str, tuple] = {}  # key -> stamp of the entry when last verified
 
     def _entry(self, key: str) -> Path:
         return self.folder / key[:2] / key
@@ -61,13 +103,21 @@ class DiskCache:
         try:
             if not entry.is_dir():
                 return None
+            stamp = _entry_stamp(entry)
+            if self._checked.get(key) != stamp:  # hashed once per session while unchanged
+                if not _verified(entry):
+                    raise ValueError("damaged cache entry")
+                self._checked[key] = stamp
             outputs = node_type.load_result(entry)
-            if outputs is not None:
-                os.utime(entry)  # recently used
-            return outputs
         except Exception:  # a damaged or vanished entry is a miss, and goes away
             shutil.rmtree(entry, ignore_errors=True)
             return None
+        if outputs is not None:
+            try:
+                os.utime(entry)  # recently used
+            except OSError:  # a read-only cache is still worth reading
+                pass
+        return outputs
 
     def save(self, key: str, node_type, outputs: dict[str, Any]) -> bool:
         """Keep a result; an older entry under the same key is replaced."""
@@ -78,6 +128,8 @@ class DiskCache:
             staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
             if not node_type.save_result(outputs, staging):
                 return False
+            (staging / DIGEST_FILE).write_text(json.dumps(_file_digests(staging)),
+                                               encoding="utf-8")
             self.discard(key)
             os.replace(staging, entry)
             self.trim()

@@ -86,4 +86,11 @@ def check_runnable(graph: Graph, order: list[str],
             if not port.optional and not any(link.dst_port == port.name
                                              for link in incoming.get(node_id, ())):
                 problems.append(Problem(node_id, port.name, f"input {port.name!r} is not connected"))
+        node_class = graph.registry.get(node.type_name)
+        if node_class is not None:
+            problems += [Problem(node_id, field, message)
+                         for field, message in node_class().check_inputs(node.params)]
+    from canvas_app.engine.budget import render_problems
+
+    problems += [Problem(*problem) for problem in render_problems(graph, order, incoming)]
     return problems

@@ -72,6 +72,8 @@ class ParamSpec:
                 value = str(value)
             if not isinstance(value, str):
                 return value, f"expected text, got {type(value).__name__}"
+            if not _encodable(value):
+                return value, "the text holds an invalid character (a lone surrogate)"
             return value, None
         if kind == "bool":
             if not isinstance(value, bool):
@@ -84,10 +86,12 @@ class ParamSpec:
                 if isinstance(value, float) and not value.is_integer():
                     return value, f"expected a whole number, got {value!r}"
                 value = int(value)
+                if abs(value) >= 2 ** 63:  # nothing downstream takes more than 64 bits
+                    return value, "the number is far too large"
             else:
-                value = float(value)
-                if not math.isfinite(value):
-                    return value, f"expected a finite number, got {value!r}"
+                value = _finite_float(value)
+                if value is None:
+                    return value, "expected a finite number"
             if self.minimum is not None and value < self.minimum:
                 return value, f"{value} is below the minimum {self.minimum:g}"
             if self.maximum is not None and value > self.maximum:
@@ -121,21 +125,46 @@ class ParamSpec:
                 if not isinstance(entry, dict):
                     return value, f"trim {index + 1} must be an object with in and out"
                 start, end = entry.get("in", 0.0), entry.get("out")
-                if isinstance(start, bool) or not isinstance(start, (int, float)) or start < 0:
+                start = None if isinstance(start, bool) else _finite_float(start)
+                if start is None or not 0 <= start <= MAX_SECONDS:
                     return value, f"trim {index + 1}: in must be a number of seconds >= 0"
-                if end is not None and (isinstance(end, bool) or not isinstance(end, (int, float))
-                                        or end <= start):
-                    return value, f"trim {index + 1}: out must be empty or greater than in"
-                trim = {"in": float(start), "out": None if end is None else float(end)}
+                if end is not None:
+                    end = None if isinstance(end, bool) else _finite_float(end)
+                    if end is None or not start < end <= MAX_SECONDS:
+                        return value, f"trim {index + 1}: out must be empty or greater than in"
+                trim = {"in": start, "out": end}
                 dissolve = entry.get("dissolve", 0.0)  # seconds of dissolve into this shot
-                if isinstance(dissolve, bool) or not isinstance(dissolve, (int, float)) \
-                        or dissolve < 0:
+                dissolve = None if isinstance(dissolve, bool) else _finite_float(dissolve)
+                if dissolve is None or not 0 <= dissolve <= MAX_SECONDS:
                     return value, f"trim {index + 1}: dissolve must be a number of seconds >= 0"
                 if dissolve:
-                    trim["dissolve"] = float(dissolve)
+                    trim["dissolve"] = dissolve
                 normalised.append(trim)
             return normalised, None
         return value, f"unsupported kind {kind}"
+
+
+MAX_SECONDS = 24 * 3600.0  # no trim point is further than a day into a shot
+
+
+def _encodable(text: str) -> bool:
+    """Text that can be written as UTF-8 (exports, reports and file names need it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _finite_float(value: Any) -> float | None:
+    """float(value) if it is a finite number (an int near 10**400 is not), else None."""
+    if not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)
@@ -203,6 +232,20 @@ class NodeType:
             elif param.kind == "images" and value:
                 files.extend(Path(entry["path"]) for entry in value)
         return files
+
+    def check_inputs(self, params: dict[str, Any]) -> list[tuple[str, str]]:
+        """(field, problem) for input files that cannot work, found before a run
+        starts, so that `validate` refuses what `run` would. Reads image headers only."""
+        from canvas_app.media.images import image_problem
+
+        problems = []
+        for param in self.spec.params:
+            if param.kind == "images":
+                for entry in params.get(param.name) or ():
+                    problem = image_problem(entry["path"])
+                    if problem:
+                        problems.append((param.name, f"{entry['path']}: {problem}"))
+        return problems
 
     def key_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """The params the result depends on (all, unless a node knows better)."""

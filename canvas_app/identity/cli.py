@@ -211,12 +211,14 @@ def _list(args) -> int:
     if not entries:
         print(f"no identities in {library.folder}")
         return 0
-    for entry in entries:
+    from canvas_app.identity.library import printable
+
+    for entry in entries:  # names from file names or files may not be printable text
         if entry.error:
-            print(f"{entry.path.name}  DAMAGED: {entry.error}")
+            print(printable(f"{entry.path.name}  DAMAGED: {entry.error}"))
         else:
-            print(f"{entry.name}  id {entry.identity_id}  created {entry.created}  "
-                  f"encoders {', '.join(entry.encoders)}")
+            print(printable(f"{entry.name}  id {entry.identity_id}  created {entry.created}  "
+                            f"encoders {', '.join(entry.encoders)}"))
     return 0
 
 

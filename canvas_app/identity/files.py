@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from canvas_app.errors import BadInput
-from canvas_app.fileio import atomic_write_bytes
+from canvas_app.fileio import atomic_write_bytes, open_regular
 from canvas_app.values import FaceSample, Identity
 
 FORMAT = "canvas-app.identity"
@@ -41,6 +41,9 @@ MAX_HEADER_BYTES = 4 * 1024 * 1024
 MAX_SAMPLES = 1000
 MAX_EMBEDDING_SIZE = 8192
 MAX_IMAGE_SIDE = 4096
+MIN_IMAGE_SIDE = 8  # a face thumbnail or portrait smaller than this is not a picture of anyone
+# Embedding sizes fixed by the encoder (insightface packs differ between models).
+KNOWN_EMBEDDING_SIZES = {"dlib": 128}
 NORM_TOLERANCE = 1e-3
 
 
@@ -93,7 +96,8 @@ def _check_vector(vector, what: str) -> None:
 def _check_image(image, what: str) -> None:
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3 \
-            or not (1 <= array.shape[0] <= MAX_IMAGE_SIDE and 1 <= array.shape[1] <= MAX_IMAGE_SIDE):
+            or not (MIN_IMAGE_SIDE <= array.shape[0] <= MAX_IMAGE_SIDE
+                    and MIN_IMAGE_SIDE <= array.shape[1] <= MAX_IMAGE_SIDE):
         raise ValueError(f"the {what} must be an RGB uint8 image, not {array.dtype} {array.shape}")
 
 
@@ -113,6 +117,11 @@ def _check_for_save(identity: Identity) -> None:
         points = np.asarray(identity.portrait_landmarks)
         if points.ndim != 2 or points.shape[1] != 2 or not np.isfinite(points).all():
             raise ValueError("the portrait landmarks must be finite (K, 2) points")
+        height, width = np.asarray(identity.portrait).shape[:2] \
+            if identity.portrait is not None else (0, 0)
+        if identity.portrait is None or (points < -max(width, height)).any() \
+                or (points[:, 0] > 2 * width).any() or (points[:, 1] > 2 * height).any():
+            raise ValueError("the portrait landmarks must lie on the portrait")
 
 
 def identity_to_bytes(identity: Identity) -> bytes:
@@ -160,9 +169,28 @@ class _Damaged(Exception):
     pass
 
 
+def _has_safetensors_shape(data: bytes) -> bool:
+    """An 8-byte little-endian header length that fits the file, then a JSON object.
+    (The first byte alone says nothing: a header 128 bytes long mod 256 starts with 0x80.)"""
+    if len(data) < 10:
+        return False
+    (header_size,) = struct.unpack("<Q", data[:8])
+    return 2 <= header_size <= min(MAX_HEADER_BYTES, len(data) - 8) and data[8:9] == b"{"
+
+
+def _looks_pickled(data: bytes) -> bool:
+    """A pickle (PROTO opcode 0x80 and a protocol number, or protocol 0/1 opcodes
+    ending in STOP) or a PyTorch zip archive: neither is ever unpickled here."""
+    if data[:4] == b"PK\x03\x04":
+        return True
+    if len(data) >= 2 and data[0] == 0x80 and 1 <= data[1] <= 5:
+        return True
+    return data[:1] in (b"(", b"}", b"]", b"c") and data.rstrip()[-1:] == b"."
+
+
 def _read_header(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     """Parse the safetensors header ourselves first: size limits, JSON, metadata."""
-    if data[:1] == b"\x80" or data[:2] == b"PK":
+    if not _has_safetensors_shape(data) and _looks_pickled(data):
         raise _Damaged("this is a pickled (PyTorch/pickle) file, not an identity file; "
                        "it was not opened, because unpickling can run code")
     if len(data) < 8:
@@ -212,9 +240,15 @@ def _string(meta: dict, key: str, default: str | None = None) -> str:
 
 def _number(meta: dict, key: str) -> float:
     value = meta.get(key)
-    _expect(isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value), f"metadata field {key!r} is missing or not a number")
-    return value
+    number = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)  # an int near 10**400 overflows
+        except OverflowError:
+            pass
+    _expect(number is not None and math.isfinite(number),
+            f"metadata field {key!r} is missing or not a number")
+    return number
 
 
 def _tensor(tensors: dict[str, np.ndarray], key: str, dtype, shape_check, what: str) -> np.ndarray:
@@ -239,7 +273,8 @@ def _embedding(tensors, key: str, size: int, what: str) -> np.ndarray:
 def _image(tensors, key: str, what: str) -> np.ndarray:
     return _tensor(tensors, key, np.uint8,
                    lambda shape: len(shape) == 3 and shape[2] == 3
-                   and 1 <= shape[0] <= MAX_IMAGE_SIDE and 1 <= shape[1] <= MAX_IMAGE_SIDE, what)
+                   and MIN_IMAGE_SIDE <= shape[0] <= MAX_IMAGE_SIDE
+                   and MIN_IMAGE_SIDE <= shape[1] <= MAX_IMAGE_SIDE, what)
 
 
 def identity_from_bytes(data: bytes) -> Identity:
@@ -263,6 +298,10 @@ def identity_from_bytes(data: bytes) -> Identity:
             and all(isinstance(s, int) and not isinstance(s, bool)
                     and 1 <= s <= MAX_EMBEDDING_SIZE for s in sizes),
             "the embedding sizes are missing or invalid")
+    for encoder, size in zip(encoders, sizes):
+        expected = KNOWN_EMBEDDING_SIZES.get(encoder)
+        _expect(expected is None or size == expected,
+                f"the {encoder} embedding has {size} values; {encoder} makes {expected}")
     embeddings = {encoder: _embedding(tensors, f"embeddings.{k}", sizes[k],
                                       f"{encoder} embedding")
                   for k, encoder in enumerate(encoders)}
@@ -301,11 +340,18 @@ def identity_from_bytes(data: bytes) -> Identity:
         portrait_landmarks = _tensor(tensors, "portrait_landmarks", np.float32,
                                      lambda shape: len(shape) == 2 and shape[1] == 2
                                      and 1 <= shape[0] <= 200, "portrait landmarks")
+        height, width = portrait.shape[:2] if portrait is not None else (0, 0)
+        _expect(portrait is not None and bool(
+            (portrait_landmarks >= -width).all() and (portrait_landmarks[:, 0] <= 2 * width).all()
+            and (portrait_landmarks[:, 1] <= 2 * height).all()
+            and (portrait_landmarks >= -height).all()),
+            "the portrait landmarks lie far outside the portrait")
     box = meta.get("portrait_face_box")
     if box is not None:
         _expect(isinstance(box, list) and len(box) == 4 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            for v in box), "the portrait face box is invalid")
+            isinstance(v, (int, float)) and not isinstance(v, bool)
+            and -2 * MAX_IMAGE_SIDE <= v <= 2 * MAX_IMAGE_SIDE for v in box),
+            "the portrait face box is invalid")
         box = tuple(float(v) for v in box)
 
     identity = Identity(name=name, embeddings=embeddings, samples=samples, portrait=portrait,
@@ -327,12 +373,12 @@ def _read_file(path: Path) -> bytes:
         raise BadInput(f"cannot read the identity file: {error.strerror or error}",
                        file=str(path)) from None
     if not path.is_file():
-        raise BadInput("not a file", file=str(path))
+        raise BadInput("not a regular file", file=str(path))
     if size > MAX_FILE_BYTES:
         raise BadInput(f"the file is {size // (1024 * 1024)} MiB, far larger than an identity "
                        f"file can be", file=str(path))
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             return handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise BadInput(f"cannot read the identity file: {error.strerror or error}",
@@ -355,7 +401,7 @@ def read_summary(path: str | Path) -> dict[str, Any]:
     sample, reading only the header and that one array (for library lists)."""
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(8)
             if len(head) == 8:
                 (size,) = struct.unpack("<Q", head)

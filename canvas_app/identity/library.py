@@ -91,9 +91,12 @@ class IdentityLibrary:
             try:
                 summary = read_summary(path)
             except BadInput as error:
-                entries.append(LibraryEntry(name=path.name[:-len(FILE_SUFFIX)], identity_id="",
-                                            created="", encoders=[], thumbnail=None, path=path,
-                                            error=str(error)))
+                # A file name that is not valid text (bytes from another system) is shown
+                # with replacement characters rather than breaking the listing.
+                entries.append(LibraryEntry(name=printable(path.name[:-len(FILE_SUFFIX)]),
+                                            identity_id="", created="", encoders=[],
+                                            thumbnail=None, path=path,
+                                            error=printable(str(error))))
                 continue
             entries.append(LibraryEntry(name=summary["name"], identity_id=summary["id"],
                                         created=summary["created"], encoders=summary["encoders"],
@@ -110,7 +113,15 @@ class IdentityLibrary:
         except BadInput:
             return False
 
+    def _check_real_folder(self) -> None:
+        """A library folder that is a symbolic link (say, `identities/` shipped
+        inside a project) would send identity files somewhere else: refused."""
+        if self.folder.is_symlink():
+            raise BadInput("the identity library folder is a symbolic link; refusing to write "
+                           "through it", file=str(self.folder))
+
     def save(self, identity: Identity, overwrite: bool = False) -> Path:
+        self._check_real_folder()
         path = self.path_for(identity.name)
         if path.exists() and not overwrite:
             raise BadInput(f"the library already has an identity named {identity.name!r}; "
@@ -139,6 +150,11 @@ class IdentityLibrary:
         except OSError as error:
             raise BadInput(f"cannot delete the identity file: {error.strerror or error}",
                            file=str(path)) from None
+
+
+def printable(text: str) -> str:
+    """`text` as it can be printed: undecodable bytes of a file name become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def user_library_dir() -> Path:

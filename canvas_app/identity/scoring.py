@@ -123,6 +123,13 @@ def _score_sampled(identity: Identity, sampled: Sequence[tuple[int, np.ndarray]]
     name, independent, note = choose_scoring_encoder(identity, conditioned_encoder, models_dir)
     encoder = get_encoder(name, models_dir)
     target = identity.embeddings[name]
+    if np.asarray(target).shape != (encoder.embedding_size,):
+        from canvas_app.errors import BadInput
+
+        raise BadInput(f"the identity {identity.name!r} has a {np.asarray(target).size}-value "
+                       f"{name} embedding, but {name} makes {encoder.embedding_size}-value ones: "
+                       f"the identity file was made by another model; build it again",
+                       field="identity")
     similarities: list[float | None] = []
     for _index, frame in sampled:
         image = _as_rgb_uint8(frame, file=source or None)

@@ -39,6 +39,11 @@ def save_clip(clip: Clip, folder: Path) -> bool:
 def load_clip(folder: Path) -> Clip:
     data = json.loads((folder / "clip.json").read_text(encoding="utf-8"))
     frames = np.load(folder / "frames.npy", allow_pickle=False)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
         raise ValueError("frames.npy does not hold RGB uint8 frames")
-    return Clip(frames=list(frames), fps=float(data["fps"]), metadata=data["metadata"])
+    fps = data.get("fps") if isinstance(data, dict) else None
+    if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not 0 < fps <= 1000:
+        raise ValueError("clip.json has no usable frame rate")
+    if not isinstance(data.get("metadata"), dict):
+        raise ValueError("clip.json has no metadata")
+    return Clip(frames=list(frames), fps=float(fps), metadata=data["metadata"])

@@ -2,19 +2,30 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 
 from canvas_app.errors import BadInput
+from canvas_app.fileio import open_regular
 from canvas_app.values import ROLES, RefImage
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
+# Bounds on a decoded reference image. Generation and face detection work on
+# far smaller images; these only stop a tiny file that claims a huge (or a
+# needle-thin) image from taking all the memory when decoded or resized.
+MAX_IMAGE_SIDE = 12000
+MAX_IMAGE_PIXELS = 64_000_000
+MAX_ASPECT_RATIO = 16.0
+
+
 def file_sha256(path: Path) -> str:
+    """sha256 of a regular file's bytes (NotRegularFile, an OSError, otherwise)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -25,15 +36,85 @@ def load_rgb(path: str | Path, *, node: str | None = None, field: str | None = N
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
-    if not path.is_file():
-        raise BadInput("image not found", file=str(path), node=node, field=field)
     try:
-        with Image.open(path) as image:
+        exists, regular = path.exists(), path.is_file()
+    except (OSError, ValueError):
+        exists = regular = False
+    if not exists:
+        raise BadInput("image not found", file=str(path), node=node, field=field)
+    if not regular:
+        raise BadInput("not a regular file (a folder, a device or a pipe)", file=str(path),
+                       node=node, field=field)
+    try:
+        with open_regular(path) as handle, Image.open(handle) as image:
+            _check_size(image.size, path, node, field)
             image = ImageOps.exif_transpose(image)
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            return _to_rgb(image)
+    except Image.DecompressionBombError:
+        raise BadInput(f"the image is too large (over {MAX_IMAGE_PIXELS // 1_000_000} "
+                       f"megapixels)", file=str(path), node=node, field=field) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError) as error:
         raise BadInput(f"not a readable image ({error.__class__.__name__})", file=str(path),
                        node=node, field=field) from None
+
+
+def image_problem(path: str | Path) -> str | None:
+    """Why an image file cannot be used as a reference (read from its header
+    only, without decoding it), or None. A missing file is left to the node,
+    which names it when it runs."""
+    try:
+        if not os.path.lexists(path):
+            return None
+        load_rgb_header(Path(path))
+    except BadInput as error:
+        return super(BadInput, error).__str__()
+    return None
+
+
+def load_rgb_header(path: Path) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        regular = path.is_file()
+    except (OSError, ValueError):
+        regular = False
+    if not regular:
+        raise BadInput("not found or not a regular file", file=str(path))
+    try:
+        with open_regular(path) as handle, Image.open(handle) as image:
+            _check_size(image.size, path, None, None)
+            return image.size
+    except Image.DecompressionBombError:
+        raise BadInput("the image is too large", file=str(path)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise BadInput(f"not a readable image ({error.__class__.__name__})",
+                       file=str(path)) from None
+
+
+def _check_size(size: tuple[int, int], path: Path, node, field) -> None:
+    width, height = size
+    if width < 1 or height < 1:
+        raise BadInput("the image is empty", file=str(path), node=node, field=field)
+    if max(width, height) > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
+        raise BadInput(f"the image is too large ({width}x{height}; at most {MAX_IMAGE_SIDE} "
+                       f"pixels a side and {MAX_IMAGE_PIXELS // 1_000_000} megapixels)",
+                       file=str(path), node=node, field=field)
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise BadInput(f"the image is {width}x{height}: too thin to use (at most "
+                       f"{MAX_ASPECT_RATIO:g}:1)", file=str(path), node=node, field=field)
+
+
+def _to_rgb(image) -> np.ndarray:
+    """RGB uint8. 16-bit and 32-bit grayscale are scaled to 8 bits: PIL's own
+    conversion clips them, which turns any image brighter than 1/256 white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") else max(1.0, float(values.max()))
+        if image.mode == "I" and values.max() <= 65535:
+            top = 65535.0 if values.max() > 255 else 255.0
+        gray = np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
 def load_reference(path: str | Path, role: str, *, node: str | None = None,

@@ -9,6 +9,7 @@ project at all, or comes from a newer format version, is refused.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -56,10 +57,44 @@ def to_stored_path(path: str, base_dir: Path | None) -> str:
 
 
 def from_stored_path(path: str, base_dir: Path | None) -> str:
-    if not path or base_dir is None:
+    if not path or base_dir is None or path_problem(path):
         return path
     stored = Path(path)
-    return str(stored if stored.is_absolute() else (base_dir / stored).resolve())
+    if stored.is_absolute():
+        return str(stored)
+    try:
+        return str((base_dir / stored).resolve())
+    except (OSError, RuntimeError, ValueError):  # a symlink loop: reported as not found
+        return os.path.normpath(base_dir / stored)
+
+
+MAX_PATH_CHARS = 4096
+
+
+def path_problem(path: str) -> str | None:
+    """Why `path` can never name a file, or None."""
+    if "\x00" in path:
+        return "the path contains a NUL character"
+    if len(path) > MAX_PATH_CHARS or any(len(part) > 255 for part in Path(path).parts):
+        return "the path is too long"
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the path is not valid text"
+    return None
+
+
+def _too_deep(value: Any, limit: int = 32) -> bool:
+    """Nested more than `limit` lists/objects deep (checked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in
+                         (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _map_paths(spec: NodeSpec, params: dict[str, Any], convert) -> dict[str, Any]:
@@ -150,12 +185,12 @@ def graph_from_dict(data: Any, registry: NodeRegistry, base_dir: Path | None,
     for index, raw in enumerate(data.get("backdrops", []) or []):
         try:
             rect = tuple(float(v) for v in raw["rect"])
-            if len(rect) != 4:
+            if len(rect) != 4 or not all(math.isfinite(v) for v in rect):
                 raise ValueError
             graph.backdrops[str(raw["id"])] = Backdrop(id=str(raw["id"]),
                                                        title=str(raw.get("title", "")),
                                                        rect=rect, color=str(raw.get("color", "#3a4a5a")))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             issues.append(LoadIssue("warning", f"backdrop {index + 1} is malformed and was dropped",
                                     file=source, field="backdrops"))
     metadata = data.get("metadata", {})
@@ -165,7 +200,8 @@ def graph_from_dict(data: Any, registry: NodeRegistry, base_dir: Path | None,
 
 def _node_from_dict(raw: Any, index: int, registry: NodeRegistry, base_dir: Path | None,
                     source: str, graph: Graph, issues: list[LoadIssue]) -> Node | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"] \
+            or raw["id"].encode("utf-8", "replace").decode("utf-8") != raw["id"]:
         issues.append(LoadIssue("error", f"node {index + 1} has no id and was dropped", file=source))
         return None
     node_id = raw["id"]
@@ -175,6 +211,11 @@ def _node_from_dict(raw: Any, index: int, registry: NodeRegistry, base_dir: Path
         return None
     type_name = str(raw.get("type", ""))
     title = str(raw.get("title") or node_id)
+    printable = title.encode("utf-8", "replace").decode("utf-8")
+    if printable != title:  # a lone surrogate cannot be written into exports or reports
+        issues.append(LoadIssue("warning", "the title held an invalid character; replaced",
+                                node=node_id, field="title", file=source))
+        title = printable
     position = _position(raw.get("position"))
     node_class = registry.get(type_name)
     if node_class is None:
@@ -189,6 +230,10 @@ def _node_from_dict(raw: Any, index: int, registry: NodeRegistry, base_dir: Path
     if not isinstance(params_in, dict):
         issues.append(LoadIssue("error", "params must be an object; defaults used", node=node_id,
                                 field="params", file=source))
+        params_in = {}
+    if _too_deep(params_in):
+        issues.append(LoadIssue("error", "params are nested far too deep; defaults used",
+                                node=node_id, field="params", file=source))
         params_in = {}
     if stored_version != spec.version:
         migrate = getattr(node_class, "migrate", None)
@@ -218,9 +263,20 @@ def _node_from_dict(raw: Any, index: int, registry: NodeRegistry, base_dir: Path
         paths = [value] if param.kind == "file" and value else \
             [entry["path"] for entry in value] if param.kind == "images" else []
         for path in paths:
-            if not Path(path).exists():
-                issues.append(LoadIssue("error", f"file not found: {path}", node=node_id,
-                                        field=param.name, file=source))
+            problem = path_problem(path)
+            if problem is None:
+                try:
+                    if not Path(path).exists():
+                        problem = "file not found"
+                    elif not Path(path).is_file():
+                        problem = "not a regular file"
+                except (OSError, ValueError):
+                    problem = "file not found"
+            if problem:
+                shown = path if len(path) <= 200 else path[:200] + "..."
+                issues.append(LoadIssue("error", f"{problem}: {shown!a}" if problem !=
+                                        "file not found" else f"file not found: {shown}",
+                                        node=node_id, field=param.name, file=source))
     return Node(id=node_id, type_name=type_name, type_version=spec.version, title=title,
                 position=position, params=params, spec=spec)
 
@@ -251,8 +307,8 @@ def _link_from_dict(raw: Any, index: int, graph: Graph, source: str,
 def _position(value: Any) -> tuple[float, float]:
     try:
         x, y = float(value[0]), float(value[1])
-        return (x, y)
-    except (TypeError, ValueError, IndexError, KeyError):
+        return (x, y) if math.isfinite(x) and math.isfinite(y) else (0.0, 0.0)
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError):
         return (0.0, 0.0)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from canvas_app.errors import BadInput
-from canvas_app.fileio import atomic_write_text
+from canvas_app.fileio import atomic_write_text, remove_stale_temp_files
 from canvas_app.graph.model import Graph
 from canvas_app.graph.registry import NodeRegistry, default_registry
 from canvas_app.project.format import LoadIssue, graph_from_dict, graph_to_dict
@@ -23,6 +23,10 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise BadInput("not a text file", file=str(path)) from None
+    except RecursionError:
+        raise BadInput("not a project: nested far too deep", file=str(path)) from None
+    except OSError as error:
+        raise BadInput(f"cannot read it: {error.strerror or error}", file=str(path)) from None
     except json.JSONDecodeError as error:
         raise BadInput(f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
                        file=str(path)) from None
@@ -43,4 +47,10 @@ def load_project(path: str | Path, registry: NodeRegistry | None = None
 def save_project(graph: Graph, path: str | Path) -> None:
     path = Path(path).resolve()
     data = graph_to_dict(graph, path.parent)
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    remove_stale_temp_files(path)
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (pasted text): JSON escapes keep it
+        text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+    atomic_write_text(path, text)

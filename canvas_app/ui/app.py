@@ -53,6 +53,9 @@ def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if screenshot:
         _quiet_offscreen_warnings()
+    from canvas_app.ui.settings_dialog import apply_to_environment
+
+    apply_to_environment()  # the Settings dialog's folders, cache and defaults
     app = create_app()
     if project is not None and not Path(project).exists():
         print(f"canvas-app: project not found: {project}", file=sys.stderr)

@@ -1,0 +1,497 @@
+"""Hostile input against the CLI and the engine: each case here once gave a wrong
+result, a traceback, a hang, a write outside the chosen folders or a memory blow-up."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from canvas_app.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "resources" / "examples" / "spokesperson" / "spokesperson.canvas.json"
+ASTRONAUT = EXAMPLE.parent / "refs" / "astronaut.jpg"
+
+
+def write_project(folder: Path, mutate=lambda project: None, name="case") -> Path:
+    project = json.loads(EXAMPLE.read_text())
+    for node in project["nodes"]:
+        for entry in node["params"].get("images", []):
+            entry["path"] = str(EXAMPLE.parent / entry["path"])
+    mutate(project)
+    path = folder / f"{name}.canvas.json"
+    path.write_text(json.dumps(project))
+    return path
+
+
+def node(project, node_id):
+    return next(n for n in project["nodes"] if n["id"] == node_id)
+
+
+def short_shots(project):
+    """Tiny, short shots: a whole run in a couple of seconds."""
+    for n in project["nodes"]:
+        if n["type"] == "Prompt":
+            n["params"]["duration"] = 0.5
+        if n["type"] == "Generate":
+            n["params"].update(width=160, height=96, fps=6.0, guard_tries=1)
+
+
+def cli(*args, timeout=120, cwd=ROOT, env=None):
+    """`canvas-app ARGS` in a subprocess: (exit code, stderr)."""
+    process = subprocess.run([sys.executable, "-m", "canvas_app", *map(str, args)],
+                             capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    return process.returncode, process.stderr
+
+
+# ----------------------------------------------------------------------------- 1. disk cache
+
+def a_clip(frames=4, size=(48, 32)):
+    from canvas_app.values import Clip
+
+    rng = np.random.default_rng(0)
+    return Clip(frames=[rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+                        for _ in range(frames)], fps=12.0, metadata={"shot": "s"})
+
+
+def damage_zeros(entry):
+    np.save(entry / "frames.npy", np.zeros((3, 10, 10, 3), np.uint8))
+
+
+def damage_bit_flip(entry):
+    data = bytearray((entry / "frames.npy").read_bytes())
+    data[-7] ^= 0x10
+    (entry / "frames.npy").write_bytes(bytes(data))
+
+
+def damage_fps_zero(entry):
+    meta = json.loads((entry / "clip.json").read_text())
+    meta["fps"] = 0
+    (entry / "clip.json").write_text(json.dumps(meta))
+
+
+def damage_digest_and_fps(entry):
+    """Even an entry whose digest was rewritten to match cannot carry fps 0."""
+    from canvas_app.engine.disk_cache import DIGEST_FILE, _file_digests
+
+    damage_fps_zero(entry)
+    (entry / DIGEST_FILE).write_text(json.dumps(_file_digests(entry)))
+
+
+@pytest.mark.parametrize("damage", [damage_zeros, damage_bit_flip, damage_fps_zero,
+                                    damage_digest_and_fps])
+def test_a_damaged_cache_entry_is_a_miss_and_is_removed(tmp_path, damage):
+    from canvas_app.engine.disk_cache import DiskCache
+    from nodes.generate import Generate
+
+    cache = DiskCache(tmp_path)
+    key = "ab" + "c" * 62
+    clip = a_clip()
+    assert cache.save(key, Generate(), {"clip": clip})
+    entry = cache._entry(key)
+    damage(entry)
+    assert cache.load(key, Generate()) is None
+    assert not entry.exists()
+    assert cache.save(key, Generate(), {"clip": clip})  # and the next render is kept again
+    loaded = cache.load(key, Generate())["clip"]
+    assert np.array_equal(np.stack(loaded.frames), np.stack(clip.frames))
+
+
+def test_a_read_only_cache_is_still_read(tmp_path, monkeypatch):
+    from canvas_app.engine.disk_cache import DiskCache
+    from nodes.generate import Generate
+
+    cache = DiskCache(tmp_path)
+    key = "ab" + "d" * 62
+    assert cache.save(key, Generate(), {"clip": a_clip()})
+
+    def read_only(*args, **kwargs):  # what os.utime does on a read-only file system
+        raise PermissionError(30, "Read-only file system")
+    monkeypatch.setattr(os, "utime", read_only)
+    loaded = cache.load(key, Generate())
+    assert loaded is not None and len(loaded["clip"].frames) == 4
+    assert cache._entry(key).exists()
+
+
+# ----------------------------------------------------------------------------- 2. publishing
+
+def test_deleted_shots_are_exported_again(tmp_path):
+    from canvas_app.engine import Executor
+    from canvas_app.project import load_project
+
+    graph, _ = load_project(write_project(tmp_path, short_shots))
+    executor = Executor()
+    out = tmp_path / "out"
+    assert executor.run(graph, output_dir=out, project_dir=EXAMPLE.parent).status == "done"
+    shots = sorted(p.name for p in (out / "shots").iterdir())
+    assert len(shots) == 6
+    for shot in (out / "shots").iterdir():
+        shot.unlink()
+    second = executor.run(graph, output_dir=out, project_dir=EXAMPLE.parent)
+    assert "sequence1" in second.executed
+    assert sorted(p.name for p in (out / "shots").iterdir()) == shots
+
+
+def fake_export(staging: Path, name: str, tag: str, shots=("a", "b")) -> None:
+    (staging / "shots").mkdir(parents=True, exist_ok=True)
+    files = []
+    for shot in shots:
+        for suffix in (".mp4", ".png"):
+            (staging / "shots" / f"{name}_{shot}{suffix}").write_text(tag)
+        files.append({"file": f"shots/{name}_{shot}.mp4"})
+    (staging / f"{name}.mp4").write_text(tag)
+    (staging / f"{name}.report.json").write_text(json.dumps({"tag": tag, "shots": files}))
+
+
+def export_is_whole(out: Path, name: str) -> str:
+    """The tag of the export found whole in `out` (every file its report names exists
+    and carries the same tag)."""
+    report = json.loads((out / f"{name}.report.json").read_text())
+    tag = report["tag"]
+    for shot in report["shots"]:
+        assert (out / shot["file"]).read_text() == tag
+        assert (out / shot["file"]).with_suffix(".png").read_text() == tag
+    assert (out / f"{name}.mp4").read_text() == tag
+    return tag
+
+
+class Killed(BaseException):
+    pass
+
+
+def test_a_publish_killed_at_any_step_leaves_the_old_or_the_new_export_whole(tmp_path,
+                                                                             monkeypatch):
+    """Kill the publishing after each file move in turn; `recover` (the next run) must
+    find the old export or the new one whole, never a mix or a gap."""
+    from canvas_app.media import publish as publishing
+
+    real_replace = os.replace
+    step = 0
+    while True:
+        out = tmp_path / f"out{step}"
+        old = publishing.new_staging(out)
+        fake_export(old, "cut", "old", shots=("a", "b", "c"))
+        publishing.publish(old, out, "cut")
+        new = publishing.new_staging(out)
+        fake_export(new, "cut", "new", shots=("b", "d"))
+        calls = 0
+
+        def dying_replace(src, dst, *, _limit=step):
+            nonlocal calls
+            calls += 1
+            if calls > _limit:
+                raise Killed()
+            return real_replace(src, dst)
+        monkeypatch.setattr(publishing.os, "replace", dying_replace)
+        try:
+            publishing.publish(new, out, "cut")
+            finished = True
+        except Killed:
+            finished = False
+        monkeypatch.setattr(publishing.os, "replace", real_replace)
+        # A killed process's folders look like this to the next run:
+        for leftover in out.glob(".publish-*"):
+            leftover.rename(out / f".publish-999999999-{leftover.name.split('-', 2)[2]}")
+        for leftover in out.glob(".export-*"):
+            leftover.rename(out / f".export-999999999-{leftover.name.split('-', 2)[2]}")
+        committed = finished or bool(list(out.glob(".publish-*")))
+        if not committed:  # killed before the commit point: the old export is untouched
+            assert export_is_whole(out, "cut") == "old"
+        publishing.recover(out)
+        tag = export_is_whole(out, "cut")
+        assert tag == ("new" if committed else "old"), step
+        assert not list(out.glob(".publish-*")) and not list(out.glob(".export-*"))
+        if tag == "new":  # the old export's own shots are gone once the new one is in
+            assert not (out / "shots" / "cut_a.mp4").exists()
+        if finished:
+            break
+        step += 1
+    assert step >= 5
+
+
+def test_sequence_export_validity_covers_every_written_file(tmp_path):
+    from canvas_app.engine import Executor
+    from canvas_app.project import load_project
+
+    graph, _ = load_project(write_project(tmp_path, short_shots))
+    executor = Executor()
+    out = tmp_path / "out"
+    executor.run(graph, output_dir=out, project_dir=EXAMPLE.parent)
+    png = next((out / "shots").glob("*.png"))
+    png.write_bytes(b"edited")
+    second = executor.run(graph, output_dir=out, project_dir=EXAMPLE.parent)
+    assert "sequence1" in second.executed
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+# ----------------------------------------------------------------------------- 4. images, memory
+
+def thin_png(path: Path, width: int, height: int) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", (width, height), (200, 120, 40)).save(path, optimize=True)
+    return path
+
+
+def limited_run(project: Path, out: Path, limit_bytes: int):
+    """`canvas-app run` in a child whose address space is capped."""
+    code = ("import resource, sys\n"
+            f"resource.setrlimit(resource.RLIMIT_AS, ({limit_bytes}, {limit_bytes}))\n"
+            "from canvas_app.cli import main\n"
+            f"sys.exit(main(['run', {str(project)!r}, '--out', {str(out)!r}, '--quiet']))\n")
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return process.returncode, process.stderr
+
+
+@pytest.mark.parametrize("size", [(20000, 1), (1, 2000), (1, 65500)])
+def test_a_needle_thin_environment_image_is_refused_in_bounded_memory(tmp_path, size):
+    image = thin_png(tmp_path / "thin.png", *size)
+    assert image.stat().st_size < 2000
+
+    def use_thin(project):
+        short_shots(project)
+        node(project, "reference2")["params"]["images"][0]["path"] = str(image)
+    project = write_project(tmp_path, use_thin)
+    code, err = cli("validate", project)
+    assert code == 2 and ("too thin" in err or "too large" in err) and "thin.png" in err
+    assert "Traceback" not in err
+    code, err = limited_run(project, tmp_path / "out", 6 * 1024 ** 3)
+    assert code == 2, err
+    assert ("too thin" in err or "too large" in err) and "Traceback" not in err
+    assert "MemoryError" not in err
+
+
+def test_a_decompression_bomb_is_bad_input(tmp_path):
+    from PIL import Image
+
+    from canvas_app.errors import BadInput
+    from canvas_app.media.images import load_rgb
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)
+    with pytest.raises(BadInput, match="too large"):
+        load_rgb(bomb)
+
+
+def test_the_largest_settings_are_refused_before_rendering(tmp_path):
+    def huge(project):
+        for n in project["nodes"]:
+            if n["type"] == "Prompt":
+                n["params"]["duration"] = 60.0
+            if n["type"] == "Generate":
+                n["params"].update(width=4096, height=4096, fps=60.0)
+    project = write_project(tmp_path, huge)
+    for command in ("validate", "run"):
+        code, err = cli(command, project, "--out", tmp_path / "out") if command == "run" \
+            else cli(command, project)
+        assert code == 2, err
+        assert "GB of frames in memory" in err and "generate1" in err and "width" in err
+
+
+def test_sixteen_bit_grayscale_keeps_its_tones_and_its_face(tmp_path):
+    from PIL import Image
+
+    from canvas_app.identity.encoders import get_encoder
+    from canvas_app.media.images import load_rgb
+
+    gray8 = np.asarray(Image.open(ASTRONAUT).convert("L"))
+    path = tmp_path / "gray16.png"
+    Image.fromarray(gray8.astype(np.uint16) * 257).save(path)
+    with Image.open(path) as check:
+        assert check.mode.startswith("I")
+    loaded = load_rgb(path)
+    assert loaded.shape == gray8.shape + (3,)
+    assert np.abs(loaded[:, :, 0].astype(int) - gray8).max() <= 1
+    assert get_encoder("dlib").detect(loaded), "no face found in a 16-bit photo of a face"
+
+
+# ----------------------------------------------------------------------------- 5. hangs, Ctrl-C
+
+@pytest.mark.parametrize("kind", ["fifo_reference", "dev_zero_reference", "dev_urandom_identity",
+                                  "fifo_identity"])
+def test_non_regular_inputs_are_refused_without_hanging(tmp_path, kind):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    target = {"fifo_reference": fifo, "dev_zero_reference": "/dev/zero",
+              "dev_urandom_identity": "/dev/urandom", "fifo_identity": fifo}[kind]
+
+    def mutate(project):
+        short_shots(project)
+        if kind.endswith("reference"):
+            node(project, "reference1")["params"]["images"][0]["path"] = str(target)
+        else:
+            node(project, "identitylock1")["params"].update(source="file",
+                                                            identity_file=str(target))
+    project = write_project(tmp_path, mutate)
+    for command in (["validate", project], ["run", project, "--out", tmp_path / "out"]):
+        code, err = cli(*command, timeout=60)
+        assert code == 2 and "not a regular file" in err and "Traceback" not in err, err
+
+
+def test_hashing_a_fifo_fails_at_once():
+    import tempfile
+
+    from canvas_app.fileio import NotRegularFile
+    from canvas_app.media.images import file_sha256
+
+    folder = Path(tempfile.mkdtemp())
+    fifo = folder / "pipe"
+    os.mkfifo(fifo)
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(
+        pytest.raises(NotRegularFile, file_sha256, fifo)), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert outcome, "hashing a FIFO hung"
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.1, 0.2, 0.4])
+def test_ctrl_c_while_starting_exits_cleanly(tmp_path, delay):
+    project = write_project(tmp_path, short_shots)
+    process = subprocess.Popen([sys.executable, "-m", "canvas_app", "run", str(project), "--out",
+                                str(tmp_path / "out")], stderr=subprocess.PIPE, text=True,
+                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    time.sleep(delay)  # the point is a signal at a given moment of start-up, not a sync
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode in (130, -signal.SIGINT), err
+    assert "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- 6. outside writes
+
+def test_a_symlinked_output_folder_shipped_in_a_project_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    project = write_project(folder, short_shots, name="spokesperson")
+    (folder / "output").symlink_to(elsewhere, target_is_directory=True)
+    code, err = cli("run", project.name, cwd=folder)
+    assert code == 2 and "symbolic link" in err, err
+    assert not any(elsewhere.iterdir())
+
+
+def test_a_symlinked_shots_folder_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "shots").symlink_to(elsewhere, target_is_directory=True)
+    code, err = cli("run", write_project(tmp_path, short_shots), "--out", out)
+    assert code == 2 and "symbolic link" in err, err
+    assert not any(elsewhere.iterdir())
+
+
+# ----------------------------------------------------------------------------- 7, 8. exit 2
+
+def deep(project):
+    value = 1
+    for _ in range(500):
+        value = [value]
+    node(project, "prompt1")["params"]["mood"] = value
+
+
+def set_param(node_id, name, value):
+    def mutate(project):
+        node(project, node_id)["params"][name] = value
+    return mutate
+
+
+def set_image(path):
+    def mutate(project):
+        node(project, "reference1")["params"]["images"][0]["path"] = path
+    return mutate
+
+
+def backdrop(project):
+    project["backdrops"] = [{"id": "b", "rect": [0, 0, 10 ** 400, 5]}]
+
+
+@pytest.mark.parametrize("case, mutate, words", [
+    ("deep params", deep, ["prompt1", "nested"]),
+    ("huge float", set_param("prompt1", "duration", 10 ** 400), ["prompt1", "duration"]),
+    ("huge seed", set_param("generate1", "seed", 10 ** 400), ["generate1", "seed"]),
+    ("huge trim", set_param("sequence1", "trims", [{"in": 10 ** 400, "out": None}]),
+     ["sequence1", "trims"]),
+    ("nan trim", set_param("sequence1", "trims", [{"in": float("nan"), "out": None}]),
+     ["sequence1", "trims"]),
+    ("inf trim", set_param("sequence1", "trims", [{"in": 0, "out": float("inf")}]),
+     ["sequence1", "trims"]),
+    ("nul path", set_image("face\x00.jpg"), ["reference1", "images", "NUL"]),
+    ("long path", set_image("a" * 5000 + ".jpg"), ["reference1", "images", "too long"]),
+])
+def test_hostile_project_values_exit_2_from_validate_and_run(tmp_path, case, mutate, words):
+    project = write_project(tmp_path, mutate)
+    for command in (["validate", project], ["run", project, "--out", tmp_path / "out"]):
+        code, err = cli(*command)
+        assert code == 2, (case, err)
+        assert "Traceback" not in err
+        for word in words:
+            assert word in err, (case, word, err)
+
+
+def test_a_symlink_loop_asset_and_a_huge_backdrop_do_not_crash(tmp_path, capsys):
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    assert main(["validate", str(write_project(tmp_path, set_image(str(loop))))]) == 2
+    assert "loop.jpg" in capsys.readouterr().err
+    assert main(["validate", str(write_project(tmp_path, backdrop, name="b"))]) == 0
+
+
+def test_a_lone_surrogate_saves_and_what_validate_accepts_runs(tmp_path, capsys):
+    from canvas_app.project import load_project, save_project
+
+    def titled(project):
+        short_shots(project)
+        node(project, "sequence1")["title"] = "cut \udc80"
+        node(project, "prompt1")["title"] = "shot \ud800"
+    project = write_project(tmp_path, titled)
+    graph, issues = load_project(project)
+    assert graph.nodes["sequence1"].title == "cut ?" and {i.field for i in issues} == {"title"}
+    graph.nodes["sequence1"].title = "pasted \udc80"  # as the editor may hold it
+    save_project(graph, tmp_path / "saved.canvas.json")
+    assert load_project(tmp_path / "saved.canvas.json")[0].nodes["sequence1"].title == "pasted ?"
+    assert main(["validate", str(project)]) == 0
+    assert main(["run", str(project), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+
+    def in_param(project):
+        node(project, "prompt1")["params"]["positive"] = "hello \udc80"
+        node(project, "sequence1")["params"]["name"] = "cut\ud800"
+    bad = write_project(tmp_path, in_param, name="bad")
+    capsys.readouterr()
+    assert main(["validate", str(bad)]) == 2
+    assert "invalid character" in capsys.readouterr().err
+    assert main(["run", str(bad), "--out", str(tmp_path / "out2"), "--quiet"]) == 2
+
+
+# ----------------------------------------------------------------------------- 9. leftovers
+
+def test_leftovers_of_killed_runs_and_saves_are_cleaned(tmp_path):
+    from canvas_app.graph import Graph
+    from canvas_app.project import save_project
+
+    project = write_project(tmp_path, short_shots)
+    out = tmp_path / "out"
+    (out / ".export-999999999-abc" / "shots").mkdir(parents=True)
+    (out / ".export-999999999-abc" / "cut.mp4").write_bytes(b"half")
+    old_tmp = tmp_path / f".{project.name}.x1y2.tmp"
+    old_tmp.write_text("{half")
+    os.utime(old_tmp, (time.time() - 3600, time.time() - 3600))
+    assert main(["run", str(project), "--out", str(out), "--quiet"]) == 0
+    assert not list(out.glob(".export-*")) and not old_tmp.exists()
+
+    saved = tmp_path / "other.canvas.json"
+    stale = tmp_path / ".other.canvas.json.k3j4.tmp"
+    stale.write_text("{half")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    save_project(Graph(), saved)
+    assert not stale.exists() and saved.is_file()
