@@ -377,7 +377,8 @@ def advanced_params(type_name: str) -> set[str]:
 
 
 class Inspector(QScrollArea):
-    """Shows the selected node. `set_run_info` adds the executor's word on it."""
+    """Shows the selected node, and the executor's word on it from the run-state
+    model it observes (`set_run_states`)."""
 
     advanced_open = False
 
@@ -388,7 +389,18 @@ class Inspector(QScrollArea):
         self.node_id: str | None = None
         self.editors: dict[str, ParamEditor] = {}
         self.errors: dict[str, QLabel] = {}
+        self.run_states = None
         self._empty()
+
+    def set_run_states(self, run_states) -> None:
+        """Observe a RunStates model: the shown node's run state follows it."""
+        self.run_states = run_states
+        run_states.changed.connect(self._run_state_changed)
+
+    def _run_state_changed(self, node_id: str) -> None:
+        if node_id == self.node_id and self.run_states is not None:
+            run = self.run_states.get(node_id)
+            self.set_run_info(run.state, run.describe())
 
     def set_document(self, document) -> None:
         if self.document is not None:
@@ -435,6 +447,9 @@ class Inspector(QScrollArea):
         self.run_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.run_label.hide()
         outer.addWidget(self.run_label)
+        if self.run_states is not None:
+            run = self.run_states.get(node.id)
+            self.set_run_info(run.state, run.describe())
         self.editors, self.errors = {}, {}
         if node.spec is None:
             warning = QLabel(f"Unknown node type <b>{node.type_name}</b>. This program cannot run "

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGrap
 
 from canvas_app.graph.model import Backdrop, Link, Node
 from canvas_app.ui import theme
+from canvas_app.ui.formatting import format_seconds
+from canvas_app.ui.run_state import RunState
 
 if TYPE_CHECKING:
     from canvas_app.ui.scene import CanvasScene
@@ -74,19 +76,6 @@ class PortInfo:
     center: QPointF
 
 
-@dataclass
-class RunState:
-    """What the executor last said about a node (part of the run, not the graph)."""
-
-    state: str = "idle"  # idle | queued | running | cached | done | failed | cancelled
-    progress: float = 0.0
-    message: str = ""
-    elapsed: float | None = None
-    stale: bool = False  # edited after the result shown was computed
-    likeness: float | None = None  # a render's identity score, shown in the footer
-    likeness_passed: bool = True
-
-
 class NodeItem(QGraphicsItem):
     FLAGS = QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable | \
         QGraphicsItem.ItemSendsGeometryChanges
@@ -94,13 +83,13 @@ class NodeItem(QGraphicsItem):
         super().__init__()
         self.node_id = node.id
         self._scene = scene
-        self.run = RunState()
         self.setFlags(self.FLAGS if scene.detailed else self.FLAGS | QGraphicsItem.ItemHasNoContents)
         self.setCacheMode(QGraphicsItem.NoCache)
         self.setAcceptHoverEvents(True)
         self.setZValue(10)
         self.hover_port: str | None = None
-        self.result_image: QImage | None = None  # latest render / identity portrait (run state)
+        self._picture_source: QImage | None = None  # run.picture, scaled once for painting
+        self._picture: QImage | None = None
         self.refresh(node)
         self.setPos(*node.position)
 
@@ -148,21 +137,22 @@ class NodeItem(QGraphicsItem):
         self._rect = QRectF(0, 0, NODE_WIDTH, self.height)
         self._bounds = self._rect.adjusted(-PORT_RADIUS - 3, -3, PORT_RADIUS + 3, 3)
 
-    def set_likeness(self, score: float | None, passed: bool) -> None:
-        """A render's identity score; below the threshold the node says so in red."""
-        self.run.likeness, self.run.likeness_passed = score, passed
-        self.update()
+    @property
+    def run(self) -> RunState:
+        """The node's run state, read from the run-state model (never stored here)."""
+        return self._scene.run_states.get(self.node_id)
 
-    def set_result_image(self, image: QImage | None) -> None:
+    @property
+    def result_image(self) -> QImage | None:
         """A small picture of the node's result (a render's frame, an identity's
         portrait), shown in the node body; live frames update it while it runs."""
-        if image is not None and not image.isNull():
-            image = image.scaled(int(PICTURE_H * 3), int(PICTURE_H * 2), Qt.KeepAspectRatio,
-                                 Qt.SmoothTransformation)  # 2x for HiDPI screens
-        else:
-            image = None
-        self.result_image = image
-        self.update()
+        picture = self.run.picture
+        if picture is not self._picture_source:
+            self._picture_source = picture
+            self._picture = None if picture is None else picture.scaled(
+                int(PICTURE_H * 3), int(PICTURE_H * 2), Qt.KeepAspectRatio,
+                Qt.SmoothTransformation)  # 2x for HiDPI screens
+        return self._picture
 
     def _prepare_texts(self) -> None:
         """Lay out every static text once (QStaticText), so painting is a few
@@ -210,23 +200,10 @@ class NodeItem(QGraphicsItem):
             self._title_key = key
         return self._title
 
-    def set_run_state(self, state: str | None = None, *, progress: float | None = None,
-                      message: str | None = None, elapsed: float | None = None,
-                      stale: bool | None = None) -> None:
-        if state is not None:
-            self.run.state = state
-        if progress is not None:
-            self.run.progress = progress
-        if message is not None:
-            self.run.message = message
-        if elapsed is not None or state in ("idle", "queued", "running"):
-            self.run.elapsed = elapsed
-        if state in ("idle", "queued", "running", "failed", "skipped"):
-            self.run.likeness = None  # belongs to the result being replaced
-        if stale is not None:
-            self.run.stale = stale
-        tip = self.run.message if self.run.state in ("failed", "skipped") else ""
-        self.setToolTip(tip)
+    def run_state_changed(self) -> None:
+        """The run-state model changed this node's entry: show it."""
+        run = self.run
+        self.setToolTip(run.message if run.state in ("failed", "skipped") else "")
         self.update()
 
     # -- geometry --------------------------------------------------------------------
@@ -270,7 +247,7 @@ class NodeItem(QGraphicsItem):
                 extra += " (optional)" if port.optional and not port.output and port.type else ""
                 self.setToolTip(f"{port.label}: {kind}{extra}")
             else:
-                self.set_run_state()
+                self.run_state_changed()
             self.update()
         super().hoverMoveEvent(event)
 
@@ -436,14 +413,6 @@ class NodeItem(QGraphicsItem):
             self._scene.request_rename(self.node_id)
             return
         super().mouseDoubleClickEvent(event)
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
 def reference_thumbnails(node: Node) -> list:

@@ -20,6 +20,7 @@ from canvas_app.ui.document import CLIPBOARD_MIME, Document
 from canvas_app.ui.inspector import Inspector
 from canvas_app.ui.items import BackdropItem, LinkItem, NodeItem
 from canvas_app.ui.palette import NodePalette, compatible_port
+from canvas_app.ui.run_state import RunStates
 from canvas_app.ui.scene import CanvasScene
 from canvas_app.ui.view import CanvasView
 
@@ -42,7 +43,9 @@ class MainWindow(QMainWindow):
         self.view.zoom_changed.connect(self._zoom_changed)
         self.autosaver = Autosaver(self)
         self.execution = None  # set by attach_execution (part 2)
+        self.run_states = RunStates(self)  # what the executor said of each node
         self._build_docks()
+        self.inspector.set_run_states(self.run_states)
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
@@ -212,7 +215,8 @@ class MainWindow(QMainWindow):
                     pass
         document.setParent(self)
         self.document = document
-        self.scene = CanvasScene(document, self)
+        self.run_states.observe(document.graph)
+        self.scene = CanvasScene(document, self, self.run_states)
         self.scene.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.scene.palette_requested.connect(self._wire_dropped)
         self.scene.rename_requested.connect(self.rename_node)
@@ -628,7 +632,15 @@ class MainWindow(QMainWindow):
                 action.setEnabled(False)
                 action.setToolTip(action.toolTip() + " — the engine is not available")
             return
-        self.execution = ExecutionController(self)
+        from canvas_app.ui.execution.docks import add_run_actions, build_run_docks
+
+        panels = build_run_docks(self)
+        self.preview_dock, self.log_dock, self.queue_dock = \
+            panels.preview_dock, panels.log_dock, panels.queue_dock
+        self.execution = ExecutionController(self, panels, self.run_states)
+        self.execution.status_message.connect(self.statusBar().showMessage)
+        self.execution.running_changed.connect(self.act_stop.setEnabled)
+        add_run_actions(self, self.execution)
         self.execution.set_document(self.document)
 
     def run_all(self) -> None:

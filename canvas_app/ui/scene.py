@@ -14,6 +14,7 @@ from canvas_app.ui import theme
 from canvas_app.ui.document import Document
 from canvas_app.ui.items import (HEADER, NODE_WIDTH, BackdropItem, LinkItem, NodeItem, PortInfo,
                                  wire_path)
+from canvas_app.ui.run_state import RunStates
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -36,10 +37,15 @@ class CanvasScene(QGraphicsScene):
     backdrop_rename_requested = Signal(str)
     context_menu_requested = Signal(object, QPointF, object)  # screen pos, scene pos, item
 
-    def __init__(self, document: Document, parent=None) -> None:
+    def __init__(self, document: Document, parent=None, run_states: RunStates | None = None) -> None:
         super().__init__(parent)
         self.document = document
         self.graph = document.graph
+        if run_states is None:  # a scene on its own (tests, scripts) keeps its own model
+            run_states = RunStates(self)
+            run_states.observe(self.graph)
+        self.run_states = run_states  # items read their run state here
+        run_states.changed.connect(self._run_state_changed)
         self.node_items: dict[str, NodeItem] = {}
         self.link_items: dict[Link, LinkItem] = {}
         self.backdrop_items: dict[str, BackdropItem] = {}
@@ -106,6 +112,15 @@ class CanvasScene(QGraphicsScene):
 
     def detach(self) -> None:
         self.graph.unsubscribe(self._on_graph_event)
+        try:
+            self.run_states.changed.disconnect(self._run_state_changed)
+        except (RuntimeError, TypeError):
+            pass
+
+    def _run_state_changed(self, node_id: str) -> None:
+        item = self.node_items.get(node_id)
+        if item is not None:
+            item.run_state_changed()
 
     # -- mirroring the model ---------------------------------------------------------
     def rebuild(self) -> None:
@@ -147,7 +162,6 @@ class CanvasScene(QGraphicsScene):
             item = self.node_items.get(node.id)
             if item is not None:
                 item.refresh(node)
-                item.set_run_state(stale=item.run.state in ("done", "cached"))
                 self._update_links_of(node.id)
         elif event == "node_moved":
             node = payload["node"]
@@ -249,16 +263,6 @@ class CanvasScene(QGraphicsScene):
         for item in items:
             rect = rect.united(item.sceneBoundingRect())
         return rect
-
-    # -- run state (driven by the executor) ------------------------------------------
-    def set_run_state(self, node_id: str, state: str | None = None, **kwargs) -> None:
-        item = self.node_items.get(node_id)
-        if item is not None:
-            item.set_run_state(state, **kwargs)
-
-    def reset_run_states(self) -> None:
-        for item in self.node_items.values():
-            item.set_run_state("idle", progress=0.0, message="", stale=False)
 
     # -- gestures --------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:  # noqa: N802

@@ -18,7 +18,7 @@ child -> parent:
     ("event", job_id, event)            engine events; previews throttled here
     ("outputs", job_id, node_id, key, outputs)   results the parent lacks
     ("result", job_id, status, elapsed, executed, cached, failures, keys)
-    ("error", job_id, message)          the run could not start
+    ("error", job_id, message, node_id) the run could not start (node_id: the node at fault or "")
 """
 from __future__ import annotations
 
@@ -177,10 +177,10 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
             result = executor.run(snapshot, targets, listener=listener, cancel_token=token,
                                   output_dir=output_dir, project_dir=project_dir)
         except CanvasError as error:
-            send(("error", job_id, str(error)))
+            send(("error", job_id, str(error), getattr(error, "node_id", None) or ""))
             continue
         except Exception as error:
-            send(("error", job_id, f"{type(error).__name__}: {error}\n{traceback.format_exc()}"))
+            send(("error", job_id, f"{type(error).__name__}: {error}\n{traceback.format_exc()}", ""))
             continue
         finally:
             tokens.pop(job_id, None)

@@ -70,7 +70,7 @@ class _EngineThread(QThread):
     node_failed = Signal(int, str, str)
     node_skipped = Signal(int, str, str)
     run_finished = Signal(int, str, float, object)  # job, status, elapsed, RunResult or None
-    run_error = Signal(int, str)  # the run could not start (bad input before any work)
+    run_error = Signal(int, str, str)  # job, node at fault (or ""), why the run could not start
 
     mode = ""
 
@@ -134,12 +134,12 @@ class EngineWorker(_EngineThread):
                                        project_dir=job.project_dir)
         except CanvasError as error:
             job.status = "failed"
-            self.run_error.emit(job.id, str(error))
+            self.run_error.emit(job.id, getattr(error, "node_id", None) or "", str(error))
             self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
             return
         except Exception as error:  # never let the thread die silently
             job.status = "failed"
-            self.run_error.emit(job.id, f"{type(error).__name__}: {error}")
+            self.run_error.emit(job.id, "", f"{type(error).__name__}: {error}")
             self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
             return
         finally:
@@ -228,7 +228,7 @@ class ProcessEngineWorker(_EngineThread):
         code = self._process.poll() if self._process is not None else None
         self._process, self._conn = None, None
         job.status = "failed"
-        self.run_error.emit(job.id, f"the engine process stopped unexpectedly (exit code {code}); "
+        self.run_error.emit(job.id, "", f"the engine process stopped unexpectedly (exit code {code}); "
                                     "it restarts on the next run")
         self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
 
@@ -259,12 +259,12 @@ class ProcessEngineWorker(_EngineThread):
                              job.project_dir, set(self._store)))
         except (OSError, EOFError, ValueError) as error:
             job.status = "failed"
-            self.run_error.emit(job.id, f"could not start the engine: {error}")
+            self.run_error.emit(job.id, "", f"could not start the engine: {error}")
             self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
             return
         except Exception as error:  # e.g. something in the snapshot that cannot be pickled
             job.status = "failed"
-            self.run_error.emit(job.id, f"could not send the graph to the engine: {error}")
+            self.run_error.emit(job.id, "", f"could not send the graph to the engine: {error}")
             self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
             return
         listener = _Listener(self, job.id)  # previews arrive throttled by the child
@@ -310,7 +310,7 @@ class ProcessEngineWorker(_EngineThread):
                 self._store[key] = outputs
             elif kind == "error" and message[1] in (job.id, -1):
                 job.status = "failed"
-                self.run_error.emit(job.id, message[2])
+                self.run_error.emit(job.id, message[3] if len(message) > 3 else "", message[2])
                 self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
                 return
             elif kind == "result":
