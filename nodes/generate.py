@@ -7,6 +7,8 @@ the identity has both). Below the threshold, the seed is re-rolled up to
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
 from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
 
@@ -45,8 +47,15 @@ DIFFUSERS_OPTIONS = (
     ParamSpec("cpu_offload", "bool", False, help="Model CPU offload (CUDA; needs accelerate)."),
 )
 
+# The diffusers knobs are many: the inspector folds them into its "Advanced" group.
+DIFFUSERS_OPTIONS = tuple(replace(option, advanced=True) for option in DIFFUSERS_OPTIONS)
 
 _DIFFUSERS_NAMES = frozenset(option.name for option in DIFFUSERS_OPTIONS)
+
+
+def summarize(params) -> list[str]:
+    return [f"{params.get('backend')} · seed {params.get('seed')}",
+            f"{params.get('width')}×{params.get('height')} @ {params.get('fps'):g} fps"]
 
 
 class Generate(NodeType):
@@ -75,6 +84,7 @@ class Generate(NodeType):
             ParamSpec("guard_tries", "int", 3, minimum=1, maximum=16,
                       help="Identity guard: render up to this many seeds and keep the best."),
         ) + DIFFUSERS_OPTIONS,
+        summary=summarize,
     )
 
     def run(self, inputs, params, ctx):

@@ -11,6 +11,14 @@ from canvas_app.values import FACE_ROLES
 ENCODER_CHOICES = ("dlib", "insightface", "dlib+insightface")
 
 
+def summarize(params) -> list[str]:
+    source = params.get("source")
+    detail = params.get("encoders") if source == "references" else \
+        (params.get("identity_file") or "").rsplit("/", 1)[-1] if source == "file" \
+        else params.get("library_name")
+    return [f"{source}: {detail or '—'}"]
+
+
 class IdentityLock(NodeType):
     spec = NodeSpec(
         type_name="IdentityLock", version=1, title="Identity Lock", category="Identity",
@@ -38,6 +46,7 @@ class IdentityLock(NodeType):
             ParamSpec("save_to_library", "bool", False,
                       help="Also save the built identity in the project's identity library."),
         ),
+        summary=summarize,
     )
 
     def run(self, inputs, params, ctx):

@@ -6,13 +6,19 @@ from canvas_app.graph.types import CAMERA_MOVES, MOODS, PROMPT, SHOT_SIZES
 from canvas_app.values import ShotPrompt
 
 
+def summarize(params) -> list[str]:
+    text = (params.get("positive") or "").strip().replace("\n", " ")
+    return [text or "(empty prompt)",
+            f"{params.get('shot_size')} · {params.get('camera_move')} · {params.get('duration')} s"]
+
+
 class Prompt(NodeType):
     spec = NodeSpec(
         type_name="Prompt", version=1, title="Prompt", category="Shots",
         description="Positive and negative text plus shot directions.",
         outputs=(PortSpec("prompt", PROMPT, "Prompt"),),
         params=(
-            ParamSpec("positive", "text", "", help="What the shot shows."),
+            ParamSpec("positive", "text", "", help="What the shot shows.", rows=3),
             ParamSpec("negative", "text", "blurry, deformed, extra fingers",
                       help="What the generator should avoid."),
             ParamSpec("shot_size", "choice", "medium", choices=SHOT_SIZES,
@@ -22,6 +28,7 @@ class Prompt(NodeType):
                       help="Shot length in seconds."),
             ParamSpec("mood", "choice", "neutral", choices=MOODS, help="Colour grade and light."),
         ),
+        summary=summarize,
     )
 
     def cache_key_extra(self, params, ctx):

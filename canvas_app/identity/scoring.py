@@ -24,10 +24,9 @@ from canvas_app.identity.encoders import (
     get_encoder,
     pack_dir,
 )
+from canvas_app.media.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from canvas_app.values import Identity
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".gif")
 
 
 @dataclass

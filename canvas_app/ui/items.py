@@ -18,6 +18,7 @@ from canvas_app.graph.model import Backdrop, Link, Node
 from canvas_app.ui import theme
 from canvas_app.ui.formatting import format_seconds
 from canvas_app.ui.run_state import RunState
+from canvas_app.ui.thumbnails import thumbnail
 
 if TYPE_CHECKING:
     from canvas_app.ui.scene import CanvasScene
@@ -416,45 +417,22 @@ class NodeItem(QGraphicsItem):
 
 
 def reference_thumbnails(node: Node) -> list:
-    """Up to four thumbnails of a Reference node's images (None: missing file)."""
-    if node.type_name != "Reference" or node.spec is None:
+    """Up to four thumbnails of the images in a node's first "images" param
+    (None: missing file)."""
+    if node.spec is None:
         return []
-    from canvas_app.ui.inspector import thumbnail
-
-    return [thumbnail(entry["path"], int(PICTURE_H * 2)) for entry in (node.params.get("images") or [])[:4]]
+    param = next((p for p in node.spec.params if p.kind == "images"), None)
+    if param is None:
+        return []
+    return [thumbnail(entry["path"], int(PICTURE_H * 2)) for entry in (node.params.get(param.name) or [])[:4]]
 
 
 def summarize(node: Node) -> list[str]:
-    """One or two lines that tell nodes of a type apart on the canvas."""
-    params = node.params
+    """One or two lines that tell nodes of a type apart on the canvas (the
+    node type's spec writes them)."""
     if node.spec is None:
         return ["kept as written; cannot run"]
-    kind = node.type_name
-    if kind == "Reference":
-        images = params.get("images") or []
-        if not images:
-            return ["no images yet: drop files here"]
-        roles = {}
-        for entry in images:
-            roles[entry["role"]] = roles.get(entry["role"], 0) + 1
-        names = ", ".join(entry["path"].replace("\\", "/").rsplit("/", 1)[-1] for entry in images)
-        return [", ".join(f"{count} {role}" for role, count in roles.items()), names]
-    if kind == "Prompt":
-        text = (params.get("positive") or "").strip().replace("\n", " ")
-        return [text or "(empty prompt)",
-                f"{params.get('shot_size')} · {params.get('camera_move')} · {params.get('duration')} s"]
-    if kind == "Generate":
-        return [f"{params.get('backend')} · seed {params.get('seed')}",
-                f"{params.get('width')}×{params.get('height')} @ {params.get('fps'):g} fps"]
-    if kind == "IdentityLock":
-        source = params.get("source")
-        detail = params.get("encoders") if source == "references" else \
-            (params.get("identity_file") or "").rsplit("/", 1)[-1] if source == "file" \
-            else params.get("library_name")
-        return [f"{source}: {detail or '—'}"]
-    if kind == "Sequence":
-        return [f"exports {params.get('name')}.mp4"]
-    return []
+    return node.spec.summarize(node.params)
 
 
 class LinkItem(QGraphicsPathItem):

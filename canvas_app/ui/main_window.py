@@ -535,7 +535,8 @@ class MainWindow(QMainWindow):
         if data is None:
             paths = CanvasScene.image_paths(mime) if mime is not None else []
             if paths:
-                return [self.scene.drop_images(paths, self.view.cursor_scene_pos())]
+                node_id = self.scene.drop_images(paths, self.view.cursor_scene_pos())
+                return [node_id] if node_id else []
             self.statusBar().showMessage("Nothing to paste: the clipboard holds no canvas-app nodes", 4000)
             return []
         local = self.view.viewport().mapFromGlobal(QCursor.pos())

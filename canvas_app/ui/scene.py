@@ -16,7 +16,7 @@ from canvas_app.ui.items import (HEADER, NODE_WIDTH, BackdropItem, LinkItem, Nod
                                  wire_path)
 from canvas_app.ui.run_state import RunStates
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+from canvas_app.media.formats import is_image_path
 
 
 class WireDrag:
@@ -491,7 +491,7 @@ class CanvasScene(QGraphicsScene):
         if not mime.hasUrls():
             return []
         return [url.toLocalFile() for url in mime.urls()
-                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES]
+                if url.isLocalFile() and is_image_path(url.toLocalFile())]
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if self.image_paths(event.mimeData()):
@@ -513,18 +513,24 @@ class CanvasScene(QGraphicsScene):
         event.acceptProposedAction()
         self.drop_images(paths, event.scenePos())
 
-    def drop_images(self, paths: list[str], pos: QPointF) -> str:
-        """Image files dropped on a Reference node are added to it; anywhere
-        else they make a new Reference node (role face)."""
+    def drop_images(self, paths: list[str], pos: QPointF) -> str | None:
+        """Image files dropped on a node whose type takes dropped files (its
+        spec's drop_param) are added to it; anywhere else they make a new node
+        of the first type that takes them (role face)."""
         target = self.node_item_at(pos)
         entries = [{"path": str(Path(p).resolve()), "role": "face"} for p in paths]
-        if target is not None and self.graph.nodes[target.node_id].type_name == "Reference":
-            node = self.graph.nodes[target.node_id]
-            self.document.set_param(node.id, "images", list(node.params["images"]) + entries)
+        node = self.graph.nodes[target.node_id] if target is not None else None
+        if node is not None and node.spec is not None and node.spec.drop_param:
+            name = node.spec.drop_param
+            self.document.set_param(node.id, name, list(node.params[name]) + entries)
             self.status_message.emit(f"Added {len(entries)} image(s) to {node.title}")
             return node.id
-        node = self.document.add_node("Reference", (pos.x() - 115, pos.y() - 30),
-                                      params={"images": entries})
+        spec = next((spec for spec in self.graph.registry.specs() if spec.drop_param), None)
+        if spec is None:
+            self.status_message.emit("No node type takes dropped images")
+            return None
+        node = self.document.add_node(spec.type_name, (pos.x() - 115, pos.y() - 30),
+                                      params={spec.drop_param: entries})
         self.select_nodes([node.id])
         self.status_message.emit(f"Created {node.title} with {len(entries)} image(s)")
         return node.id
