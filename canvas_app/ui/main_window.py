@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDia
                                QUndoView)
 
 from canvas_app.errors import CanvasError
-from canvas_app.graph.model import Graph, Link
+from canvas_app.graph.model import Link
 from canvas_app.project import PROJECT_SUFFIX, graph_from_dict
 from canvas_app.ui import settings, theme
 from canvas_app.ui.autosave import Autosaver, find_recoveries
@@ -464,12 +464,10 @@ class MainWindow(QMainWindow):
             node = document.add_node(type_name, position)
         else:
             port = compatible_port(spec, wire)
-            document.undo_stack.beginMacro(f"Add {spec.title} and connect")
-            node = document.add_node(type_name, position)
-            link = Link(wire["node"], wire["port"], node.id, port) if wire["output"] \
-                else Link(node.id, port, wire["node"], wire["port"])
-            reason = document.connect(link)
-            document.undo_stack.endMacro()
+            node, reason = document.add_connected_node(
+                type_name, position,
+                lambda node_id: Link(wire["node"], wire["port"], node_id, port) if wire["output"]
+                else Link(node_id, port, wire["node"], wire["port"]))
             if reason:
                 self.statusBar().showMessage(f"Added {spec.title} but not connected: {reason}", 8000)
         self.scene.select_nodes([node.id])
@@ -480,26 +478,16 @@ class MainWindow(QMainWindow):
         """An IdentityLock node that loads a saved identity by name (one undo step)."""
         document = self.document
         center = self.view.mapToScene(self.view.viewport().rect().center())
-        document.undo_stack.beginMacro(f"Add identity {name}")
-        node = document.add_node("IdentityLock", (center.x() - 80, center.y() - 40))
-        document.set_param(node.id, "source", "library")
-        document.set_param(node.id, "library_name", name)
-        document.set_title(node.id, name)
-        document.undo_stack.endMacro()
+        node = document.add_node("IdentityLock", (center.x() - 80, center.y() - 40),
+                                 params={"source": "library", "library_name": name},
+                                 title=name, text=f"Add identity {name}")
         self.scene.select_nodes([node.id])
         return node.id
 
     def delete_selected(self) -> None:
         nodes, backdrops = self.scene.selected_node_ids(), self.scene.selected_backdrop_ids()
         links = self.scene.selected_links()
-        if nodes or backdrops:
-            self.document.undo_stack.beginMacro("Delete")
-            if links:
-                self.document.disconnect([l for l in links if l.src not in nodes and l.dst not in nodes])
-            self.document.remove(nodes, backdrops)
-            self.document.undo_stack.endMacro()
-        elif links:
-            self.document.disconnect(links)
+        self.document.remove(nodes, backdrops, links)
 
     def select_all(self) -> None:
         for item in self.scene.node_items.values():
@@ -521,9 +509,7 @@ class MainWindow(QMainWindow):
 
     def cut(self) -> None:
         if self.copy():
-            self.document.undo_stack.beginMacro("Cut")
-            self.document.remove(self.scene.selected_node_ids())
-            self.document.undo_stack.endMacro()
+            self.document.remove(self.scene.selected_node_ids(), text="Cut")
 
     def paste(self) -> list[str]:
         mime = QApplication.clipboard().mimeData()
@@ -656,10 +642,6 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         if self.execution is not None:
             self.execution.stop()
-
-
-def empty_graph(registry=None) -> Graph:
-    return Graph(registry)
 
 
 _exit_hook_installed = False

@@ -419,15 +419,7 @@ class CanvasScene(QGraphicsScene):
 
     def _reason_without_detached(self, link: Link):
         detached = self.wire.detached if self.wire else None
-        if detached is None:
-            return self.document.connect_reason(link)
-        from canvas_app.graph.model import Graph
-
-        view = Graph(self.graph.registry)
-        view.nodes = self.graph.nodes
-        view.links = [other for other in self.graph.links if other != detached]
-        view_doc = _ReasonView(view, self.document)
-        return view_doc.connect_reason(link)
+        return self.document.connect_reason(link, ignoring=(detached,) if detached else ())
 
     def _finish_wire(self, pos: QPointF) -> None:
         wire = self.wire
@@ -443,10 +435,7 @@ class CanvasScene(QGraphicsScene):
             return
         if link is not None and reason is None:
             if wire.detached is not None:
-                self.document.undo_stack.beginMacro("Reconnect")
-                self.document.disconnect([wire.detached])
-                self.document.connect(link)
-                self.document.undo_stack.endMacro()
+                self.document.reconnect(wire.detached, link)
             else:
                 self.document.connect(link)
             self.status_message.emit(f"Connected {link}")
@@ -534,13 +523,3 @@ class CanvasScene(QGraphicsScene):
         self.select_nodes([node.id])
         self.status_message.emit(f"Created {node.title} with {len(entries)} image(s)")
         return node.id
-
-
-class _ReasonView:
-    """connect_reason against a graph view (the graph minus a picked-up link)."""
-
-    def __init__(self, graph, document: Document) -> None:
-        self.graph, self.registry = graph, document.registry
-
-    connect_reason = Document.connect_reason
-
