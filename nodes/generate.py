@@ -119,7 +119,7 @@ class Generate(NodeType):
         # Which recognizer scores the shot depends on the face models installed; a local
         # model file can be replaced under the same path.
         from canvas_app.fileio import file_stamp
-        from canvas_app.identity.encoders import installed_packs
+        from canvas_app.identity.model_paths import installed_packs
 
         extra = ["packs=" + ",".join(installed_packs())]
         if params["backend"] == "diffusers":

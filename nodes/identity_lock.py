@@ -131,7 +131,7 @@ class IdentityLock(NodeType):
             return str(file_stamp(library.path_for(params["library_name"]))) if library else "missing"
         extra = "" if params["name"] else ctx.node_title  # the title names the identity
         if "insightface" in params["encoders"]:  # where the face models are
-            from canvas_app.identity.encoders import resolve_models_dir
+            from canvas_app.identity.model_paths import resolve_models_dir
 
             extra += f";models={resolve_models_dir(None)}"
         return extra

@@ -15,15 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from canvas_app.errors import BadInput
-from canvas_app.identity.encoders import (
-    INSIGHTFACE_PREFIX,
-    _as_rgb_uint8,
-    _pack_is_present,
-    canonical_encoder_name,
-    encoder_family,
-    get_encoder,
-    pack_dir,
-)
+from canvas_app.identity.image_input import as_rgb_uint8
+from canvas_app.identity.registry import can_run, canonical_encoder_name, get_encoder
+from canvas_app.identity.similarity import encoder_family
 from canvas_app.media.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from canvas_app.values import Identity
 
@@ -72,23 +66,13 @@ class ShotScore:
         return data
 
 
-def _can_run(encoder_name: str, models_dir) -> bool:
-    if encoder_name == "dlib":
-        from canvas_app.identity.dlib_encoder import dlib_available
-
-        return dlib_available()
-    if encoder_name.startswith(INSIGHTFACE_PREFIX):
-        return _pack_is_present(pack_dir(encoder_name[len(INSIGHTFACE_PREFIX):], models_dir))
-    return False
-
-
 def choose_scoring_encoder(identity: Identity, conditioned_encoder: str | None = None,
                            models_dir=None) -> tuple[str, bool, str]:
     """(encoder name, independent, note). Prefers an encoder of another family
     than `conditioned_encoder`, then another pack of the same family, and uses
     the conditioning encoder itself only when nothing else can run here."""
     conditioned = canonical_encoder_name(conditioned_encoder) if conditioned_encoder else None
-    runnable = [name for name in identity.embeddings if _can_run(name, models_dir)]
+    runnable = [name for name in identity.embeddings if can_run(name, models_dir)]
     if not runnable:
         raise BadInput(f"none of this identity's encoders ({', '.join(identity.embeddings)}) "
                        f"can run here; install the model pack it was made with",
@@ -124,7 +108,7 @@ def _score_sampled(identity: Identity, sampled: Sequence[tuple[int, np.ndarray]]
     target = identity.embeddings[name]
     similarities: list[float | None] = []
     for _index, frame in sampled:
-        image = _as_rgb_uint8(frame, file=source or None)
+        image = as_rgb_uint8(frame, file=source or None)
         faces = encoder.detect(image)
         if not faces:
             similarities.append(None)
