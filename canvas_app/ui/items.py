@@ -39,6 +39,9 @@ LABEL_FONT = QFont()
 LABEL_FONT.setPointSizeF(8.5)
 SMALL_FONT = QFont()
 SMALL_FONT.setPointSizeF(8.0)
+OVERVIEW_FONT = QFont()  # node titles in the zoomed-out view (drawn by the view)
+OVERVIEW_FONT.setPixelSize(11)
+OVERVIEW_FONT.setBold(True)
 BACKDROP_FONT = QFont()
 BACKDROP_FONT.setPointSizeF(13)
 BACKDROP_FONT.setBold(True)
@@ -184,8 +187,6 @@ class NodeItem(QGraphicsItem):
         """The title for the zoomed-out view, 11 px bold, elided to `width_px`."""
         key = (self.title, width_px)
         if getattr(self, "_overview_key", None) != key:
-            from canvas_app.ui.view import OVERVIEW_FONT
-
             text = QFontMetricsF(OVERVIEW_FONT).elidedText(self.title, Qt.ElideRight, width_px)
             self._overview_title = _static(text, OVERVIEW_FONT)
             self._overview_key = key
