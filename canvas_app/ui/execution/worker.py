@@ -25,9 +25,8 @@ from canvas_app.engine import CancelToken, Executor
 from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePreview, NodeProgress,
                                       NodeSkipped, NodeStarted, RunFinished, RunStarted)
 from canvas_app.errors import CanvasError
-from canvas_app.ui.execution.child import PreviewThrottle
+from canvas_app.engine.throttle import PROGRESS_MIN_INTERVAL, PreviewThrottle
 
-PROGRESS_MIN_INTERVAL = 0.03
 _ids = itertools.count(1)
 
 
@@ -196,7 +195,7 @@ class _Listener:
 
 
 class ProcessEngineWorker(_EngineThread):
-    """Runs the executor in a child process (see child.py) and relays its
+    """Runs the executor in a child process (see engine/child_process.py) and relays its
     events. This thread only moves messages, so native code that holds the
     GIL in node work cannot stall the editor. The child is started on the
     first job (spawn), kept for later runs (its result cache is shared
@@ -346,7 +345,7 @@ class ProcessEngineWorker(_EngineThread):
 
 
 def start_child(disk_cache_dir: str | None):
-    """A fresh interpreter running canvas_app.ui.execution.child, connected by
+    """A fresh interpreter running canvas_app.engine.child_process, connected by
     a socket pair (not multiprocessing's spawn, which would re-run the
     caller's __main__ script in the child)."""
     import multiprocessing.connection
@@ -360,7 +359,7 @@ def start_child(disk_cache_dir: str | None):
     if os.name == "posix":
         parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
         fd = child_conn.fileno()
-        process = subprocess.Popen([sys.executable, "-m", "canvas_app.ui.execution.child", str(fd)],
+        process = subprocess.Popen([sys.executable, "-m", "canvas_app.engine.child_process", str(fd)],
                                    pass_fds=[fd], env=env, close_fds=True)
         child_conn.close()
         return process, parent_conn
@@ -370,7 +369,7 @@ def start_child(disk_cache_dir: str | None):
     key = secrets.token_bytes(16)
     listener = multiprocessing.connection.Listener(authkey=key)
     env["CANVAS_APP_ENGINE_KEY"] = key.hex()
-    process = subprocess.Popen([sys.executable, "-m", "canvas_app.ui.execution.child",
+    process = subprocess.Popen([sys.executable, "-m", "canvas_app.engine.child_process",
                                 listener.address], env=env)
     conn = listener.accept()
     listener.close()
