@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
-from canvas_app.graph.types import CAMERA_MOVES, MOODS, PROMPT, SHOT_SIZES
+from canvas_app.graph.types import PROMPT
+from canvas_app.shot_directions import CAMERA_MOVES, MOODS, SHOT_SIZES
 from canvas_app.values import ShotPrompt
 
 

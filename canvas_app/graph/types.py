@@ -1,4 +1,4 @@
-"""Port types and the shared vocabulary of shot directions."""
+"""Port types and their colours. (Shot directions: canvas_app/shot_directions.py.)"""
 from __future__ import annotations
 
 # Port types. A link is only allowed between ports of the same type.
@@ -40,6 +40,3 @@ def port_color(port_type: str | None) -> str:
     """The hex colour of a port type's ports and wires."""
     return PORT_COLORS.get(port_type or "", UNKNOWN_PORT_COLOR)
 
-SHOT_SIZES = ("close-up", "medium", "wide")
-CAMERA_MOVES = ("static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down")
-MOODS = ("neutral", "warm", "cool", "dramatic", "noir", "dreamy", "golden-hour")

@@ -13,10 +13,11 @@ import pytest
 
 from canvas_app.engine.context import Cancelled, RunContext
 from canvas_app.errors import BadInput
-from canvas_app.generation.animatic import AnimaticBackend, ease_in_out
+from canvas_app.generation.animatic import AnimaticBackend
+from canvas_app.media.camera import ease_in_out
 from canvas_app.generation.base import ShotRequest, get_backend
 from canvas_app.media import matte
-from canvas_app.media.grading import MOODS
+from canvas_app.shot_directions import MOODS
 from canvas_app.values import Identity, RefImage, ShotPrompt
 
 skimage_data = pytest.importorskip("skimage.data")
