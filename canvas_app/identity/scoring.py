@@ -93,14 +93,6 @@ def choose_scoring_encoder(identity: Identity, conditioned_encoder: str | None =
     return best, True, ""
 
 
-def sample_indices(total: int, max_samples: int) -> list[int]:
-    if total <= 0:
-        return []
-    if max_samples <= 0 or total <= max_samples:
-        return list(range(total))
-    return sorted({int(round(v)) for v in np.linspace(0, total - 1, max_samples)})
-
-
 def _score_sampled(identity: Identity, sampled: Sequence[tuple[int, np.ndarray]], total: int, *,
                    conditioned_encoder: str | None, models_dir, source: str = "") -> ShotScore:
     name, independent, note = choose_scoring_encoder(identity, conditioned_encoder, models_dir)
@@ -143,45 +135,11 @@ def score_frames(identity: Identity, frames: Sequence[np.ndarray], *,
     frames = list(getattr(frames, "frames", frames))
     if not frames:
         raise BadInput("the shot has no frames to score")
+    from canvas_app.media.video import sample_indices
+
     indices = sample_indices(len(frames), max_samples)
     return _score_sampled(identity, [(i, frames[i]) for i in indices], len(frames),
                           conditioned_encoder=conditioned_encoder, models_dir=models_dir)
-
-
-def read_video_samples(path: str | Path, max_samples: int = 8) -> tuple[list[tuple[int, np.ndarray]], int]:
-    """Evenly spaced RGB frames of a video file with PyAV: ([(index, frame)], total frames)."""
-    import av
-
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput("video not found", file=str(path))
-    try:
-        with av.open(str(path)) as container:
-            streams = [s for s in container.streams if s.type == "video"]
-            if not streams:
-                raise BadInput("the file has no video stream", file=str(path))
-            total = int(streams[0].frames or 0)
-            if total <= 0:  # not in the header: count packets (no decoding)
-                total = sum(1 for packet in container.demux(streams[0]) if packet.size)
-        wanted = set(sample_indices(total, max_samples))
-        last = max(wanted) if wanted else -1
-        sampled = []
-        with av.open(str(path)) as container:
-            stream = next(s for s in container.streams if s.type == "video")
-            stream.thread_type = "AUTO"
-            for index, frame in enumerate(container.decode(stream)):
-                if index in wanted:
-                    sampled.append((index, frame.to_ndarray(format="rgb24")))
-                if index >= last:
-                    break
-    except BadInput:
-        raise
-    except Exception as error:  # av.FFmpegError and friends
-        raise BadInput(f"not a readable video ({error.__class__.__name__}: {error})",
-                       file=str(path)) from None
-    if not sampled:
-        raise BadInput("the video has no frames", file=str(path))
-    return sampled, max(total, sampled[-1][0] + 1)
 
 
 def score_media(identity: Identity, paths: Sequence[str | Path], *,
@@ -190,13 +148,14 @@ def score_media(identity: Identity, paths: Sequence[str | Path], *,
     """One ShotScore per file: an image file is a one-frame shot; a video is
     sampled evenly."""
     from canvas_app.media.images import load_rgb
+    from canvas_app.media.video import read_samples
 
     scores = []
     for raw in paths:
         path = Path(raw)
         suffix = path.suffix.lower()
         if suffix in VIDEO_SUFFIXES:
-            sampled, total = read_video_samples(path, max_samples)
+            sampled, total = read_samples(path, max_samples)
         elif suffix in IMAGE_SUFFIXES:
             sampled, total = [(0, load_rgb(path))], 1
         else:

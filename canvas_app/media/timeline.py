@@ -21,14 +21,14 @@ the first frame of the media file.
 from __future__ import annotations
 
 import math
-import os
 import urllib.parse
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+
+from canvas_app.fileio import replacing
 
 METADATA_KEY = "canvas_app"
 
@@ -150,7 +150,7 @@ def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timelin
 
 def write_timeline(path: str | Path, name: str, shots: Iterable[TimelineShot], fps: float, *,
                    metadata: dict[str, Any] | None = None, media_root: str | Path | None = None) -> Path:
-    """Write the cut as an .otio file (atomically: temp file, then os.replace).
+    """Write the cut as an .otio file (atomically: fileio.replacing).
 
     Media paths are made relative to `media_root`, by default the .otio's own
     folder. When writing into a staging folder that is moved into place later,
@@ -158,17 +158,10 @@ def write_timeline(path: str | Path, name: str, shots: Iterable[TimelineShot], f
     import opentimelineio as otio
 
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    root = Path(media_root) if media_root is not None else folder
+    root = Path(media_root) if media_root is not None else (path.parent if str(path.parent) else Path("."))
     timeline = build_timeline(name, list(shots), fps, root, metadata)
-    temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part.otio"
-    try:
+    with replacing(path, ".otio") as temp:
         otio.adapters.write_to_file(timeline, str(temp), adapter_name="otio_json")
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return path
 
 
