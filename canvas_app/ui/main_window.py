@@ -42,7 +42,7 @@ class MainWindow(QMainWindow):
         self.view.palette_requested.connect(lambda pos: self.open_palette(pos))
         self.view.zoom_changed.connect(self._zoom_changed)
         self.autosaver = Autosaver(self)
-        self.execution = None  # set by attach_execution (part 2)
+        self.execution = None  # set by _attach_execution when the engine is available
         self.run_states = RunStates(self)  # what the executor said of each node
         self._build_docks()
         self.inspector.set_run_states(self.run_states)
@@ -610,7 +610,7 @@ class MainWindow(QMainWindow):
         box.setText(text)
         box.exec()
 
-    # -- running (part 2 plugs in here) ----------------------------------------------
+    # -- running -------------------------------------------------------------------------
     def _attach_execution(self) -> None:
         try:
             from canvas_app.ui.execution.controller import ExecutionController
