@@ -1,7 +1,6 @@
 """Where insightface model packs live: ``<dir>/models/<pack>/*.onnx``."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 DEFAULT_INSIGHTFACE_PACK = "buffalo_l"
