@@ -45,7 +45,7 @@ class Sequence(NodeType):
             ParamSpec("width", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
             ParamSpec("height", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
         ),
-        summary=lambda params: [f"exports {params.get('name')}.mp4"],
+        summary=lambda params: [f"exports {params.get('name')}.mp4"],  # editor only: not pickled
     )
 
     def run(self, inputs, params, ctx):

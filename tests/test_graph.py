@@ -116,3 +116,13 @@ def test_metadata_changes_are_events(graph):
     graph.set_metadata("output_dir", None)
     assert events == [("metadata_changed", {"key": "output_dir"})] * 2
     assert "output_dir" not in graph.metadata
+
+
+def test_a_snapshot_with_editor_only_spec_parts_pickles_for_the_engine_process():
+    import pickle
+
+    graph = Graph()  # the real node types; their summaries may be lambdas
+    graph.add_node("Sequence")
+    graph.add_node("Prompt")
+    copy = pickle.loads(pickle.dumps(graph.snapshot().nodes))
+    assert copy["sequence1"].spec.type_name == "Sequence" and copy["sequence1"].spec.summary is None

@@ -151,6 +151,14 @@ class NodeSpec:
                                 or self.param(self.drop_param).kind != "images"):
             raise ValueError(f"{self.type_name}: drop_param {self.drop_param!r} is not an images param")
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Specs travel with graph snapshots to the engine process; `summary`
+        is the editor's alone and may be a lambda, which cannot be pickled.
+        (Unpickled, the field reads the class default, None.)"""
+        state = dict(self.__dict__)
+        state.pop("summary", None)
+        return state
+
     def summarize(self, params: dict[str, Any]) -> list[str]:
         """One or two lines that tell nodes of this type apart on the canvas."""
         return list(self.summary(params)) if self.summary is not None else []

@@ -92,9 +92,13 @@ class NodeItem(QGraphicsItem):
         self.setAcceptHoverEvents(True)
         self.setZValue(10)
         self.hover_port: str | None = None
-        self._picture_source: QImage | None = None  # run.picture, scaled once for painting
-        self._picture: QImage | None = None
+        # A mirror of the run-state model's entry (an immutable RunState), replaced
+        # when the model says it changed; painting reads it without a lookup.
+        self.run: RunState = scene.run_states.get(node.id)
+        self.result_image: QImage | None = None  # run.picture, scaled once for painting
         self.refresh(node)
+        if self.run.picture is not None:
+            self.run_state_changed()
         self.setPos(*node.position)
 
     # -- from the model --------------------------------------------------------------
@@ -141,23 +145,6 @@ class NodeItem(QGraphicsItem):
         self._rect = QRectF(0, 0, NODE_WIDTH, self.height)
         self._bounds = self._rect.adjusted(-PORT_RADIUS - 3, -3, PORT_RADIUS + 3, 3)
 
-    @property
-    def run(self) -> RunState:
-        """The node's run state, read from the run-state model (never stored here)."""
-        return self._scene.run_states.get(self.node_id)
-
-    @property
-    def result_image(self) -> QImage | None:
-        """A small picture of the node's result (a render's frame, an identity's
-        portrait), shown in the node body; live frames update it while it runs."""
-        picture = self.run.picture
-        if picture is not self._picture_source:
-            self._picture_source = picture
-            self._picture = None if picture is None else picture.scaled(
-                int(PICTURE_H * 3), int(PICTURE_H * 2), Qt.KeepAspectRatio,
-                Qt.SmoothTransformation)  # 2x for HiDPI screens
-        return self._picture
-
     def _prepare_texts(self) -> None:
         """Lay out every static text once (QStaticText), so painting is a few
         blits per node instead of text layout on every frame."""
@@ -203,8 +190,17 @@ class NodeItem(QGraphicsItem):
         return self._title
 
     def run_state_changed(self) -> None:
-        """The run-state model changed this node's entry: show it."""
-        run = self.run
+        """The run-state model changed this node's entry: mirror and show it.
+        The result picture (a render's frame, an identity's portrait, or a
+        live frame while it runs) is scaled once here, not on every paint."""
+        old_picture = self.run.picture if self.result_image is not None else None
+        run = self.run = self._scene.run_states.get(self.node_id)
+        if run.picture is None:
+            self.result_image = None
+        elif run.picture is not old_picture:
+            self.result_image = run.picture.scaled(int(PICTURE_H * 3), int(PICTURE_H * 2),
+                                                   Qt.KeepAspectRatio,
+                                                   Qt.SmoothTransformation)  # 2x for HiDPI
         self.setToolTip(run.message if run.state in ("failed", "skipped") else "")
         self.update()
 
