@@ -2,8 +2,8 @@
 
 One `RunState` per node, owned by `RunStates`, which says `changed(node_id)`
 whenever an entry changes (as Orange's SchemeNode owns its progress and
-state). Scene items and the inspector observe it and hold no run state of
-their own. It also decides, in one place, what an edit makes stale: the edited
+state). Scene items mirror its entries (replaced on `changed`) and the
+inspector reads it; neither keeps run state the model does not have. It also decides, in one place, what an edit makes stale: the edited
 node and everything downstream of it."""
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from PySide6.QtGui import QImage
 
 from canvas_app.ui.formatting import format_seconds
 
-STATES = ("idle", "queued", "running", "cached", "done", "failed", "cancelled", "skipped")
 _FINISHED = ("done", "cached")
 
 
 @dataclass(frozen=True)
 class RunState:
-    state: str = "idle"
+    state: str = "idle"  # idle | queued | running | cached | done | failed | cancelled | skipped
     progress: float = 0.0
     message: str = ""
     elapsed: float | None = None  # seconds the node really ran; None when cached
