@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from canvas_app.engine.context import RunContext  # noqa: E402
-from canvas_app.generation.animatic import CAMERA_MOVES, SHOT_SIZES, AnimaticBackend  # noqa: E402
+from canvas_app.generation.animatic import AnimaticBackend  # noqa: E402
+from canvas_app.shot_directions import CAMERA_MOVES, SHOT_SIZES  # noqa: E402
 from canvas_app.generation.base import ShotRequest  # noqa: E402
 from canvas_app.media import matte  # noqa: E402
 from canvas_app.media.video import write_video  # noqa: E402

@@ -69,7 +69,8 @@ def measure(app, project: Path, mode: str, cache_dir: Path) -> None:
     timer.setInterval(TICK_MS)
     timer.timeout.connect(tick)
     loop = QEventLoop()
-    controller.job_finished.connect(lambda *_: loop.quit())
+    finished: list[str] = []
+    controller.job_finished.connect(lambda _job, status: (finished.append(status), loop.quit()))
     started = time.perf_counter()
     timer.start()
     window.act_run.trigger()
@@ -78,7 +79,7 @@ def measure(app, project: Path, mode: str, cache_dir: Path) -> None:
     elapsed = time.perf_counter() - started
     stalls = [max(0.0, gap - TICK_MS) for gap in gaps[1:]]
     latencies = [value * 1000 for value in controller.preview.frame_view.latencies]
-    status = controller.jobs[max(controller.jobs)].status
+    status = finished[-1] if finished else "unknown"
     emit(metric="run", engine=mode, status=status, seconds=round(elapsed, 2),
          generate_nodes=len(generators), previews_received=controller.preview.live_count,
          previews_painted=len(latencies))

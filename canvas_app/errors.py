@@ -14,9 +14,10 @@ class BadInput(CanvasError):
     """Input the user can fix: a bad file, a missing face, a wrong value."""
 
     def __init__(self, message: str, *, file: str | None = None, node: str | None = None,
-                 field: str | None = None) -> None:
+                 field: str | None = None, node_id: str | None = None) -> None:
         self.file = file
-        self.node = node
+        self.node = node  # the node as the user knows it (its label)
+        self.node_id = node_id  # the graph's id of that node, when known (the editor marks it)
         self.field = field
         super().__init__(message)
 

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def _read_umask() -> int:
@@ -86,6 +89,25 @@ def glob_escape(text: str) -> str:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def replacing(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """For writers that need a file name (a muxer, a library's writer): yields
+    a unique name beside `path` (same filesystem, so the rename is atomic),
+    which replaces `path` when the block ends without error and is removed
+    when it fails or is cancelled. The writer creates the file, so it gets
+    the usual permissions."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part{suffix or path.suffix}"
+    try:
+        yield temp
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def file_stamp(path: str | Path) -> list | None:

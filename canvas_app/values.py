@@ -96,7 +96,7 @@ class ShotPrompt:
     positive: str = ""
     negative: str = ""
     shot_size: str = "medium"  # close-up | medium | wide
-    camera_move: str = "static"  # see canvas_app.graph.types.CAMERA_MOVES
+    camera_move: str = "static"  # see canvas_app.shot_directions.CAMERA_MOVES
     duration: float = 2.0  # seconds
     mood: str = "neutral"
     name: str = ""  # the Prompt node's title, used as the shot name

@@ -7,6 +7,8 @@ the identity has both). Below the threshold, the seed is re-rolled up to
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
 from canvas_app.generation.diffusers.options import DIFFUSERS_OPTIONS, parse_loras
 from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
@@ -21,6 +23,11 @@ def _default(what: str, fallback: str, choices: tuple[str, ...]) -> str:
 
     value = os.environ.get(f"CANVAS_APP_DEFAULT_{what}", fallback)
     return value if value in choices else fallback
+
+
+def summarize(params) -> list[str]:
+    return [f"{params.get('backend')} · seed {params.get('seed')}",
+            f"{params.get('width')}×{params.get('height')} @ {params.get('fps'):g} fps"]
 
 
 class Generate(NodeType):
@@ -51,6 +58,7 @@ class Generate(NodeType):
             ParamSpec("guard_tries", "int", 3, minimum=1, maximum=16,
                       help="Identity guard: render up to this many seeds and keep the best."),
         ) + DIFFUSERS_OPTIONS,
+        summary=summarize,
     )
 
     def run(self, inputs, params, ctx):
@@ -86,7 +94,7 @@ class Generate(NodeType):
         # model file can be replaced under the same path.
         from canvas_app.errors import BadInput
         from canvas_app.fileio import file_stamp
-        from canvas_app.identity.encoders import installed_packs
+        from canvas_app.identity.model_paths import installed_packs
 
         extra = ["packs=" + ",".join(installed_packs())]
         if params["backend"] == "diffusers":

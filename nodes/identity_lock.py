@@ -11,6 +11,14 @@ from canvas_app.values import FACE_ROLES
 ENCODER_CHOICES = ("dlib", "insightface", "dlib+insightface")
 
 
+def summarize(params) -> list[str]:
+    source = params.get("source")
+    detail = params.get("encoders") if source == "references" else \
+        (params.get("identity_file") or "").rsplit("/", 1)[-1] if source == "file" \
+        else params.get("library_name")
+    return [f"{source}: {detail or '—'}"]
+
+
 class IdentityLock(NodeType):
     spec = NodeSpec(
         type_name="IdentityLock", version=1, title="Identity Lock", category="Identity",
@@ -38,6 +46,7 @@ class IdentityLock(NodeType):
             ParamSpec("save_to_library", "bool", False,
                       help="Also save the built identity in the project's identity library."),
         ),
+        summary=summarize,
     )
 
     def run(self, inputs, params, ctx):
@@ -136,7 +145,7 @@ class IdentityLock(NodeType):
             return str(file_stamp(library.path_for(params["library_name"]))) if library else "missing"
         extra = "" if params["name"] else ctx.node_title  # the title names the identity
         if "insightface" in params["encoders"]:  # where the face models are
-            from canvas_app.identity.encoders import resolve_models_dir
+            from canvas_app.identity.model_paths import resolve_models_dir
 
             extra += f";models={resolve_models_dir(None)}"
         return extra

@@ -2,8 +2,15 @@
 from __future__ import annotations
 
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
-from canvas_app.graph.types import CAMERA_MOVES, MOODS, PROMPT, SHOT_SIZES
+from canvas_app.graph.types import PROMPT
+from canvas_app.shot_directions import CAMERA_MOVES, MOODS, SHOT_SIZES
 from canvas_app.values import ShotPrompt
+
+
+def summarize(params) -> list[str]:
+    text = (params.get("positive") or "").strip().replace("\n", " ")
+    return [text or "(empty prompt)",
+            f"{params.get('shot_size')} · {params.get('camera_move')} · {params.get('duration')} s"]
 
 
 class Prompt(NodeType):
@@ -12,7 +19,7 @@ class Prompt(NodeType):
         description="Positive and negative text plus shot directions.",
         outputs=(PortSpec("prompt", PROMPT, "Prompt"),),
         params=(
-            ParamSpec("positive", "text", "", help="What the shot shows."),
+            ParamSpec("positive", "text", "", help="What the shot shows.", rows=3),
             ParamSpec("negative", "text", "blurry, deformed, extra fingers",
                       help="What the generator should avoid."),
             ParamSpec("shot_size", "choice", "medium", choices=SHOT_SIZES,
@@ -22,6 +29,7 @@ class Prompt(NodeType):
                       help="Shot length in seconds."),
             ParamSpec("mood", "choice", "neutral", choices=MOODS, help="Colour grade and light."),
         ),
+        summary=summarize,
     )
 
     def cache_key_extra(self, params, ctx):

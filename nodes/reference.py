@@ -7,6 +7,17 @@ from canvas_app.graph.types import IMAGES
 from canvas_app.values import ImageSet
 
 
+def summarize(params) -> list[str]:
+    images = params.get("images") or []
+    if not images:
+        return ["no images yet: drop files here"]
+    roles: dict[str, int] = {}
+    for entry in images:
+        roles[entry["role"]] = roles.get(entry["role"], 0) + 1
+    names = ", ".join(entry["path"].replace("\\", "/").rsplit("/", 1)[-1] for entry in images)
+    return [", ".join(f"{count} {role}" for role, count in roles.items()), names]
+
+
 class Reference(NodeType):
     spec = NodeSpec(
         type_name="Reference", version=1, title="Reference", category="Inputs",
@@ -14,6 +25,7 @@ class Reference(NodeType):
         outputs=(PortSpec("images", IMAGES, "Images"),),
         params=(ParamSpec("images", "images", [], label="Images",
                           help="JPEG, PNG or WebP files; EXIF orientation is applied."),),
+        summary=summarize, drop_param="images",
     )
 
     def run(self, inputs, params, ctx):

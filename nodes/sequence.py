@@ -82,6 +82,7 @@ class Sequence(NodeType):
                       help="Seconds of fade out at the end of the sound."),
         ) + tuple(ParamSpec(param_name(key), "bool", False, label=label, help=f"Write {what}.")
                   for key, (label, what) in EXPORTS.items()),
+        summary=lambda params: [f"exports {params.get('name')}.mp4"],  # editor only: not pickled
     )
 
     def run(self, inputs, params, ctx):

@@ -1,5 +1,4 @@
 """The executor: order, caching by content, cancel, failures, bounded memory."""
-import threading
 
 import numpy as np
 import pytest
@@ -91,7 +90,7 @@ def test_changed_input_file_invalidates(tmp_path):
 
 def test_events_report_progress_and_cache_hits():
     graph = Graph(fake_registry())
-    graph.add_node("Slow", params={"steps": 4, "step_seconds": 0.0})
+    graph.add_node("Loop", params={"steps": 4, "step_seconds": 0.0})
     events = []
     executor = Executor()
     executor.run(graph, listener=events.append)
@@ -106,13 +105,20 @@ def test_events_report_progress_and_cache_hits():
 
 def test_cancel_stops_inside_a_long_node_and_caches_nothing_partial():
     graph = Graph(fake_registry())
-    slow = graph.add_node("Slow", params={"steps": 500, "step_seconds": 0.01})
+    slow = graph.add_node("Loop", params={"steps": 500, "step_seconds": 0.001})
     token = CancelToken()
     executor = Executor()
-    timer = threading.Timer(0.1, token.cancel)
-    timer.start()
-    result = executor.run(graph, cancel_token=token)
+    progress = []
+
+    def cancel_midway(event) -> None:  # the user presses Stop while the node runs
+        if isinstance(event, NodeProgress):
+            progress.append(event.fraction)
+            if len(progress) == 10:
+                token.cancel()
+
+    result = executor.run(graph, cancel_token=token, listener=cancel_midway)
     assert result.status == "cancelled"
+    assert max(progress) < 0.5  # it stopped inside the node, at its next cancel point
     assert fake_nodes.RUN_COUNTS[slow.id] == 1
     assert len(executor.cache) == 0
     # After a cancel the same executor runs the graph normally.

@@ -80,3 +80,49 @@ def test_snapshot_is_independent_of_later_edits(graph):
     snapshot = graph.snapshot()
     graph.set_param(node.id, "value", 9)
     assert snapshot.nodes[node.id].params["value"] == 2
+
+
+def test_check_connect_can_ignore_a_link_being_replaced_or_dragged_away(graph):
+    a, b, target = graph.add_node("Const"), graph.add_node("Const"), graph.add_node("AddOne")
+    old = graph.connect(Link(a.id, "value", target.id, "x"))
+    new = Link(b.id, "value", target.id, "x")
+    assert "already has an input" in graph.check_connect(new)
+    assert graph.check_connect(new, ignoring=[old]) is None
+    assert graph.replaced_by(new) == old
+    # the other checks still apply with the old link ignored
+    c = graph.add_node("AddOne")
+    graph.connect(Link(target.id, "value", c.id, "x"))
+    assert "cycle" in graph.check_connect(Link(c.id, "value", target.id, "x"), ignoring=[old])
+
+
+def test_nodes_are_built_checked_before_they_enter_the_graph(graph):
+    events = []
+    graph.subscribe(lambda event, payload: events.append(event))
+    node = graph.build_node("Const", (1, 2), params={"value": 3})
+    assert node.params["value"] == 3.0 and node.id not in graph.nodes and events == []
+    with pytest.raises(GraphError, match="field value"):
+        graph.build_node("Const", params={"value": "three"})
+    assert graph.check_param(node.id, "value", 1) == (1, "no node with id 'const1'")
+    graph.insert_node(node)
+    assert graph.check_param(node.id, "value", "x")[1] is not None
+    assert graph.check_param(node.id, "value", 2) == (2.0, None)
+    assert graph.new_node_id("Const", taken={"const2"}) == "const3"
+
+
+def test_metadata_changes_are_events(graph):
+    events = []
+    graph.subscribe(lambda event, payload: events.append((event, payload)))
+    graph.set_metadata("output_dir", "renders")
+    graph.set_metadata("output_dir", None)
+    assert events == [("metadata_changed", {"key": "output_dir"})] * 2
+    assert "output_dir" not in graph.metadata
+
+
+def test_a_snapshot_with_editor_only_spec_parts_pickles_for_the_engine_process():
+    import pickle
+
+    graph = Graph()  # the real node types; their summaries may be lambdas
+    graph.add_node("Sequence")
+    graph.add_node("Prompt")
+    copy = pickle.loads(pickle.dumps(graph.snapshot().nodes))
+    assert copy["sequence1"].spec.type_name == "Sequence" and copy["sequence1"].spec.summary is None

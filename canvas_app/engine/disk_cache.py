@@ -71,12 +71,10 @@ def _verified(entry: Path) -> bool:
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("CANVAS_APP_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
+    """$CANVAS_APP_CACHE_DIR, else ``<user cache dir>/canvas-app/results``."""
+    from canvas_app.paths import env_or_user_dir
 
-    return Path(user_cache_dir("canvas-app", appauthor=False)) / "results"
+    return env_or_user_dir("CANVAS_APP_CACHE_DIR", "cache", "results")
 
 
 def _folder_bytes(folder: Path) -> int:

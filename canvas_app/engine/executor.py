@@ -67,7 +67,8 @@ class Executor:
         problems = check_runnable(graph, order, incoming)
         if problems:
             first = problems[0]
-            raise BadInput(first.message, node=graph.nodes[first.node_id].label, field=first.field)
+            raise BadInput(first.message, node=graph.nodes[first.node_id].label, field=first.field,
+                           node_id=first.node_id)
 
         result = RunResult(status="done")
         emit(RunStarted(tuple(order)))

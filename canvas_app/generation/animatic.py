@@ -59,14 +59,13 @@ import numpy as np
 from canvas_app.engine.context import RunContext
 from canvas_app.errors import BadInput
 from canvas_app.generation.base import ShotRequest
+from canvas_app.media.camera import PAN_TRAVEL, TILT_TRAVEL, ZOOM_RANGE, camera_path
 from canvas_app.media.grading import Grade
 from canvas_app.media.matte import extend_body, subject_matte
+from canvas_app.shot_directions import resolve_camera_move, resolve_shot_size
 from canvas_app.values import Clip, Identity, RefImage
 
 MODEL = "animatic-v1"
-
-SHOT_SIZES = ("close-up", "medium", "wide")
-CAMERA_MOVES = ("static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down")
 
 # Face height as a fraction of the frame height.
 FACE_FRACTION = {"close-up": 0.45, "medium": 0.23, "wide": 0.115}
@@ -75,55 +74,9 @@ MIN_FACE_PX = 46.0  # below this a recogniser starts to lose the person
 BG_MAGNIFY = {"close-up": 1.35, "medium": 1.15, "wide": 1.0}
 BG_DEFOCUS = {"close-up": 0.010, "medium": 0.004, "wide": 0.0012}
 
-ZOOM_RANGE = 0.3
-PAN_TRAVEL = 0.16  # of frame width
-TILT_TRAVEL = 0.12  # of frame height
 PARALLAX = 0.5  # background moves/zooms this much relative to the subject
 GRAIN = 2.5  # film grain standard deviation in 8-bit levels
 PREVIEW_INTERVAL = 1.0 / 15.0  # seconds of wall time between previews
-
-_SIZE_ALIASES = {
-    "closeup": "close-up", "close": "close-up", "cu": "close-up", "mcu": "close-up",
-    "medium-close-up": "close-up", "extreme-close-up": "close-up", "ecu": "close-up",
-    "mid": "medium", "ms": "medium", "medium-shot": "medium", "mid-shot": "medium",
-    "ws": "wide", "long": "wide", "wide-shot": "wide", "long-shot": "wide", "full": "wide",
-    "establishing": "wide",
-}
-_MOVE_ALIASES = {
-    "none": "static", "still": "static", "locked": "static", "locked-off": "static",
-    "zoom-in": "push-in", "dolly-in": "push-in", "push": "push-in", "pushin": "push-in",
-    "zoom-out": "pull-out", "dolly-out": "pull-out", "pull": "pull-out", "pullout": "pull-out",
-    "pan-l": "pan-left", "pan-r": "pan-right", "tilt-u": "tilt-up", "tilt-d": "tilt-down",
-}
-
-
-def _canon(value: str | None) -> str:
-    return (value or "").strip().lower().replace("_", "-").replace(" ", "-")
-
-
-def resolve_shot_size(value: str | None) -> tuple[str, bool]:
-    key = _canon(value)
-    if key in SHOT_SIZES:
-        return key, True
-    if key in _SIZE_ALIASES:
-        return _SIZE_ALIASES[key], True
-    return "medium", False
-
-
-def resolve_camera_move(value: str | None) -> tuple[str, bool]:
-    key = _canon(value)
-    if key in CAMERA_MOVES:
-        return key, True
-    if key in _MOVE_ALIASES:
-        return _MOVE_ALIASES[key], True
-    return "static", False
-
-
-def ease_in_out(t: float) -> float:
-    """Cosine ease: 0 -> 1 with zero velocity at both ends."""
-    t = min(1.0, max(0.0, t))
-    return 0.5 - 0.5 * math.cos(math.pi * t)
-
 
 # --------------------------------------------------------------------------- face geometry
 
@@ -411,21 +364,9 @@ class _Plan:
 
     def camera(self, i: int) -> tuple[float, float, float]:
         """(zoom, offset x, offset y) of frame i, in frame pixels."""
-        t = ease_in_out(i / (self.frame_count - 1)) if self.frame_count > 1 else 0.0
-        move = self.camera_move
-        if move == "push-in":
-            return 1.0 + ZOOM_RANGE * t, 0.0, 0.0
-        if move == "pull-out":
-            return 1.0 + ZOOM_RANGE * (1.0 - t), 0.0, 0.0
-        if move == "pan-left":  # the window travels left: the scene slides right
-            return 1.0, PAN_TRAVEL * self.width * (t - 0.5), 0.0
-        if move == "pan-right":
-            return 1.0, -PAN_TRAVEL * self.width * (t - 0.5), 0.0
-        if move == "tilt-up":  # the window travels up: the scene slides down
-            return 1.0, 0.0, TILT_TRAVEL * self.height * (t - 0.5)
-        if move == "tilt-down":
-            return 1.0, 0.0, -TILT_TRAVEL * self.height * (t - 0.5)
-        return 1.0, 0.0, 0.0
+        zoom, dx, dy = camera_path(self.camera_move, i / (self.frame_count - 1)
+                                   if self.frame_count > 1 else 0.0)
+        return zoom, dx * self.width, dy * self.height
 
     def _view(self, point, zoom: float, dx: float, dy: float):
         c = self.zoom_centre

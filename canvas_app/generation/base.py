@@ -49,10 +49,6 @@ _BACKENDS: dict[str, str] = {
 _instances: dict[str, GeneratorBackend] = {}
 
 
-def backend_names() -> list[str]:
-    return list(_BACKENDS)
-
-
 def get_backend(name: str) -> GeneratorBackend:
     if name not in _BACKENDS:
         from canvas_app.errors import BadInput

@@ -86,27 +86,36 @@ class Graph:
             listener(event, payload)
 
     # -- nodes -----------------------------------------------------------------------
-    def new_node_id(self, type_name: str) -> str:
+    def new_node_id(self, type_name: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+        """A fresh id for a node of `type_name`, used neither in the graph nor in `taken`."""
         stem = re.sub(r"[^a-z0-9]+", "_", type_name.lower()).strip("_") or "node"
         index = 1
-        while f"{stem}{index}" in self.nodes:
+        while f"{stem}{index}" in self.nodes or f"{stem}{index}" in taken:
             index += 1
         return f"{stem}{index}"
 
-    def add_node(self, type_name: str, position: tuple[float, float] = (0.0, 0.0), *,
-                 title: str | None = None, params: dict[str, Any] | None = None,
-                 node_id: str | None = None) -> Node:
+    def build_node(self, type_name: str, position: tuple[float, float] = (0.0, 0.0), *,
+                   title: str | None = None, params: dict[str, Any] | None = None,
+                   node_id: str | None = None) -> Node:
+        """A new node with checked params, not yet in the graph (insert_node
+        adds it; undo commands build first and insert on redo)."""
         node_class = self.registry.get(type_name)
         if node_class is None:
             raise GraphError(f"unknown node type {type_name!r}")
         spec = node_class.spec
-        node_id = node_id or self.new_node_id(type_name)
-        node = Node(id=node_id, type_name=type_name, type_version=spec.version,
-                    title=title or spec.title, position=(float(position[0]), float(position[1])),
+        node = Node(id=node_id or self.new_node_id(type_name), type_name=type_name,
+                    type_version=spec.version, title=title or spec.title,
+                    position=(float(position[0]), float(position[1])),
                     params=spec.default_params(), spec=spec)
         for name, value in (params or {}).items():
             node.params[name] = self._checked_param(node, name, value)
-        return self.insert_node(node)
+        return node
+
+    def add_node(self, type_name: str, position: tuple[float, float] = (0.0, 0.0), *,
+                 title: str | None = None, params: dict[str, Any] | None = None,
+                 node_id: str | None = None) -> Node:
+        return self.insert_node(self.build_node(type_name, position, title=title, params=params,
+                                                node_id=node_id))
 
     def insert_node(self, node: Node) -> Node:
         """Add a fully built node (used by loading, paste and undo)."""
@@ -144,13 +153,24 @@ class Graph:
         node.title = title
         self._emit("title_changed", node=node)
 
-    def _checked_param(self, node: Node, name: str, value: Any) -> Any:
+    def check_param(self, node_id: str, name: str, value: Any) -> tuple[Any, str | None]:
+        """(normalised value, None) when `value` may be set, else (value, why not)."""
+        node = self.nodes.get(node_id)
+        if node is None:
+            return value, f"no node with id {node_id!r}"
+        return self._check_node_param(node, name, value)
+
+    @staticmethod
+    def _check_node_param(node: Node, name: str, value: Any) -> tuple[Any, str | None]:
         if node.spec is None:
-            raise GraphError(f"node {node.label} has an unknown type; its params cannot be edited")
+            return value, "this node has an unknown type; its params cannot be edited"
         param = node.spec.param(name)
         if param is None:
-            raise GraphError(f"node {node.label} has no param {name!r}")
-        value, reason = param.check(value)
+            return value, f"no param {name!r}"
+        return param.check(value)
+
+    def _checked_param(self, node: Node, name: str, value: Any) -> Any:
+        value, reason = self._check_node_param(node, name, value)
         if reason:
             raise GraphError(f"node {node.label}, field {name}: {reason}")
         return value
@@ -161,10 +181,15 @@ class Graph:
         self._emit("param_changed", node=node, name=name)
 
     # -- links -----------------------------------------------------------------------
-    def check_connect(self, link: Link) -> str | None:
+    def check_connect(self, link: Link, *, ignoring=(), adding=()) -> str | None:
         """The one place that decides whether a link may be made. Returns the
-        reason it may not, or None."""
-        src, dst = self.nodes.get(link.src), self.nodes.get(link.dst)
+        reason it may not, or None. `ignoring`: links to treat as gone (one
+        being replaced or dragged away); `adding`: nodes to treat as present
+        (one about to be added together with the link)."""
+        ignored = set(ignoring)
+        links = [other for other in self.links if other not in ignored] if ignored else self.links
+        nodes = {**self.nodes, **{node.id: node for node in adding}} if adding else self.nodes
+        src, dst = nodes.get(link.src), nodes.get(link.dst)
         if src is None or dst is None:
             return f"no node with id {link.src if src is None else link.dst!r}"
         if src.spec is None or dst.spec is None:
@@ -181,12 +206,12 @@ class Graph:
         if out_port.type != in_port.type:
             return (f"type mismatch: {src.label}.{link.src_port} gives {out_port.type}, "
                     f"{dst.label}.{link.dst_port} takes {in_port.type}")
-        if link in self.links:
+        if link in links:
             return "these ports are already connected"
         if not in_port.multiple and any(
-                other.dst == link.dst and other.dst_port == link.dst_port for other in self.links):
+                other.dst == link.dst and other.dst_port == link.dst_port for other in links):
             return f"{dst.label}.{link.dst_port} already has an input; disconnect it first"
-        if link.src in self.downstream_ids(link.dst) | {link.dst}:
+        if link.src in self._walk(link.dst, True, links) | {link.dst}:
             return f"that link would make a cycle through {dst.label}"
         return None
 
@@ -218,12 +243,19 @@ class Graph:
         return [link for link in self.links
                 if link.dst == node_id and (port is None or link.dst_port == port)]
 
-    def links_from(self, node_id: str) -> list[Link]:
-        return [link for link in self.links if link.src == node_id]
+    def replaced_by(self, link: Link, *, ignoring=()) -> Link | None:
+        """The link that `link` would displace from an occupied single input."""
+        dst = self.nodes.get(link.dst)
+        port = dst.spec.input(link.dst_port) if dst is not None and dst.spec is not None else None
+        if port is None or port.multiple:
+            return None
+        existing = [other for other in self.links_into(link.dst, link.dst_port)
+                    if other not in set(ignoring)]
+        return existing[0] if existing and link not in existing else None
 
-    def _walk(self, start: str, forward: bool) -> set[str]:
+    def _walk(self, start: str, forward: bool, links: list[Link] | None = None) -> set[str]:
         neighbours: dict[str, list[str]] = {}
-        for link in self.links:
+        for link in self.links if links is None else links:
             a, b = (link.src, link.dst) if forward else (link.dst, link.src)
             neighbours.setdefault(a, []).append(b)
         seen: set[str] = set()
@@ -237,9 +269,6 @@ class Graph:
 
     def downstream_ids(self, node_id: str) -> set[str]:
         return self._walk(node_id, forward=True)
-
-    def upstream_ids(self, node_id: str) -> set[str]:
-        return self._walk(node_id, forward=False)
 
     # -- backdrops -------------------------------------------------------------------
     def add_backdrop(self, backdrop: Backdrop) -> Backdrop:
@@ -271,6 +300,16 @@ class Graph:
         while f"backdrop{index}" in self.backdrops:
             index += 1
         return f"backdrop{index}"
+
+    # -- metadata --------------------------------------------------------------------
+    def set_metadata(self, key: str, value: Any) -> None:
+        """Set project metadata (None removes the key); listeners hear
+        "metadata_changed" with the key."""
+        if value is None:
+            self.metadata.pop(key, None)
+        else:
+            self.metadata[key] = copy.deepcopy(value)
+        self._emit("metadata_changed", key=key)
 
     # -- whole graph -----------------------------------------------------------------
     def snapshot(self) -> "Graph":

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
-from canvas_app.graph.types import PORT_TYPES
+from canvas_app.graph import types
 
 # Param kinds; the inspector picks an editor for each.
 PARAM_KINDS = (
@@ -27,7 +27,6 @@ PARAM_KINDS = (
     "images",  # list of {"path": ..., "role": ...}, paths relative to the project file
     "trims",  # list of {"in": s, "out": s or null, "dissolve": s (optional)}, one per clip in order
 )
-PATH_KINDS = ("file", "images")
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class PortSpec:
     multiple: bool = False  # an input that accepts several links, in order (Sequence clips)
 
     def __post_init__(self) -> None:
-        if self.type not in PORT_TYPES:
+        if self.type not in types.PORT_COLORS:
             raise ValueError(f"unknown port type {self.type!r}")
 
 
@@ -55,6 +54,8 @@ class ParamSpec:
     step: float | None = None
     choices: tuple[str, ...] = ()
     file_filter: str = ""  # for "file": e.g. "Identity files (*.identity.safetensors)"
+    advanced: bool = False  # shown folded away in the inspector's "Advanced" group
+    rows: int = 2  # for "text": the editor's height in lines of 28 px
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
@@ -177,6 +178,26 @@ class NodeSpec:
     inputs: tuple[PortSpec, ...] = ()
     outputs: tuple[PortSpec, ...] = ()
     params: tuple[ParamSpec, ...] = ()
+    # What the editor needs to know, so that adding a node type touches nothing in ui/:
+    summary: Callable[[dict[str, Any]], list[str]] | None = None  # 1-2 lines shown on the node
+    drop_param: str = ""  # the "images" param that takes image files dropped on the canvas
+
+    def __post_init__(self) -> None:
+        if self.drop_param and (self.param(self.drop_param) is None
+                                or self.param(self.drop_param).kind != "images"):
+            raise ValueError(f"{self.type_name}: drop_param {self.drop_param!r} is not an images param")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Specs travel with graph snapshots to the engine process; `summary`
+        is the editor's alone and may be a lambda, which cannot be pickled.
+        (Unpickled, the field reads the class default, None.)"""
+        state = dict(self.__dict__)
+        state.pop("summary", None)
+        return state
+
+    def summarize(self, params: dict[str, Any]) -> list[str]:
+        """One or two lines that tell nodes of this type apart on the canvas."""
+        return list(self.summary(params)) if self.summary is not None else []
 
     def input(self, name: str) -> PortSpec | None:
         return next((port for port in self.inputs if port.name == name), None)
@@ -204,7 +225,8 @@ class NodeSpec:
             "outputs": [vars(port) for port in self.outputs],
             "params": [
                 {key: (list(value) if isinstance(value, tuple) else value)
-                 for key, value in vars(param).items() if value not in (None, "", ())}
+                 for key, value in vars(param).items() if value not in (None, "", ())
+                 and not (key == "advanced" and value is False) and not (key == "rows" and value == 2)}
                 | {"default": param.default}
                 for param in self.params
             ],

@@ -1,4 +1,4 @@
-"""Port types and the shared vocabulary of shot directions."""
+"""Port types and their colours. (Shot directions: canvas_app/shot_directions.py.)"""
 from __future__ import annotations
 
 # Port types. A link is only allowed between ports of the same type.
@@ -10,8 +10,33 @@ SEQUENCE = "sequence"  # SequenceResult
 # Used only by tests and benchmarks for trivial nodes.
 NUMBER = "number"
 
-PORT_TYPES = (IMAGES, IDENTITY, PROMPT, CLIP, SEQUENCE, NUMBER)
+# Each port type has the colour its ports and wires show on the canvas (distinct
+# hues of similar brightness on the dark canvas). A node type that brings a
+# new port type registers it here with `register_port_type`.
+PORT_COLORS: dict[str, str] = {
+    IMAGES: "#e0a64b",
+    IDENTITY: "#c678dd",
+    PROMPT: "#7aa7ff",
+    CLIP: "#5fd08a",
+    SEQUENCE: "#ef6f6c",
+    NUMBER: "#b8c0cc",
+}
+PORT_TYPES = tuple(PORT_COLORS)
+UNKNOWN_PORT_COLOR = "#7d8590"
 
-SHOT_SIZES = ("close-up", "medium", "wide")
-CAMERA_MOVES = ("static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down")
-MOODS = ("neutral", "warm", "cool", "dramatic", "noir", "dreamy", "golden-hour")
+
+def register_port_type(name: str, color: str) -> str:
+    """Add a port type (idempotent for the same colour); returns its name."""
+    global PORT_TYPES
+    known = PORT_COLORS.get(name)
+    if known is not None and known != color:
+        raise ValueError(f"port type {name!r} already has the colour {known}")
+    PORT_COLORS[name] = color
+    PORT_TYPES = tuple(PORT_COLORS)
+    return name
+
+
+def port_color(port_type: str | None) -> str:
+    """The hex colour of a port type's ports and wires."""
+    return PORT_COLORS.get(port_type or "", UNKNOWN_PORT_COLOR)
+

@@ -19,16 +19,10 @@ Public API::
 from __future__ import annotations
 
 from canvas_app.identity.build import build_identity, choose_face
-from canvas_app.identity.encoders import (
-    DEFAULT_THRESHOLD,
-    DetectedFace,
-    FaceEncoder,
-    available_encoders,
-    default_models_dir,
-    get_encoder,
-    installed_packs,
-    similarity,
-)
+from canvas_app.identity.faces import DetectedFace, FaceEncoder
+from canvas_app.identity.model_paths import default_models_dir, installed_packs
+from canvas_app.identity.registry import available_encoders, download_pack, get_encoder
+from canvas_app.identity.similarity import DEFAULT_THRESHOLD, similarity
 from canvas_app.identity.files import load_identity, save_identity
 from canvas_app.identity.library import IdentityLibrary, LibraryEntry, project_library, user_library
 from canvas_app.identity.scoring import ShotScore, score_frames, score_media, summarize
@@ -57,10 +51,3 @@ __all__ = [
     "user_library",
 ]
 
-
-def download_pack(name, models_dir=None, progress_callback=None):
-    """Download an insightface model pack (non-commercial research licence);
-    see canvas_app.identity.insightface_encoder.download_pack."""
-    from canvas_app.identity.insightface_encoder import download_pack as _download
-
-    return _download(name, models_dir, progress_callback)

@@ -9,14 +9,10 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from canvas_app.errors import BadInput
-from canvas_app.identity.encoders import (
-    DetectedFace,
-    FaceEncoder,
-    _as_rgb_uint8,
-    canonical_encoder_name,
-    get_encoder,
-    normalize,
-)
+from canvas_app.identity.faces import DetectedFace, FaceEncoder
+from canvas_app.identity.image_input import as_rgb_uint8
+from canvas_app.identity.registry import canonical_encoder_name, get_encoder
+from canvas_app.identity.similarity import normalize
 from canvas_app.identity.geometry import portrait_crop
 from canvas_app.identity.quality import FaceQuality, assess, check
 from canvas_app.values import FACE_ROLES, FaceSample, Identity, RefImage
@@ -105,7 +101,7 @@ def _face_index_for(face_index: FaceIndex, position: int, reference: RefImage) -
 def _prepare(reference: RefImage, encoders: list[FaceEncoder], face_index: int | None,
              node: str | None) -> _Prepared:
     file = str(reference.path)
-    image = _as_rgb_uint8(reference.pixels, file=file)
+    image = as_rgb_uint8(reference.pixels, file=file)
     primary = encoders[0]
     choice = choose_face(primary, image, face_index=face_index, file=file, node=node)
     aligned = primary.align(image, choice.face)
@@ -230,7 +226,7 @@ def build_identity(name: str, references: Sequence[RefImage], *,
     best = max(included, key=lambda i: prepared[i].quality.weight)
     best_item = prepared[best]
     portrait, portrait_landmarks, portrait_box = portrait_crop(
-        _as_rgb_uint8(best_item.reference.pixels), best_item.choice.face.box,
+        as_rgb_uint8(best_item.reference.pixels), best_item.choice.face.box,
         best_item.choice.face.landmarks)
     notes = [f"built from {len(included)} of {len(prepared)} face reference(s) with "
              f"{', '.join(names)}; portrait from {best_item.reference.name}"]

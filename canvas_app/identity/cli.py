@@ -242,8 +242,8 @@ def _delete(args) -> int:
 
 
 def _download_pack(args) -> int:
-    from canvas_app.identity.encoders import INSIGHTFACE_LICENSE_NOTE
-    from canvas_app.identity.insightface_encoder import download_pack
+    from canvas_app.identity.model_paths import INSIGHTFACE_LICENSE_NOTE
+    from canvas_app.identity.registry import download_pack
 
     if not args.accept_non_commercial_license:
         raise BadInput(f"{INSIGHTFACE_LICENSE_NOTE}; if your use is non-commercial research, "
@@ -261,7 +261,8 @@ def _download_pack(args) -> int:
 
 
 def _encoders(args) -> int:
-    from canvas_app.identity.encoders import available_encoders, resolve_models_dir
+    from canvas_app.identity.model_paths import resolve_models_dir
+    from canvas_app.identity.registry import available_encoders
 
     names = available_encoders(args.models_dir)
     for name in names:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from canvas_app.errors import NodeFailure
-from canvas_app.identity.encoders import DEFAULT_THRESHOLD, DetectedFace, normalize, similarity
+from canvas_app.identity.faces import DetectedFace
+from canvas_app.identity.similarity import DEFAULT_THRESHOLD, normalize, similarity
 from canvas_app.identity.geometry import five_points_from_eyes_nose
 
 CHIP_SIZE = 150  # what dlib's ResNet expects

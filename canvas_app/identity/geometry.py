@@ -5,7 +5,11 @@ import math
 
 import numpy as np
 
-from canvas_app.identity.encoders import ARCFACE_TEMPLATE
+# ArcFace 112x112 template (insightface.utils.face_align.arcface_dst), copied so
+# that geometry code does not need to import insightface.
+ARCFACE_TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+     [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float32)
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -58,16 +62,6 @@ def estimate_yaw(landmarks: np.ndarray) -> float:
     axis = eye_vector / (2.0 * half)
     ratio = float(np.dot(nose - (left + right) / 2.0, axis)) / half
     return float(math.degrees(math.atan(ratio)))
-
-
-def box_iou(a, b) -> float:
-    ax0, ay0, ax1, ay1 = a
-    bx0, by0, bx1, by1 = b
-    inter_w = max(0.0, min(ax1, bx1) - max(ax0, bx0))
-    inter_h = max(0.0, min(ay1, by1) - max(ay0, by0))
-    inter = inter_w * inter_h
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def portrait_crop(image: np.ndarray, box, landmarks: np.ndarray, *, factor: float = 3.0,

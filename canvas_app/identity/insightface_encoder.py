@@ -22,17 +22,10 @@ from typing import Callable
 import numpy as np
 
 from canvas_app.errors import BadInput, NodeFailure
-from canvas_app.identity.encoders import (
-    DEFAULT_THRESHOLD,
-    INSIGHTFACE_LICENSE_NOTE,
-    INSIGHTFACE_PREFIX,
-    DetectedFace,
-    _pack_is_present,
-    normalize,
-    pack_dir,
-    resolve_models_dir,
-    similarity,
-)
+from canvas_app.identity.faces import DetectedFace
+from canvas_app.identity.model_paths import (INSIGHTFACE_LICENSE_NOTE, INSIGHTFACE_PREFIX, pack_dir,
+                                             pack_is_present, resolve_models_dir)
+from canvas_app.identity.similarity import DEFAULT_THRESHOLD, normalize, similarity
 
 DETECTION_THRESHOLD = 0.5
 
@@ -66,7 +59,7 @@ class InsightFaceEncoder:
         self.pack = pack
         self.name = INSIGHTFACE_PREFIX + pack
         self.folder = pack_dir(pack, models_dir)
-        if not _pack_is_present(self.folder):
+        if not pack_is_present(self.folder):
             raise missing_pack_error(pack, models_dir)
         self._lock = threading.Lock()
         self._app = None
@@ -177,7 +170,7 @@ def download_pack(name: str, models_dir: str | Path | None = None,
         raise BadInput(f"bad model pack name {name!r}", field="pack")
     root = resolve_models_dir(models_dir) / "models"
     target = root / name
-    if _pack_is_present(target):
+    if pack_is_present(target):
         return target
     root.mkdir(parents=True, exist_ok=True)
     url = model_zoo_download_url(f"{name}.zip")

@@ -158,12 +158,10 @@ def printable(text: str) -> str:
 
 
 def user_library_dir() -> Path:
-    env = os.environ.get("CANVAS_APP_LIBRARY")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_dir
+    """$CANVAS_APP_LIBRARY, else ``<user data dir>/canvas-app/identities``."""
+    from canvas_app.paths import env_or_user_dir
 
-    return Path(user_data_dir("canvas-app", appauthor=False)) / "identities"
+    return env_or_user_dir("CANVAS_APP_LIBRARY", "data", "identities")
 
 
 def user_library() -> IdentityLibrary:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from canvas_app.errors import BadInput
-from canvas_app.identity.encoders import DetectedFace
+from canvas_app.identity.faces import DetectedFace
 from canvas_app.identity.geometry import estimate_yaw
 
 MIN_FACE_PX = 40  # face box height below which an embedding is noise

@@ -15,19 +15,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from canvas_app.errors import BadInput
-from canvas_app.identity.encoders import (
-    INSIGHTFACE_PREFIX,
-    _as_rgb_uint8,
-    _pack_is_present,
-    canonical_encoder_name,
-    encoder_family,
-    get_encoder,
-    pack_dir,
-)
+from canvas_app.identity.image_input import as_rgb_uint8
+from canvas_app.identity.registry import can_run, canonical_encoder_name, get_encoder
+from canvas_app.identity.similarity import encoder_family
+from canvas_app.media.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from canvas_app.values import Identity
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".gif")
 
 
 @dataclass
@@ -73,23 +66,13 @@ class ShotScore:
         return data
 
 
-def _can_run(encoder_name: str, models_dir) -> bool:
-    if encoder_name == "dlib":
-        from canvas_app.identity.dlib_encoder import dlib_available
-
-        return dlib_available()
-    if encoder_name.startswith(INSIGHTFACE_PREFIX):
-        return _pack_is_present(pack_dir(encoder_name[len(INSIGHTFACE_PREFIX):], models_dir))
-    return False
-
-
 def choose_scoring_encoder(identity: Identity, conditioned_encoder: str | None = None,
                            models_dir=None) -> tuple[str, bool, str]:
     """(encoder name, independent, note). Prefers an encoder of another family
     than `conditioned_encoder`, then another pack of the same family, and uses
     the conditioning encoder itself only when nothing else can run here."""
     conditioned = canonical_encoder_name(conditioned_encoder) if conditioned_encoder else None
-    runnable = [name for name in identity.embeddings if _can_run(name, models_dir)]
+    runnable = [name for name in identity.embeddings if can_run(name, models_dir)]
     if not runnable:
         raise BadInput(f"none of this identity's encoders ({', '.join(identity.embeddings)}) "
                        f"can run here; install the model pack it was made with",
@@ -110,14 +93,6 @@ def choose_scoring_encoder(identity: Identity, conditioned_encoder: str | None =
     return best, True, ""
 
 
-def sample_indices(total: int, max_samples: int) -> list[int]:
-    if total <= 0:
-        return []
-    if max_samples <= 0 or total <= max_samples:
-        return list(range(total))
-    return sorted({int(round(v)) for v in np.linspace(0, total - 1, max_samples)})
-
-
 def _score_sampled(identity: Identity, sampled: Sequence[tuple[int, np.ndarray]], total: int, *,
                    conditioned_encoder: str | None, models_dir, source: str = "") -> ShotScore:
     name, independent, note = choose_scoring_encoder(identity, conditioned_encoder, models_dir)
@@ -132,7 +107,7 @@ def _score_sampled(identity: Identity, sampled: Sequence[tuple[int, np.ndarray]]
                        field="identity")
     similarities: list[float | None] = []
     for _index, frame in sampled:
-        image = _as_rgb_uint8(frame, file=source or None)
+        image = as_rgb_uint8(frame, file=source or None)
         faces = encoder.detect(image)
         if not faces:
             similarities.append(None)
@@ -167,45 +142,11 @@ def score_frames(identity: Identity, frames: Sequence[np.ndarray], *,
     frames = list(getattr(frames, "frames", frames))
     if not frames:
         raise BadInput("the shot has no frames to score")
+    from canvas_app.media.video import sample_indices
+
     indices = sample_indices(len(frames), max_samples)
     return _score_sampled(identity, [(i, frames[i]) for i in indices], len(frames),
                           conditioned_encoder=conditioned_encoder, models_dir=models_dir)
-
-
-def read_video_samples(path: str | Path, max_samples: int = 8) -> tuple[list[tuple[int, np.ndarray]], int]:
-    """Evenly spaced RGB frames of a video file with PyAV: ([(index, frame)], total frames)."""
-    import av
-
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput("video not found", file=str(path))
-    try:
-        with av.open(str(path)) as container:
-            streams = [s for s in container.streams if s.type == "video"]
-            if not streams:
-                raise BadInput("the file has no video stream", file=str(path))
-            total = int(streams[0].frames or 0)
-            if total <= 0:  # not in the header: count packets (no decoding)
-                total = sum(1 for packet in container.demux(streams[0]) if packet.size)
-        wanted = set(sample_indices(total, max_samples))
-        last = max(wanted) if wanted else -1
-        sampled = []
-        with av.open(str(path)) as container:
-            stream = next(s for s in container.streams if s.type == "video")
-            stream.thread_type = "AUTO"
-            for index, frame in enumerate(container.decode(stream)):
-                if index in wanted:
-                    sampled.append((index, frame.to_ndarray(format="rgb24")))
-                if index >= last:
-                    break
-    except BadInput:
-        raise
-    except Exception as error:  # av.FFmpegError and friends
-        raise BadInput(f"not a readable video ({error.__class__.__name__}: {error})",
-                       file=str(path)) from None
-    if not sampled:
-        raise BadInput("the video has no frames", file=str(path))
-    return sampled, max(total, sampled[-1][0] + 1)
 
 
 def score_media(identity: Identity, paths: Sequence[str | Path], *,
@@ -214,13 +155,14 @@ def score_media(identity: Identity, paths: Sequence[str | Path], *,
     """One ShotScore per file: an image file is a one-frame shot; a video is
     sampled evenly."""
     from canvas_app.media.images import load_rgb
+    from canvas_app.media.video import read_samples
 
     scores = []
     for raw in paths:
         path = Path(raw)
         suffix = path.suffix.lower()
         if suffix in VIDEO_SUFFIXES:
-            sampled, total = read_video_samples(path, max_samples)
+            sampled, total = read_samples(path, max_samples)
         elif suffix in IMAGE_SUFFIXES:
             sampled, total = [(0, load_rgb(path))], 1
         else:

@@ -1,13 +1,13 @@
 """Colour grades for moods: precomputed tone curves plus a few cheap per-frame ops.
 
-A `Grade` is built once per shot (`make_grade(mood, width, height)`) and then
+A `Grade` is built once per shot (`Grade(mood, width, height)`) and then
 applied to every frame with `grade.apply(frame)`. Everything expensive - the
 per-channel tone curves (a 256-entry LUT), the colour matrix, the vignette map -
 is computed in the constructor, so a frame costs one `cv2.transform`, one
 `cv2.LUT`, and for some moods one multiply (vignette) and one small blur
 (bloom).
 
-Moods (`MOODS`): neutral, warm, cool, dramatic (contrast + vignette),
+Moods (`canvas_app.shot_directions.MOODS`): neutral, warm, cool, dramatic (contrast + vignette),
 noir (monochrome, contrast, vignette), dreamy (soft bloom, lifted blacks,
 softer contrast), golden-hour (strong warm, glowing highlights). Common
 spellings are accepted ("Golden hour", "golden_hour", "b&w", ...); anything
@@ -25,34 +25,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-MOODS = ("neutral", "warm", "cool", "dramatic", "noir", "dreamy", "golden-hour")
-
-_ALIASES = {
-    "": "neutral", "none": "neutral", "natural": "neutral", "default": "neutral",
-    "warmer": "warm", "cosy": "warm", "cozy": "warm",
-    "cold": "cool", "cooler": "cool", "blue": "cool",
-    "moody": "dramatic", "drama": "dramatic", "high-contrast": "dramatic",
-    "black-and-white": "noir", "black-white": "noir", "bw": "noir", "b&w": "noir",
-    "mono": "noir", "monochrome": "noir", "film-noir": "noir",
-    "dream": "dreamy", "soft": "dreamy", "ethereal": "dreamy",
-    "golden": "golden-hour", "goldenhour": "golden-hour", "sunset": "golden-hour",
-    "magic-hour": "golden-hour",
-}
+from canvas_app.shot_directions import resolve_mood
 
 # Rec. 601 luma weights; noir uses a slightly red-heavy mix (as with a light
 # red filter on black-and-white film), which is kind to skin.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _NOIR_MIX = np.array([0.40, 0.48, 0.12], dtype=np.float32)
-
-
-def resolve_mood(mood: str | None) -> tuple[str, bool]:
-    """Return (canonical mood, known). Unknown moods resolve to "neutral"."""
-    key = (mood or "").strip().lower().replace("_", "-").replace(" ", "-")
-    if key in MOODS:
-        return key, True
-    if key in _ALIASES:
-        return _ALIASES[key], True
-    return "neutral", False
 
 
 @dataclass(frozen=True)
@@ -181,6 +159,3 @@ class Grade:
         inverse = cv2.multiply(cv2.bitwise_not(frame), cv2.bitwise_not(glow), scale=1.0 / 255.0)
         return cv2.bitwise_not(inverse)
 
-
-def make_grade(mood: str, width: int, height: int) -> Grade:
-    return Grade(mood, width, height)

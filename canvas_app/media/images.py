@@ -1,4 +1,4 @@
-"""Reading reference images: JPEG, PNG and WebP, EXIF orientation applied."""
+"""Reading reference images (the suffixes in media/formats.py), EXIF orientation applied."""
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +10,6 @@ import numpy as np
 from canvas_app.errors import BadInput
 from canvas_app.fileio import open_regular
 from canvas_app.values import ROLES, RefImage
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 # Bounds on a decoded reference image. Generation and face detection work on

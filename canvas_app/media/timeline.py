@@ -21,14 +21,14 @@ the first frame of the media file.
 from __future__ import annotations
 
 import math
-import os
 import urllib.parse
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+
+from canvas_app.fileio import replacing
 
 METADATA_KEY = "canvas_app"
 
@@ -191,7 +191,7 @@ def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timelin
 def write_timeline(path: str | Path, name: str, shots: Iterable[TimelineShot], fps: float, *,
                    metadata: dict[str, Any] | None = None, media_root: str | Path | None = None,
                    adapter_name: str = "otio_json") -> Path:
-    """Write the cut as an .otio file (atomically: temp file, then os.replace).
+    """Write the cut as an .otio file (atomically: fileio.replacing).
 
     Media paths are made relative to `media_root`, by default the .otio's own
     folder. When writing into a staging folder that is moved into place later,
@@ -201,26 +201,19 @@ def write_timeline(path: str | Path, name: str, shots: Iterable[TimelineShot], f
     import opentimelineio as otio
 
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    root = Path(media_root) if media_root is not None else folder
+    root = Path(media_root) if media_root is not None else (path.parent if str(path.parent) else Path("."))
     interchange = adapter_name != "otio_json"
     # EDL and the XMLs count in timecode, which knows only some rates, and
     # editors want absolute media paths in them (a project there lives elsewhere).
     rate = timecode_rate(float(fps)) if interchange else None
     timeline = build_timeline(name, list(shots), fps, Path("/nonexistent-root") if interchange
                               else root, metadata, rate=rate)
-    temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part.otio"
-    try:
+    with replacing(path, ".otio") as temp:
         otio.adapters.write_to_file(timeline, str(temp), adapter_name=adapter_name)
         if adapter_name == "fcpx_xml":  # that adapter leaves transitions out
             from canvas_app.media.exports.fcpxml_transitions import add_transitions
 
             add_transitions(temp, timeline)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return path
 
 

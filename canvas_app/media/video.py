@@ -10,17 +10,16 @@ Uses PyAV (FFmpeg's libraries), so no `ffmpeg` executable is needed.
   to it. Timestamps count frames in a 1/fps time base, so players and ffprobe
   report exactly `len(frames)` frames and `len(frames) / fps` seconds. The file
   is written next to the target under a temporary name and moved into place
-  with `os.replace`, so a cancelled or failed export never leaves a half file
+  (canvas_app.fileio.replacing), so a cancelled or failed export never leaves a half file
   under the real name.
-- `read_video(path, max_frames=None, sample=None)` decodes to RGB uint8 frames.
+- `read_video(path, max_frames=None, sample=None)` decodes to RGB uint8 frames;
+  `read_samples(path, n)` decodes only n evenly spaced ones (identity scoring).
 - `probe(path)` reports frames, fps, width, height, duration and codec.
 - `conform(frame, width, height, mode="fit")` letterboxes ("fit") or crops
   ("cover") a frame to a sequence size.
 """
 from __future__ import annotations
 
-import os
-import uuid
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
@@ -30,6 +29,7 @@ import numpy as np
 
 from canvas_app.engine.context import RunContext
 from canvas_app.errors import BadInput
+from canvas_app.fileio import replacing
 
 
 def fps_fraction(fps: float) -> Fraction:
@@ -103,13 +103,8 @@ def write_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, c
     path = Path(path)
     rate = fps_fraction(fps)
     total = len(frames) if hasattr(frames, "__len__") else None  # type: ignore[arg-type]
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    # A unique name beside the target (same filesystem, so os.replace is atomic);
-    # created by the muxer, so it gets the usual permissions.
-    temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part.mp4"
     count = 0
-    try:
+    with replacing(path, ".mp4") as temp:  # a cancelled or failed export leaves no half file
         with av.open(str(temp), mode="w", format="mp4",
                      options={"movflags": "+faststart"}) as container:
             stream = None
@@ -143,10 +138,6 @@ def write_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, c
                 raise ValueError("no frames to write")
             for packet in stream.encode(None):
                 container.mux(packet)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -192,6 +183,46 @@ def probe(path: str | Path) -> dict:
         }
 
 
+def sample_indices(total: int, max_samples: int) -> list[int]:
+    """At most `max_samples` evenly spaced frame indices of `total`, first and last included."""
+    if total <= 0:
+        return []
+    if max_samples <= 0 or total <= max_samples:
+        return list(range(total))
+    return sorted({int(round(v)) for v in np.linspace(0, total - 1, max_samples)})
+
+
+def read_samples(path: str | Path, max_samples: int = 8) -> tuple[list[tuple[int, np.ndarray]], int]:
+    """Up to `max_samples` evenly spaced RGB frames (first and last included):
+    ([(index, frame)], total frames). Decoding stops after the last one wanted."""
+    container = _open(path)
+    try:
+        with container:
+            stream = container.streams.video[0]
+            total = int(stream.frames or 0)
+            if total <= 0:  # not in the header: count packets (no decoding)
+                total = sum(1 for packet in container.demux(stream) if packet.size)
+        wanted = set(sample_indices(total, max_samples))
+        last = max(wanted) if wanted else -1
+        sampled = []
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for index, frame in enumerate(container.decode(stream)):
+                if index in wanted:
+                    sampled.append((index, frame.to_ndarray(format="rgb24")))
+                if index >= last:
+                    break
+    except BadInput:
+        raise
+    except Exception as error:  # av.FFmpegError and friends
+        raise BadInput(f"not a readable video ({error.__class__.__name__}: {error})",
+                       file=str(path)) from None
+    if not sampled:
+        raise BadInput("the video has no frames", file=str(path))
+    return sampled, max(total, sampled[-1][0] + 1)
+
+
 def read_video(path: str | Path, max_frames: int | None = None,
                sample: int | None = None) -> tuple[list[np.ndarray], float]:
     """Decode a video to RGB uint8 frames; returns (frames, fps).
@@ -212,9 +243,8 @@ def read_video(path: str | Path, max_frames: int | None = None,
                 total = probe(path)["frames"]
             if max_frames is not None:
                 total = min(total, max_frames)
-            sample = max(1, int(sample))
-            if total > sample:
-                wanted = {int(round(v)) for v in np.linspace(0, total - 1, sample)}
+            if total > max(1, int(sample)):
+                wanted = set(sample_indices(total, max(1, int(sample))))
         frames: list[np.ndarray] = []
         index = 0
         for frame in container.decode(stream):

@@ -69,7 +69,7 @@ def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)
         if select:
             window.scene.select_nodes([select])
             if window.execution is not None:
-                window.execution.preview_dock.raise_()
+                window.preview_dock.raise_()
         return save_screenshot(window, screenshot)
     code = app.exec()
     release_clipboard()

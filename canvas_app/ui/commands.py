@@ -1,6 +1,12 @@
 """QUndoStack commands. Each one only touches the graph model; the scene follows
 the model's events. Commands are small and exact so that undo restores ids,
-link order and positions bit for bit."""
+link order and positions bit for bit.
+
+Gestures that make several changes are one `CompositeCommand`, as in
+orange-canvas-core's document/commands.py (where a parent command redoes its
+children in order and undoes them in reverse): one undo step undoes the whole
+gesture. The composite holds its children in Python, so PySide never frees a
+child command whose Python side is still needed."""
 from __future__ import annotations
 
 import copy
@@ -13,6 +19,26 @@ from canvas_app.graph.model import Backdrop, Graph, Link, Node
 
 # Ids for mergeable commands.
 MERGE_PARAM = 1001
+
+
+class CompositeCommand(QUndoCommand):
+    """Several commands as one undo step."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.commands: list[QUndoCommand] = []
+
+    def add(self, command: QUndoCommand) -> QUndoCommand:
+        self.commands.append(command)
+        return command
+
+    def redo(self) -> None:
+        for command in self.commands:
+            command.redo()
+
+    def undo(self) -> None:
+        for command in reversed(self.commands):
+            command.undo()
 
 
 class AddNodeCommand(QUndoCommand):
@@ -203,21 +229,13 @@ class ChangeBackdropCommand(QUndoCommand):
 class SetMetadataCommand(QUndoCommand):
     """Project metadata (for instance the output folder for runs)."""
 
-    _MISSING = object()
-
     def __init__(self, graph: Graph, key: str, value: Any, text: str = "") -> None:
         super().__init__(text or f"Set {key}")
         self.graph, self.key, self.new = graph, key, copy.deepcopy(value)
-        self.old = copy.deepcopy(graph.metadata[key]) if key in graph.metadata else self._MISSING
-
-    def _set(self, value: Any) -> None:
-        if value is self._MISSING or value is None:
-            self.graph.metadata.pop(self.key, None)
-        else:
-            self.graph.metadata[self.key] = copy.deepcopy(value)
+        self.old = copy.deepcopy(graph.metadata.get(key))  # None: the key was missing
 
     def redo(self) -> None:
-        self._set(self.new)
+        self.graph.set_metadata(self.key, self.new)
 
     def undo(self) -> None:
-        self._set(self.old)
+        self.graph.set_metadata(self.key, self.old)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
@@ -21,7 +21,6 @@ CLIPBOARD_MIME = "application/x-canvas-app-nodes+json"
 
 class Document(QObject):
     path_changed = Signal()
-    issues_changed = Signal()
 
     def __init__(self, graph: Graph | None = None, path: Path | None = None,
                  issues: list[LoadIssue] | None = None, registry: NodeRegistry | None = None,
@@ -71,37 +70,53 @@ class Document(QObject):
         self.undo_stack.push(command)
 
     def add_node(self, type_name: str, position: tuple[float, float],
-                 params: dict[str, Any] | None = None) -> Node:
-        scratch = Graph(self.registry)  # build and validate without touching the real graph
-        node = scratch.add_node(type_name, position, params=params,
-                                node_id=self.graph.new_node_id(type_name))
-        scratch.nodes.clear()
-        self.push(cmd.AddNodeCommand(self.graph, node))
+                 params: dict[str, Any] | None = None, *, title: str | None = None,
+                 text: str | None = None) -> Node:
+        node = self.graph.build_node(type_name, position, params=params, title=title)
+        self.push(cmd.AddNodeCommand(self.graph, node, text))
         return node
 
-    def remove(self, node_ids, backdrop_ids=()) -> None:
+    def add_connected_node(self, type_name: str, position: tuple[float, float],
+                           link_to: Callable[[str], Link]) -> tuple[Node, str | None]:
+        """Add a node and the link `link_to(new node id)` as one undo step.
+        The node is added even when the link is refused; returns the reason."""
+        node = self.graph.build_node(type_name, position)
+        link = link_to(node.id)
+        reason, replaces = self.connect_reason(link, adding=(node,))
+        parent = cmd.CompositeCommand(f"Add {node.title}" + ("" if reason else " and connect"))
+        parent.add(cmd.AddNodeCommand(self.graph, node))
+        if not reason:
+            parent.add(cmd.LinkCommand(self.graph, link, replaces))
+        self.push(parent)
+        return node, reason
+
+    def remove(self, node_ids, backdrop_ids=(), links=(), text: str | None = None) -> None:
+        """Delete nodes (with their links), backdrops and other links as one step."""
         node_ids = [n for n in node_ids if n in self.graph.nodes]
         backdrop_ids = [b for b in backdrop_ids if b in self.graph.backdrops]
-        if node_ids or backdrop_ids:
-            self.push(cmd.RemoveCommand(self.graph, node_ids, backdrop_ids))
+        gone = set(node_ids)
+        links = [link for link in links if link in self.graph.links
+                 and link.src not in gone and link.dst not in gone]
+        if not (node_ids or backdrop_ids or links):
+            return
+        if not (node_ids or backdrop_ids):
+            self.push(cmd.DisconnectCommand(self.graph, links))
+            return
+        if not links:
+            self.push(cmd.RemoveCommand(self.graph, node_ids, backdrop_ids, text))
+            return
+        parent = cmd.CompositeCommand(text or "Delete")
+        parent.add(cmd.DisconnectCommand(self.graph, links))
+        parent.add(cmd.RemoveCommand(self.graph, node_ids, backdrop_ids))
+        self.push(parent)
 
-    def connect_reason(self, link: Link) -> tuple[str | None, Link | None]:
+    def connect_reason(self, link: Link, *, ignoring=(), adding=()) -> tuple[str | None, Link | None]:
         """Why `link` cannot be made (or None), and the link it would replace
-        when it goes into an occupied single input."""
-        replaces = None
-        dst = self.graph.nodes.get(link.dst)
-        if dst is not None and dst.spec is not None:
-            port = dst.spec.input(link.dst_port)
-            if port is not None and not port.multiple:
-                existing = self.graph.links_into(link.dst, link.dst_port)
-                if existing and link not in existing:
-                    replaces = existing[0]
-        if replaces is None:
-            return self.graph.check_connect(link), None
-        view = Graph(self.registry)  # the graph as it would be without the old link
-        view.nodes = self.graph.nodes
-        view.links = [other for other in self.graph.links if other != replaces]
-        return view.check_connect(link), replaces
+        when it goes into an occupied single input. `ignoring`: links to treat
+        as gone (one being dragged away); `adding`: nodes about to be added."""
+        replaces = self.graph.replaced_by(link, ignoring=ignoring)
+        ignored = set(ignoring) | ({replaces} if replaces is not None else set())
+        return self.graph.check_connect(link, ignoring=ignored, adding=adding), replaces
 
     def connect(self, link: Link) -> str | None:
         """Make a link; returns the reason when it is refused."""
@@ -109,6 +124,18 @@ class Document(QObject):
         if reason:
             return reason
         self.push(cmd.LinkCommand(self.graph, link, replaces))
+        return None
+
+    def reconnect(self, old: Link, new: Link) -> str | None:
+        """Move a link's end (a wire picked up and dropped elsewhere) as one
+        undo step; returns the reason when the new link is refused."""
+        reason, replaces = self.connect_reason(new, ignoring=(old,))
+        if reason:
+            return reason
+        parent = cmd.CompositeCommand("Reconnect")
+        parent.add(cmd.DisconnectCommand(self.graph, [old]))
+        parent.add(cmd.LinkCommand(self.graph, new, replaces))
+        self.push(parent)
         return None
 
     def disconnect(self, links: list[Link]) -> None:
@@ -125,18 +152,14 @@ class Document(QObject):
     def set_param(self, node_id: str, name: str, value: Any, merge: bool = False) -> str | None:
         """Edit a param; returns the reason when the value is refused. `merge`
         joins continuous edits of one field (typing) into one undo step."""
-        node = self.graph.nodes.get(node_id)
-        if node is None or node.spec is None:
-            return "this node cannot be edited"
-        param = node.spec.param(name)
-        if param is None:
-            return f"no param {name}"
-        checked, reason = param.check(copy.deepcopy(value))
+        checked, reason = self.graph.check_param(node_id, name, copy.deepcopy(value))
         if reason:
             return reason
+        node = self.graph.nodes[node_id]
         if checked == node.params.get(name):
             return None
-        self.push(cmd.SetParamCommand(self.graph, node_id, name, checked, param.display_name, merge))
+        self.push(cmd.SetParamCommand(self.graph, node_id, name, checked,
+                                      node.spec.param(name).display_name, merge))
         return None
 
     def set_title(self, node_id: str, title: str) -> None:
@@ -175,11 +198,11 @@ class Document(QObject):
             left = min(node.position[0] for node in fragment.nodes.values())
             top = min(node.position[1] for node in fragment.nodes.values())
             offset = (anchor[0] - left, anchor[1] - top)
-        taken = set(self.graph.nodes)
+        taken: set[str] = set()
         mapping: dict[str, str] = {}
         new_nodes: list[Node] = []
         for node in fragment.nodes.values():
-            new_id = self._fresh_id(node.type_name, taken)
+            new_id = self.graph.new_node_id(node.type_name, taken)
             taken.add(new_id)
             mapping[node.id] = new_id
             node.id = new_id
@@ -187,23 +210,14 @@ class Document(QObject):
             if node.raw is not None:
                 node.raw["id"] = new_id
             new_nodes.append(node)
-        self.undo_stack.beginMacro(f"Paste {len(new_nodes)} node{'s' if len(new_nodes) != 1 else ''}")
-        try:
-            for node in new_nodes:
-                self.push(cmd.AddNodeCommand(self.graph, node))
-            for link in fragment.links:
-                self.push(cmd.InsertLinkCommand(self.graph, Link(
-                    mapping[link.src], link.src_port, mapping[link.dst], link.dst_port)))
-        finally:
-            self.undo_stack.endMacro()
+        parent = cmd.CompositeCommand(f"Paste {len(new_nodes)} node{'s' if len(new_nodes) != 1 else ''}")
+        for node in new_nodes:
+            parent.add(cmd.AddNodeCommand(self.graph, node))
+        for link in fragment.links:
+            parent.add(cmd.InsertLinkCommand(self.graph, Link(
+                mapping[link.src], link.src_port, mapping[link.dst], link.dst_port)))
+        self.push(parent)
         return [node.id for node in new_nodes]
-
-    def _fresh_id(self, type_name: str, taken: set[str]) -> str:
-        stem = self.graph.new_node_id(type_name).rstrip("0123456789")
-        index = 1
-        while f"{stem}{index}" in taken:
-            index += 1
-        return f"{stem}{index}"
 
     @staticmethod
     def fragment_to_text(data: dict[str, Any]) -> str:

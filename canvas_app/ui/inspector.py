@@ -9,39 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QImageReader, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QTableWidget,
                                QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
 
-from canvas_app.graph.spec import ParamSpec
+from canvas_app.graph.spec import NodeSpec, ParamSpec
+from canvas_app.media.formats import IMAGE_FILTER, is_image_path
 from canvas_app.ui import theme
+from canvas_app.ui.thumbnails import thumbnail
 from canvas_app.values import ROLES
-
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-_thumb_cache: dict[tuple[str, float, int], QPixmap] = {}
-
-
-def thumbnail(path: str, size: int = 48) -> QPixmap | None:
-    """A small preview read at reduced size (fast for large photos)."""
-    try:
-        mtime = Path(path).stat().st_mtime
-    except OSError:
-        return None
-    key = (path, mtime, size)
-    if key not in _thumb_cache:
-        reader = QImageReader(path)
-        reader.setAutoTransform(True)
-        original = reader.size()
-        if original.isValid():
-            reader.setScaledSize(original.scaled(QSize(size, size), Qt.KeepAspectRatio))
-        image = reader.read()
-        if image.isNull():
-            return None
-        _thumb_cache[key] = QPixmap.fromImage(image)
-    return _thumb_cache[key]
 
 
 class ParamEditor(QWidget):
@@ -82,7 +59,7 @@ class TextEditor(ParamEditor):
         layout.setContentsMargins(0, 0, 0, 0)
         self.edit = QPlainTextEdit()
         self.edit.setTabChangesFocus(True)
-        self.edit.setFixedHeight(84 if param.name == "positive" else 56)
+        self.edit.setFixedHeight(28 * max(1, param.rows))
         layout.addWidget(self.edit)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -281,7 +258,7 @@ class ImagesEditor(ParamEditor):
         if kind in (event.Type.DragEnter, event.Type.DragMove, event.Type.Drop):
             mime = event.mimeData()
             paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()
-                     and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES] if mime.hasUrls() else []
+                     and is_image_path(url.toLocalFile())] if mime.hasUrls() else []
             if not paths:
                 return False
             event.acceptProposedAction()
@@ -370,19 +347,14 @@ EDITORS = {"str": LineEditor, "text": TextEditor, "int": NumberEditor, "float": 
            "images": ImagesEditor, "trims": TrimsEditor}
 
 
-def advanced_params(type_name: str) -> set[str]:
-    """Params shown folded away: the diffusers backend's many knobs."""
-    if type_name != "Generate":
-        return set()
-    try:
-        from nodes.generate import DIFFUSERS_OPTIONS
-    except ImportError:
-        return set()
-    return {param.name for param in DIFFUSERS_OPTIONS}
+def advanced_params(spec: NodeSpec) -> set[str]:
+    """Params shown folded away (the spec marks them advanced)."""
+    return {param.name for param in spec.params if param.advanced}
 
 
 class Inspector(QScrollArea):
-    """Shows the selected node. `set_run_info` adds the executor's word on it."""
+    """Shows the selected node, and the executor's word on it from the run-state
+    model it observes (`set_run_states`)."""
 
     advanced_open = False
 
@@ -393,7 +365,18 @@ class Inspector(QScrollArea):
         self.node_id: str | None = None
         self.editors: dict[str, ParamEditor] = {}
         self.errors: dict[str, QLabel] = {}
+        self.run_states = None
         self._empty()
+
+    def set_run_states(self, run_states) -> None:
+        """Observe a RunStates model: the shown node's run state follows it."""
+        self.run_states = run_states
+        run_states.changed.connect(self._run_state_changed)
+
+    def _run_state_changed(self, node_id: str) -> None:
+        if node_id == self.node_id and self.run_states is not None:
+            run = self.run_states.get(node_id)
+            self.set_run_info(run.state, run.describe())
 
     def set_document(self, document) -> None:
         if self.document is not None:
@@ -440,6 +423,9 @@ class Inspector(QScrollArea):
         self.run_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.run_label.hide()
         outer.addWidget(self.run_label)
+        if self.run_states is not None:
+            run = self.run_states.get(node.id)
+            self.set_run_info(run.state, run.describe())
         self.editors, self.errors = {}, {}
         if node.spec is None:
             warning = QLabel(f"Unknown node type <b>{node.type_name}</b>. This program cannot run "
@@ -460,7 +446,7 @@ class Inspector(QScrollArea):
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-        advanced_names = advanced_params(node.type_name)
+        advanced_names = advanced_params(node.spec)
         advanced_form = QFormLayout()
         advanced_form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
         advanced_form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)

@@ -16,6 +16,9 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGrap
 
 from canvas_app.graph.model import Backdrop, Link, Node
 from canvas_app.ui import theme
+from canvas_app.ui.formatting import format_seconds
+from canvas_app.ui.run_state import RunState
+from canvas_app.ui.thumbnails import thumbnail
 
 if TYPE_CHECKING:
     from canvas_app.ui.scene import CanvasScene
@@ -36,6 +39,9 @@ LABEL_FONT = QFont()
 LABEL_FONT.setPointSizeF(8.5)
 SMALL_FONT = QFont()
 SMALL_FONT.setPointSizeF(8.0)
+OVERVIEW_FONT = QFont()  # node titles in the zoomed-out view (drawn by the view)
+OVERVIEW_FONT.setPixelSize(11)
+OVERVIEW_FONT.setBold(True)
 BACKDROP_FONT = QFont()
 BACKDROP_FONT.setPointSizeF(13)
 BACKDROP_FONT.setBold(True)
@@ -74,20 +80,6 @@ class PortInfo:
     center: QPointF
 
 
-@dataclass
-class RunState:
-    """What the executor last said about a node (part of the run, not the graph)."""
-
-    state: str = "idle"  # idle | queued | running | cached | done | failed | cancelled
-    progress: float = 0.0
-    message: str = ""
-    elapsed: float | None = None
-    stale: bool = False  # edited after the result shown was computed
-    likeness: float | None = None  # a render's identity score, shown in the footer
-    likeness_passed: bool = True
-    host: str = ""  # the farm worker rendering it; empty on this computer
-
-
 class NodeItem(QGraphicsItem):
     FLAGS = QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable | \
         QGraphicsItem.ItemSendsGeometryChanges
@@ -95,14 +87,18 @@ class NodeItem(QGraphicsItem):
         super().__init__()
         self.node_id = node.id
         self._scene = scene
-        self.run = RunState()
         self.setFlags(self.FLAGS if scene.detailed else self.FLAGS | QGraphicsItem.ItemHasNoContents)
         self.setCacheMode(QGraphicsItem.NoCache)
         self.setAcceptHoverEvents(True)
         self.setZValue(10)
         self.hover_port: str | None = None
-        self.result_image: QImage | None = None  # latest render / identity portrait (run state)
+        # A mirror of the run-state model's entry (an immutable RunState), replaced
+        # when the model says it changed; painting reads it without a lookup.
+        self.run: RunState = scene.run_states.get(node.id)
+        self.result_image: QImage | None = None  # run.picture, scaled once for painting
         self.refresh(node)
+        if self.run.picture is not None:
+            self.run_state_changed()
         self.setPos(*node.position)
 
     # -- from the model --------------------------------------------------------------
@@ -149,22 +145,6 @@ class NodeItem(QGraphicsItem):
         self._rect = QRectF(0, 0, NODE_WIDTH, self.height)
         self._bounds = self._rect.adjusted(-PORT_RADIUS - 3, -3, PORT_RADIUS + 3, 3)
 
-    def set_likeness(self, score: float | None, passed: bool) -> None:
-        """A render's identity score; below the threshold the node says so in red."""
-        self.run.likeness, self.run.likeness_passed = score, passed
-        self.update()
-
-    def set_result_image(self, image: QImage | None) -> None:
-        """A small picture of the node's result (a render's frame, an identity's
-        portrait), shown in the node body; live frames update it while it runs."""
-        if image is not None and not image.isNull():
-            image = image.scaled(int(PICTURE_H * 3), int(PICTURE_H * 2), Qt.KeepAspectRatio,
-                                 Qt.SmoothTransformation)  # 2x for HiDPI screens
-        else:
-            image = None
-        self.result_image = image
-        self.update()
-
     def _prepare_texts(self) -> None:
         """Lay out every static text once (QStaticText), so painting is a few
         blits per node instead of text layout on every frame."""
@@ -194,8 +174,6 @@ class NodeItem(QGraphicsItem):
         """The title for the zoomed-out view, 11 px bold, elided to `width_px`."""
         key = (self.title, width_px)
         if getattr(self, "_overview_key", None) != key:
-            from canvas_app.ui.view import OVERVIEW_FONT
-
             text = QFontMetricsF(OVERVIEW_FONT).elidedText(self.title, Qt.ElideRight, width_px)
             self._overview_title = _static(text, OVERVIEW_FONT)
             self._overview_key = key
@@ -211,23 +189,19 @@ class NodeItem(QGraphicsItem):
             self._title_key = key
         return self._title
 
-    def set_run_state(self, state: str | None = None, *, progress: float | None = None,
-                      message: str | None = None, elapsed: float | None = None,
-                      stale: bool | None = None) -> None:
-        if state is not None:
-            self.run.state = state
-        if progress is not None:
-            self.run.progress = progress
-        if message is not None:
-            self.run.message = message
-        if elapsed is not None or state in ("idle", "queued", "running"):
-            self.run.elapsed = elapsed
-        if state in ("idle", "queued", "running", "failed", "skipped"):
-            self.run.likeness = None  # belongs to the result being replaced
-        if stale is not None:
-            self.run.stale = stale
-        tip = self.run.message if self.run.state in ("failed", "skipped") else ""
-        self.setToolTip(tip)
+    def run_state_changed(self) -> None:
+        """The run-state model changed this node's entry: mirror and show it.
+        The result picture (a render's frame, an identity's portrait, or a
+        live frame while it runs) is scaled once here, not on every paint."""
+        old_picture = self.run.picture if self.result_image is not None else None
+        run = self.run = self._scene.run_states.get(self.node_id)
+        if run.picture is None:
+            self.result_image = None
+        elif run.picture is not old_picture:
+            self.result_image = run.picture.scaled(int(PICTURE_H * 3), int(PICTURE_H * 2),
+                                                   Qt.KeepAspectRatio,
+                                                   Qt.SmoothTransformation)  # 2x for HiDPI
+        self.setToolTip(run.message if run.state in ("failed", "skipped") else "")
         self.update()
 
     # -- geometry --------------------------------------------------------------------
@@ -271,7 +245,7 @@ class NodeItem(QGraphicsItem):
                 extra += " (optional)" if port.optional and not port.output and port.type else ""
                 self.setToolTip(f"{port.label}: {kind}{extra}")
             else:
-                self.set_run_state()
+                self.run_state_changed()
             self.update()
         super().hoverMoveEvent(event)
 
@@ -444,54 +418,23 @@ class NodeItem(QGraphicsItem):
         super().mouseDoubleClickEvent(event)
 
 
-def format_seconds(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-
-
 def reference_thumbnails(node: Node) -> list:
-    """Up to four thumbnails of a Reference node's images (None: missing file)."""
-    if node.type_name != "Reference" or node.spec is None:
+    """Up to four thumbnails of the images in a node's first "images" param
+    (None: missing file)."""
+    if node.spec is None:
         return []
-    from canvas_app.ui.inspector import thumbnail
-
-    return [thumbnail(entry["path"], int(PICTURE_H * 2)) for entry in (node.params.get("images") or [])[:4]]
+    param = next((p for p in node.spec.params if p.kind == "images"), None)
+    if param is None:
+        return []
+    return [thumbnail(entry["path"], int(PICTURE_H * 2)) for entry in (node.params.get(param.name) or [])[:4]]
 
 
 def summarize(node: Node) -> list[str]:
-    """One or two lines that tell nodes of a type apart on the canvas."""
-    params = node.params
+    """One or two lines that tell nodes of a type apart on the canvas (the
+    node type's spec writes them)."""
     if node.spec is None:
         return ["kept as written; cannot run"]
-    kind = node.type_name
-    if kind == "Reference":
-        images = params.get("images") or []
-        if not images:
-            return ["no images yet: drop files here"]
-        roles = {}
-        for entry in images:
-            roles[entry["role"]] = roles.get(entry["role"], 0) + 1
-        names = ", ".join(entry["path"].replace("\\", "/").rsplit("/", 1)[-1] for entry in images)
-        return [", ".join(f"{count} {role}" for role, count in roles.items()), names]
-    if kind == "Prompt":
-        text = (params.get("positive") or "").strip().replace("\n", " ")
-        return [text or "(empty prompt)",
-                f"{params.get('shot_size')} · {params.get('camera_move')} · {params.get('duration')} s"]
-    if kind == "Generate":
-        return [f"{params.get('backend')} · seed {params.get('seed')}",
-                f"{params.get('width')}×{params.get('height')} @ {params.get('fps'):g} fps"]
-    if kind == "IdentityLock":
-        source = params.get("source")
-        detail = params.get("encoders") if source == "references" else \
-            (params.get("identity_file") or "").rsplit("/", 1)[-1] if source == "file" \
-            else params.get("library_name")
-        return [f"{source}: {detail or '—'}"]
-    if kind == "Sequence":
-        return [f"exports {params.get('name')}.mp4"]
-    return []
+    return node.spec.summarize(node.params)
 
 
 class LinkItem(QGraphicsPathItem):

@@ -183,7 +183,7 @@ class PackDownloadDialog(QDialog):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        from canvas_app.identity.encoders import installed_packs, resolve_models_dir
+        from canvas_app.identity.model_paths import installed_packs, resolve_models_dir
 
         self.setWindowTitle("Face models")
         self.pack = QComboBox()

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDia
                                QUndoView)
 
 from canvas_app.errors import CanvasError
-from canvas_app.graph.model import Graph, Link
+from canvas_app.graph.model import Link
 from canvas_app.project import PROJECT_SUFFIX, graph_from_dict
 from canvas_app.ui import settings, theme
 from canvas_app.ui.autosave import Autosaver, find_recoveries
@@ -20,6 +20,7 @@ from canvas_app.ui.document import CLIPBOARD_MIME, Document
 from canvas_app.ui.inspector import Inspector
 from canvas_app.ui.items import BackdropItem, LinkItem, NodeItem
 from canvas_app.ui.palette import NodePalette, compatible_port
+from canvas_app.ui.run_state import RunStates
 from canvas_app.ui.scene import CanvasScene
 from canvas_app.ui.view import CanvasView
 
@@ -41,8 +42,10 @@ class MainWindow(QMainWindow):
         self.view.palette_requested.connect(lambda pos: self.open_palette(pos))
         self.view.zoom_changed.connect(self._zoom_changed)
         self.autosaver = Autosaver(self)
-        self.execution = None  # set by attach_execution (part 2)
+        self.execution = None  # set by _attach_execution when the engine is available
+        self.run_states = RunStates(self)  # what the executor said of each node
         self._build_docks()
+        self.inspector.set_run_states(self.run_states)
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
@@ -224,7 +227,8 @@ class MainWindow(QMainWindow):
                     pass
         document.setParent(self)
         self.document = document
-        self.scene = CanvasScene(document, self)
+        self.run_states.observe(document.graph)
+        self.scene = CanvasScene(document, self, self.run_states)
         self.scene.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.scene.open_requested.connect(self.open_path)
         self.scene.palette_requested.connect(self._wire_dropped)
@@ -477,12 +481,10 @@ class MainWindow(QMainWindow):
             node = document.add_node(type_name, position)
         else:
             port = compatible_port(spec, wire)
-            document.undo_stack.beginMacro(f"Add {spec.title} and connect")
-            node = document.add_node(type_name, position)
-            link = Link(wire["node"], wire["port"], node.id, port) if wire["output"] \
-                else Link(node.id, port, wire["node"], wire["port"])
-            reason = document.connect(link)
-            document.undo_stack.endMacro()
+            node, reason = document.add_connected_node(
+                type_name, position,
+                lambda node_id: Link(wire["node"], wire["port"], node_id, port) if wire["output"]
+                else Link(node_id, port, wire["node"], wire["port"]))
             if reason:
                 self.statusBar().showMessage(f"Added {spec.title} but not connected: {reason}", 8000)
         self.scene.select_nodes([node.id])
@@ -493,26 +495,16 @@ class MainWindow(QMainWindow):
         """An IdentityLock node that loads a saved identity by name (one undo step)."""
         document = self.document
         center = self.view.mapToScene(self.view.viewport().rect().center())
-        document.undo_stack.beginMacro(f"Add identity {name}")
-        node = document.add_node("IdentityLock", (center.x() - 80, center.y() - 40))
-        document.set_param(node.id, "source", "library")
-        document.set_param(node.id, "library_name", name)
-        document.set_title(node.id, name)
-        document.undo_stack.endMacro()
+        node = document.add_node("IdentityLock", (center.x() - 80, center.y() - 40),
+                                 params={"source": "library", "library_name": name},
+                                 title=name, text=f"Add identity {name}")
         self.scene.select_nodes([node.id])
         return node.id
 
     def delete_selected(self) -> None:
         nodes, backdrops = self.scene.selected_node_ids(), self.scene.selected_backdrop_ids()
         links = self.scene.selected_links()
-        if nodes or backdrops:
-            self.document.undo_stack.beginMacro("Delete")
-            if links:
-                self.document.disconnect([l for l in links if l.src not in nodes and l.dst not in nodes])
-            self.document.remove(nodes, backdrops)
-            self.document.undo_stack.endMacro()
-        elif links:
-            self.document.disconnect(links)
+        self.document.remove(nodes, backdrops, links)
 
     def select_all(self) -> None:
         for item in self.scene.node_items.values():
@@ -534,9 +526,7 @@ class MainWindow(QMainWindow):
 
     def cut(self) -> None:
         if self.copy():
-            self.document.undo_stack.beginMacro("Cut")
-            self.document.remove(self.scene.selected_node_ids())
-            self.document.undo_stack.endMacro()
+            self.document.remove(self.scene.selected_node_ids(), text="Cut")
 
     def paste(self) -> list[str]:
         mime = QApplication.clipboard().mimeData()
@@ -548,7 +538,8 @@ class MainWindow(QMainWindow):
         if data is None:
             paths = CanvasScene.image_paths(mime) if mime is not None else []
             if paths:
-                return [self.scene.drop_images(paths, self.view.cursor_scene_pos())]
+                node_id = self.scene.drop_images(paths, self.view.cursor_scene_pos())
+                return [node_id] if node_id else []
             self.statusBar().showMessage("Nothing to paste: the clipboard holds no canvas-app nodes", 4000)
             return []
         local = self.view.viewport().mapFromGlobal(QCursor.pos())
@@ -636,7 +627,7 @@ class MainWindow(QMainWindow):
         box.setText(text)
         box.exec()
 
-    # -- running (part 2 plugs in here) ----------------------------------------------
+    # -- running -------------------------------------------------------------------------
     def _attach_execution(self) -> None:
         try:
             from canvas_app.ui.execution.controller import ExecutionController
@@ -645,7 +636,15 @@ class MainWindow(QMainWindow):
                 action.setEnabled(False)
                 action.setToolTip(action.toolTip() + " — the engine is not available")
             return
-        self.execution = ExecutionController(self)
+        from canvas_app.ui.execution.docks import add_run_actions, build_run_docks
+
+        panels = build_run_docks(self)
+        self.preview_dock, self.log_dock, self.queue_dock = \
+            panels.preview_dock, panels.log_dock, panels.queue_dock
+        self.execution = ExecutionController(self, panels, self.run_states)
+        self.execution.status_message.connect(self.statusBar().showMessage)
+        self.execution.running_changed.connect(self.act_stop.setEnabled)
+        add_run_actions(self, self.execution)
         self.execution.set_document(self.document)
         from canvas_app.ui.timeline_panel import attach_timeline
 
@@ -663,10 +662,6 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         if self.execution is not None:
             self.execution.stop()
-
-
-def empty_graph(registry=None) -> Graph:
-    return Graph(registry)
 
 
 _exit_hook_installed = False

@@ -15,8 +15,9 @@ from canvas_app.ui import theme
 from canvas_app.ui.document import Document
 from canvas_app.ui.items import (HEADER, NODE_WIDTH, BackdropItem, LinkItem, NodeItem, PortInfo,
                                  wire_path)
+from canvas_app.ui.run_state import RunStates
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+from canvas_app.media.formats import is_image_path
 
 
 class WireDrag:
@@ -38,10 +39,15 @@ class CanvasScene(QGraphicsScene):
     context_menu_requested = Signal(object, QPointF, object)  # screen pos, scene pos, item
     open_requested = Signal(str)
 
-    def __init__(self, document: Document, parent=None) -> None:
+    def __init__(self, document: Document, parent=None, run_states: RunStates | None = None) -> None:
         super().__init__(parent)
         self.document = document
         self.graph = document.graph
+        if run_states is None:  # a scene on its own (tests, scripts) keeps its own model
+            run_states = RunStates(self)
+            run_states.observe(self.graph)
+        self.run_states = run_states  # items read their run state here
+        run_states.changed.connect(self._run_state_changed)
         self.node_items: dict[str, NodeItem] = {}
         self.link_items: dict[Link, LinkItem] = {}
         self.backdrop_items: dict[str, BackdropItem] = {}
@@ -108,6 +114,15 @@ class CanvasScene(QGraphicsScene):
 
     def detach(self) -> None:
         self.graph.unsubscribe(self._on_graph_event)
+        try:
+            self.run_states.changed.disconnect(self._run_state_changed)
+        except (RuntimeError, TypeError):
+            pass
+
+    def _run_state_changed(self, node_id: str) -> None:
+        item = self.node_items.get(node_id)
+        if item is not None:
+            item.run_state_changed()
 
     # -- mirroring the model ---------------------------------------------------------
     def rebuild(self) -> None:
@@ -149,7 +164,6 @@ class CanvasScene(QGraphicsScene):
             item = self.node_items.get(node.id)
             if item is not None:
                 item.refresh(node)
-                item.set_run_state(stale=item.run.state in ("done", "cached"))
                 self._update_links_of(node.id)
         elif event == "node_moved":
             node = payload["node"]
@@ -251,16 +265,6 @@ class CanvasScene(QGraphicsScene):
         for item in items:
             rect = rect.united(item.sceneBoundingRect())
         return rect
-
-    # -- run state (driven by the executor) ------------------------------------------
-    def set_run_state(self, node_id: str, state: str | None = None, **kwargs) -> None:
-        item = self.node_items.get(node_id)
-        if item is not None:
-            item.set_run_state(state, **kwargs)
-
-    def reset_run_states(self) -> None:
-        for item in self.node_items.values():
-            item.set_run_state("idle", progress=0.0, message="", stale=False)
 
     # -- gestures --------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:  # noqa: N802
@@ -417,15 +421,7 @@ class CanvasScene(QGraphicsScene):
 
     def _reason_without_detached(self, link: Link):
         detached = self.wire.detached if self.wire else None
-        if detached is None:
-            return self.document.connect_reason(link)
-        from canvas_app.graph.model import Graph
-
-        view = Graph(self.graph.registry)
-        view.nodes = self.graph.nodes
-        view.links = [other for other in self.graph.links if other != detached]
-        view_doc = _ReasonView(view, self.document)
-        return view_doc.connect_reason(link)
+        return self.document.connect_reason(link, ignoring=(detached,) if detached else ())
 
     def _finish_wire(self, pos: QPointF) -> None:
         wire = self.wire
@@ -441,10 +437,7 @@ class CanvasScene(QGraphicsScene):
             return
         if link is not None and reason is None:
             if wire.detached is not None:
-                self.document.undo_stack.beginMacro("Reconnect")
-                self.document.disconnect([wire.detached])
-                self.document.connect(link)
-                self.document.undo_stack.endMacro()
+                self.document.reconnect(wire.detached, link)
             else:
                 self.document.connect(link)
             self.status_message.emit(f"Connected {link}")
@@ -489,7 +482,7 @@ class CanvasScene(QGraphicsScene):
         if not mime.hasUrls():
             return []
         return [url.toLocalFile() for url in mime.urls()
-                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES]
+                if url.isLocalFile() and is_image_path(url.toLocalFile())]
 
     @staticmethod
     def video_paths(mime) -> list[str]:
@@ -525,28 +518,24 @@ class CanvasScene(QGraphicsScene):
             return
         self.drop_images(paths, event.scenePos())
 
-    def drop_images(self, paths: list[str], pos: QPointF) -> str:
-        """Image files dropped on a Reference node are added to it; anywhere
-        else they make a new Reference node (role face)."""
+    def drop_images(self, paths: list[str], pos: QPointF) -> str | None:
+        """Image files dropped on a node whose type takes dropped files (its
+        spec's drop_param) are added to it; anywhere else they make a new node
+        of the first type that takes them (role face)."""
         target = self.node_item_at(pos)
         entries = [{"path": str(Path(p).resolve()), "role": "face"} for p in paths]
-        if target is not None and self.graph.nodes[target.node_id].type_name == "Reference":
-            node = self.graph.nodes[target.node_id]
-            self.document.set_param(node.id, "images", list(node.params["images"]) + entries)
+        node = self.graph.nodes[target.node_id] if target is not None else None
+        if node is not None and node.spec is not None and node.spec.drop_param:
+            name = node.spec.drop_param
+            self.document.set_param(node.id, name, list(node.params[name]) + entries)
             self.status_message.emit(f"Added {len(entries)} image(s) to {node.title}")
             return node.id
-        node = self.document.add_node("Reference", (pos.x() - 115, pos.y() - 30),
-                                      params={"images": entries})
+        spec = next((spec for spec in self.graph.registry.specs() if spec.drop_param), None)
+        if spec is None:
+            self.status_message.emit("No node type takes dropped images")
+            return None
+        node = self.document.add_node(spec.type_name, (pos.x() - 115, pos.y() - 30),
+                                      params={spec.drop_param: entries})
         self.select_nodes([node.id])
         self.status_message.emit(f"Created {node.title} with {len(entries)} image(s)")
         return node.id
-
-
-class _ReasonView:
-    """connect_reason against a graph view (the graph minus a picked-up link)."""
-
-    def __init__(self, graph, document: Document) -> None:
-        self.graph, self.registry = graph, document.registry
-
-    connect_reason = Document.connect_reason
-

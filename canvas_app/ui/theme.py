@@ -7,6 +7,8 @@ from pathlib import Path
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
+from canvas_app.graph import types
+
 def _resources() -> Path:
     """resources/ in a source checkout; canvas_app/resources once installed."""
     checkout = Path(__file__).resolve().parents[2] / "resources"
@@ -28,17 +30,6 @@ ERROR = QColor("#e5646a")
 OK = QColor("#5fd08a")
 CACHED = QColor("#56b6c2")
 
-# Port colours by type: distinct hues with similar brightness on the dark canvas.
-PORT_COLORS = {
-    "images": QColor("#e0a64b"),
-    "identity": QColor("#c678dd"),
-    "prompt": QColor("#7aa7ff"),
-    "clip": QColor("#5fd08a"),
-    "sequence": QColor("#ef6f6c"),
-    "number": QColor("#b8c0cc"),
-}
-UNKNOWN_PORT = QColor("#7d8590")
-
 # Header colours by node category.
 CATEGORY_COLORS = {
     "Inputs": QColor("#8a6a2e"),
@@ -51,7 +42,13 @@ PLACEHOLDER_HEADER = QColor("#7a3b3e")
 
 
 def port_color(port_type: str | None) -> QColor:
-    return PORT_COLORS.get(port_type or "", UNKNOWN_PORT)
+    """The colour a port type declares (graph/types.py), as a QColor."""
+    return _qcolor(types.port_color(port_type))
+
+
+@lru_cache(maxsize=None)
+def _qcolor(hex_color: str) -> QColor:
+    return QColor(hex_color)
 
 
 def header_color(category: str | None) -> QColor:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from canvas_app.ui import theme
-from canvas_app.ui.items import HEADER, LOD_SIMPLE, NODE_WIDTH, LinkItem, NodeItem
+from canvas_app.ui.items import HEADER, LOD_SIMPLE, NODE_WIDTH, OVERVIEW_FONT, LinkItem, NodeItem
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
-OVERVIEW_FONT = QFont()
-OVERVIEW_FONT.setPixelSize(11)
-OVERVIEW_FONT.setBold(True)
 
 
 class CanvasView(QGraphicsView):

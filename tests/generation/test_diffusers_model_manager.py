@@ -3,7 +3,6 @@ fast unit tests with no diffusers pipelines."""
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -33,23 +32,46 @@ def test_loads_once_and_shares():
     assert first is second and calls == [1] and manager.load_count == 1 and second.uses == 2
 
 
+class CountingKey:
+    """A cache key that counts its lookups. Each get() looks a key up twice
+    before it waits for (or starts) the load, and the loading thread once
+    more, so `all_waiting` is set exactly when every caller is inside get()."""
+
+    def __init__(self, callers: int) -> None:
+        self.needed = 2 * callers + 1
+        self.count = 0
+        self._lock = threading.Lock()
+        self.all_waiting = threading.Event()
+
+    def __hash__(self) -> int:
+        with self._lock:
+            self.count += 1
+            if self.count >= self.needed:
+                self.all_waiting.set()
+        return 1
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+
 def test_concurrent_gets_load_once():
     manager = ModelManager(budget_bytes=100)
     calls = []
+    key = CountingKey(callers=4)
 
-    def slow_loader():
+    def loader():  # holds the load until the other three callers wait for it
         calls.append(1)
-        time.sleep(0.2)
+        assert key.all_waiting.wait(10)
         return Thing("a", 10)
 
     results = []
-    threads = [threading.Thread(target=lambda: results.append(manager.get("k", slow_loader, size_of=size_of)))
+    threads = [threading.Thread(target=lambda: results.append(manager.get(key, loader, size_of=size_of)))
                for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(calls) == 1 and len({id(r) for r in results}) == 1
+    assert len(calls) == 1 and len({id(r) for r in results}) == 1 and len(results) == 4
 
 
 def test_least_recently_used_is_evicted_over_budget():
@@ -69,14 +91,32 @@ def test_least_recently_used_is_evicted_over_budget():
     assert manager.keys() == [] and manager.total_bytes == 0
 
 
+class WatchedLock:
+    """A re-entrant lock that says when another thread is blocked on it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.contended = threading.Event()
+
+    def __enter__(self):
+        if not self._lock.acquire(blocking=False):
+            self.contended.set()
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+
 def test_unload_waits_for_a_render_in_progress():
     manager = ModelManager(budget_bytes=100)
     entry = manager.get("a", lambda: Thing("a", 10), size_of=size_of)
+    entry.lock = WatchedLock()
     released = threading.Event()
-    with entry.lock:
+    with entry.lock:  # a render holds the pipeline
         thread = threading.Thread(target=lambda: (manager.unload("a"), released.set()))
         thread.start()
-        time.sleep(0.05)
+        assert entry.lock.contended.wait(10)  # unload is now waiting for the render
         assert entry.value is not None and not released.is_set()
     thread.join()
     assert released.is_set() and entry.value is None

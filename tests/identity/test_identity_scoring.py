@@ -10,7 +10,7 @@ import pytest
 
 from canvas_app.errors import BadInput
 from canvas_app.identity import ShotScore, score_frames, score_media, summarize
-from canvas_app.identity.scoring import sample_indices
+from canvas_app.media.video import sample_indices
 from conftest import resize
 
 

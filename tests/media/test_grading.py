@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from canvas_app.media.grading import MOODS, Grade, resolve_mood
+from canvas_app.media.grading import Grade
+from canvas_app.shot_directions import MOODS, resolve_mood
 
 
 @pytest.fixture(scope="module")

@@ -319,3 +319,30 @@ def test_opening_a_project_offers_only_its_own_recovery(make_window, tmp_path, m
     assert mine.document.path == first.resolve() and len(mine.document.graph.nodes) == 1
     assert mine.isWindowModified()
     mine.close()
+
+
+def test_gestures_of_several_edits_undo_in_one_step(make_window):
+    """Delete with links, reconnect and add-and-connect are composite commands."""
+    from canvas_app.graph.model import Link
+
+    window = make_window()
+    doc = window.document
+    prompt = doc.add_node("Prompt", (0, 0)).id
+    other = doc.add_node("Prompt", (0, 200)).id
+    generate = doc.add_node("Generate", (300, 0)).id
+    old = Link(prompt, "prompt", generate, "prompt")
+    assert doc.connect(old) is None
+    new = Link(other, "prompt", generate, "prompt")
+    assert doc.reconnect(old, new) is None
+    assert doc.graph.links == [new] and doc.undo_stack.undoText() == "Reconnect"
+    doc.undo_stack.undo()
+    assert doc.graph.links == [old]
+    node, reason = doc.add_connected_node("Sequence", (600, 0), lambda node_id: Link(
+        generate, "clip", node_id, "clips"))
+    assert reason is None and doc.graph.links_into(node.id) and "and connect" in doc.undo_stack.undoText()
+    doc.remove([other], links=[old])
+    assert other not in doc.graph.nodes and old not in doc.graph.links
+    doc.undo_stack.undo()  # one step brings back the node and the link
+    assert other in doc.graph.nodes and old in doc.graph.links
+    doc.undo_stack.undo()
+    assert node.id not in doc.graph.nodes

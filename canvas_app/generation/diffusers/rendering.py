@@ -35,36 +35,10 @@ def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def camera_frames(still: np.ndarray, count: int, move: str) -> list[np.ndarray]:
-    """Hold a still for `count` frames, slowly zoomed or panned per the prompt's
-    camera move (push in / pull out / pan left|right / tilt up|down)."""
-    move = (move or "static").lower().replace("_", " ").replace("-", " ")
-    if count <= 1 or move in ("static", "none", "locked", ""):
-        return [still.copy() for _ in range(max(1, count))]
-    from PIL import Image
+    """Hold a still for `count` frames, moved as the animatic's camera moves."""
+    from canvas_app.media.camera import frames_from_still
 
-    height, width = still.shape[:2]
-    image = Image.fromarray(still)
-    zoom_max = 1.12
-    frames = []
-    for index in range(count):
-        t = index / (count - 1)
-        zoom, dx, dy = 1.0, 0.0, 0.0
-        if any(w in move for w in ("push", "zoom in", "dolly in", "in")) and "out" not in move:
-            zoom = 1.0 + (zoom_max - 1.0) * t
-        elif any(w in move for w in ("pull", "out")):
-            zoom = zoom_max - (zoom_max - 1.0) * t
-        elif "pan" in move or "truck" in move:
-            zoom, dx = zoom_max, (t - 0.5) * (-1 if "left" in move else 1)
-        elif "tilt" in move or "pedestal" in move or "crane" in move:
-            zoom, dy = zoom_max, (t - 0.5) * (-1 if "up" in move else 1)
-        else:
-            zoom = 1.0 + (zoom_max - 1.0) * t
-        crop_w, crop_h = width / zoom, height / zoom
-        cx = width / 2 + dx * (width - crop_w)
-        cy = height / 2 + dy * (height - crop_h)
-        box = (cx - crop_w / 2, cy - crop_h / 2, cx + crop_w / 2, cy + crop_h / 2)
-        frames.append(np.asarray(image.resize((width, height), Image.BICUBIC, box=box)))
-    return frames
+    return frames_from_still(still, count, move)
 
 
 def _stretch(frames: list[np.ndarray], count: int) -> list[np.ndarray]:

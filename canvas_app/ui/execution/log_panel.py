@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
 from canvas_app.ui import theme
-from canvas_app.ui.items import format_seconds
+from canvas_app.ui.formatting import format_seconds
 
 MAX_RUNS = 50
 

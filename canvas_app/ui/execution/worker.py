@@ -25,9 +25,8 @@ from canvas_app.engine import CancelToken, Executor
 from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePreview, NodeProgress,
                                       NodeSkipped, NodeStarted, RunFinished, RunStarted)
 from canvas_app.errors import CanvasError
-from canvas_app.ui.execution.child import PreviewThrottle
+from canvas_app.engine.throttle import PROGRESS_MIN_INTERVAL, PreviewThrottle
 
-PROGRESS_MIN_INTERVAL = 0.03
 _ids = itertools.count(1)
 
 
@@ -71,7 +70,7 @@ class _EngineThread(QThread):
     node_failed = Signal(int, str, str)
     node_skipped = Signal(int, str, str)
     run_finished = Signal(int, str, float, object)  # job, status, elapsed, RunResult or None
-    run_error = Signal(int, str)  # the run could not start (bad input before any work)
+    run_error = Signal(int, str, str)  # job, node at fault (or ""), why the run could not start
 
     mode = ""
 
@@ -135,12 +134,12 @@ class EngineWorker(_EngineThread):
                                        project_dir=job.project_dir)
         except CanvasError as error:
             job.status = "failed"
-            self.run_error.emit(job.id, str(error))
+            self.run_error.emit(job.id, getattr(error, "node_id", None) or "", str(error))
             self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
             return
         except Exception as error:  # never let the thread die silently
             job.status = "failed"
-            self.run_error.emit(job.id, f"{type(error).__name__}: {error}")
+            self.run_error.emit(job.id, "", f"{type(error).__name__}: {error}")
             self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
             return
         finally:
@@ -198,7 +197,7 @@ class _Listener:
 
 
 class ProcessEngineWorker(_EngineThread):
-    """Runs the executor in a child process (see child.py) and relays its
+    """Runs the executor in a child process (see engine/child_process.py) and relays its
     events. This thread only moves messages, so native code that holds the
     GIL in node work cannot stall the editor. The child is started on the
     first job (spawn), kept for later runs (its result cache is shared
@@ -235,7 +234,7 @@ class ProcessEngineWorker(_EngineThread):
         code = self._process.poll() if self._process is not None else None
         self._process, self._conn = None, None
         job.status = "failed"
-        self.run_error.emit(job.id, f"the engine process stopped unexpectedly (exit code {code}); "
+        self.run_error.emit(job.id, "", f"the engine process stopped unexpectedly (exit code {code}); "
                                     "it restarts on the next run")
         self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
 
@@ -266,12 +265,12 @@ class ProcessEngineWorker(_EngineThread):
                              job.project_dir, set(self._store)))
         except (OSError, EOFError, ValueError) as error:
             job.status = "failed"
-            self.run_error.emit(job.id, f"could not start the engine: {error}")
+            self.run_error.emit(job.id, "", f"could not start the engine: {error}")
             self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
             return
         except Exception as error:  # e.g. something in the snapshot that cannot be pickled
             job.status = "failed"
-            self.run_error.emit(job.id, f"could not send the graph to the engine: {error}")
+            self.run_error.emit(job.id, "", f"could not send the graph to the engine: {error}")
             self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
             return
         listener = _Listener(self, job.id)  # previews arrive throttled by the child
@@ -317,7 +316,7 @@ class ProcessEngineWorker(_EngineThread):
                 self._store[key] = outputs
             elif kind == "error" and message[1] in (job.id, -1):
                 job.status = "failed"
-                self.run_error.emit(job.id, message[2])
+                self.run_error.emit(job.id, message[3] if len(message) > 3 else "", message[2])
                 self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
                 return
             elif kind == "result":
@@ -353,7 +352,7 @@ class ProcessEngineWorker(_EngineThread):
 
 
 def start_child(disk_cache_dir: str | None, farm: str = ""):
-    """A fresh interpreter running canvas_app.ui.execution.child, connected by
+    """A fresh interpreter running canvas_app.engine.child_process, connected by
     a socket pair (not multiprocessing's spawn, which would re-run the
     caller's __main__ script in the child)."""
     import multiprocessing.connection
@@ -368,7 +367,7 @@ def start_child(disk_cache_dir: str | None, farm: str = ""):
     if os.name == "posix":
         parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
         fd = child_conn.fileno()
-        process = subprocess.Popen([sys.executable, "-m", "canvas_app.ui.execution.child", str(fd)],
+        process = subprocess.Popen([sys.executable, "-m", "canvas_app.engine.child_process", str(fd)],
                                    pass_fds=[fd], env=env, close_fds=True)
         child_conn.close()
         return process, parent_conn
@@ -378,7 +377,7 @@ def start_child(disk_cache_dir: str | None, farm: str = ""):
     key = secrets.token_bytes(16)
     listener = multiprocessing.connection.Listener(authkey=key)
     env["CANVAS_APP_ENGINE_KEY"] = key.hex()
-    process = subprocess.Popen([sys.executable, "-m", "canvas_app.ui.execution.child",
+    process = subprocess.Popen([sys.executable, "-m", "canvas_app.engine.child_process",
                                 listener.address], env=env)
     conn = listener.accept()
     listener.close()

@@ -2,7 +2,8 @@
 pipe and sends the engine's events back. Keeps one Executor (and so one result cache) for its
 lifetime.
 
-Started by `worker.start_child` as `python -m canvas_app.ui.execution.child FD`.
+Started by the editor's engine worker (`ui/execution/worker.py`, `start_child`)
+as `python -m canvas_app.engine.child_process FD`.
 
 Why a process: native code in node work (dlib's face detector, video
 encoding) holds Python's GIL for tens of milliseconds at a time; in a thread
@@ -18,7 +19,7 @@ child -> parent:
     ("event", job_id, event)            engine events; previews throttled here
     ("outputs", job_id, node_id, key, outputs)   results the parent lacks
     ("result", job_id, status, elapsed, executed, cached, failures, keys)
-    ("error", job_id, message)          the run could not start
+    ("error", job_id, message, node_id) the run could not start (node_id: the node at fault or "")
 """
 from __future__ import annotations
 
@@ -28,69 +29,7 @@ import threading
 import time
 import traceback
 
-PREVIEW_MIN_INTERVAL = 0.03
-PROGRESS_MIN_INTERVAL = 0.03
-
-
-class PreviewThrottle:
-    """Rate-limits previews per node to about one per `interval` on average
-    (a token bucket that allows a burst of two, so the last frame of a shot
-    that comes right after the previous one is not held back). The newest
-    frame wins; a held frame is sent by a small timer thread as soon as its
-    turn comes. `send(event, produced)` must be thread-safe."""
-
-    BURST = 2.0
-
-    def __init__(self, send, interval: float = PREVIEW_MIN_INTERVAL) -> None:
-        self._send = send
-        self.interval = interval
-        self._lock = threading.Lock()
-        self._pending: dict[str, tuple] = {}
-        self._bucket: dict[str, tuple[float, float]] = {}  # node -> (tokens, at)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="preview-throttle", daemon=True)
-        self._thread.start()
-
-    def _take(self, node_id: str, now: float) -> bool:
-        tokens, at = self._bucket.get(node_id, (self.BURST, now))
-        tokens = min(self.BURST, tokens + (now - at) / self.interval)
-        if tokens >= 1.0:
-            self._bucket[node_id] = (tokens - 1.0, now)
-            return True
-        self._bucket[node_id] = (tokens, now)
-        return False
-
-    def offer(self, event, produced: float) -> None:
-        with self._lock:
-            if self._take(event.node_id, time.monotonic()):
-                self._pending.pop(event.node_id, None)
-                ready = (event, produced)
-            else:
-                self._pending[event.node_id] = (event, produced)
-                ready = None
-        if ready is not None:
-            self._send(*ready)
-
-    def flush(self, node_id: str | None = None) -> None:
-        with self._lock:
-            keys = [node_id] if node_id is not None else list(self._pending)
-            held = [self._pending.pop(key) for key in keys if key in self._pending]
-        for event, produced in held:
-            self._send(event, produced)
-
-    def _loop(self) -> None:
-        while not self._closed.wait(self.interval / 3):
-            now = time.monotonic()
-            with self._lock:
-                due = [self._pending.pop(node) for node in list(self._pending)
-                       if self._take(node, now)]
-            for event, produced in due:
-                self._send(event, produced)
-
-    def close(self) -> None:
-        self.flush()
-        self._closed.set()
-
+from canvas_app.engine.throttle import PROGRESS_MIN_INTERVAL, PreviewThrottle
 
 def child_main(conn, disk_cache_dir: str | None = None) -> None:
     from canvas_app.engine import CancelToken, Executor
@@ -190,10 +129,10 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
             result = executor.run(snapshot, targets, listener=listener, cancel_token=token,
                                   output_dir=output_dir, project_dir=project_dir)
         except CanvasError as error:
-            send(("error", job_id, str(error)))
+            send(("error", job_id, str(error), getattr(error, "node_id", None) or ""))
             continue
         except Exception as error:
-            send(("error", job_id, f"{type(error).__name__}: {error}\n{traceback.format_exc()}"))
+            send(("error", job_id, f"{type(error).__name__}: {error}\n{traceback.format_exc()}", ""))
             continue
         finally:
             tokens.pop(job_id, None)

@@ -1,0 +1,71 @@
+"""The window's run panels (preview, run log, run queue) and Run menu entries.
+
+The window builds these; the execution controller only drives the panels it
+is given."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices
+from PySide6.QtWidgets import QDockWidget
+
+from canvas_app.ui import theme
+from canvas_app.ui.execution.log_panel import LogPanel
+from canvas_app.ui.execution.preview import PreviewPanel
+from canvas_app.ui.execution.queue_panel import QueuePanel
+
+
+@dataclass
+class RunPanels:
+    preview: PreviewPanel
+    log_panel: LogPanel
+    queue_panel: QueuePanel
+    preview_dock: QDockWidget
+    log_dock: QDockWidget
+    queue_dock: QDockWidget
+
+
+def _dock(window, title: str, name: str, widget) -> QDockWidget:
+    dock = QDockWidget(title, window)
+    dock.setObjectName(name)
+    dock.setWidget(widget)
+    return dock
+
+
+def build_run_docks(window) -> RunPanels:
+    """Right column: the inspector above, preview and history as tabs below.
+    Bottom: run log and run queue as tabs (beside problems when shown)."""
+    preview, log_panel, queue_panel = PreviewPanel(), LogPanel(), QueuePanel()
+    panels = RunPanels(preview, log_panel, queue_panel,
+                       _dock(window, "Preview", "preview", preview),
+                       _dock(window, "Run Log", "run_log", log_panel),
+                       _dock(window, "Run Queue", "run_queue", queue_panel))
+    window.addDockWidget(Qt.RightDockWidgetArea, panels.preview_dock)
+    window.tabifyDockWidget(window.history_dock, panels.preview_dock)
+    panels.preview_dock.raise_()
+    window.addDockWidget(Qt.BottomDockWidgetArea, panels.log_dock)
+    window.addDockWidget(Qt.BottomDockWidgetArea, panels.queue_dock)
+    window.tabifyDockWidget(panels.log_dock, panels.queue_dock)
+    if window.problems_dock.isVisible():
+        window.tabifyDockWidget(window.problems_dock, panels.log_dock)
+    panels.log_dock.raise_()
+    window.resizeDocks([panels.log_dock], [170], Qt.Vertical)
+    window.resizeDocks([window.inspector_dock, panels.preview_dock], [520, 360], Qt.Vertical)
+    for dock in (panels.preview_dock, panels.log_dock, panels.queue_dock):
+        window.panels_menu.addAction(dock.toggleViewAction())
+    return panels
+
+
+def add_run_actions(window, controller) -> None:
+    """Run menu: output folder, open it, clear the result cache."""
+    window.act_output = QAction("Output &Folder…", window)
+    window.act_output.setToolTip("Where runs from the editor write their files")
+    window.act_output.triggered.connect(controller.choose_output_dir)
+    window.act_open_output = QAction(theme.icon("open"), "&Open Output Folder", window)
+    window.act_open_output.triggered.connect(
+        lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(controller.output_dir()))))
+    window.act_clear_cache = QAction("&Clear Result Cache", window)
+    window.act_clear_cache.triggered.connect(controller.clear_cache)
+    window.run_menu.addSeparator()
+    window.run_menu.addActions([window.act_output, window.act_open_output, window.act_clear_cache])
