@@ -104,7 +104,7 @@ class _ProgressBar:
     """Base for the tqdm class given to huggingface_hub: forwards byte counts."""
 
 
-def _make_tqdm_class(report: Callable[[int, int, str], None]):
+def make_tqdm_class(report: Callable[[int, int, str], None]):
     from tqdm.auto import tqdm as _tqdm
 
     class ProgressTqdm(_tqdm, _ProgressBar):
@@ -178,7 +178,7 @@ def resolve_source(spec: str, *, field: str, ctx: RunContext | None = None, want
     from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError,
                                         RepositoryNotFoundError, RevisionNotFoundError)
 
-    tqdm_class = _make_tqdm_class(_download_progress(ctx, spec, progress_span))
+    tqdm_class = make_tqdm_class(_download_progress(ctx, spec, progress_span))
     if ctx is not None:
         ctx.progress(progress_span[0], f"{'looking up' if offline else 'fetching'} {spec}")
     try:

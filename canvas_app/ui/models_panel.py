@@ -38,9 +38,9 @@ def fetch_model(check: Any, report: Callable[[int, int], None]) -> str:
     from huggingface_hub import hf_hub_download, snapshot_download
 
     from canvas_app.generation.diffusers.loading import RESOLVE_ARGS
-    from canvas_app.generation.model_manager import _make_tqdm_class
+    from canvas_app.generation.model_manager import make_tqdm_class
 
-    tqdm_class = _make_tqdm_class(lambda done, total, _desc: report(done, total))
+    tqdm_class = make_tqdm_class(lambda done, total, _desc: report(done, total))
     revision = check.revision or None
     if check.inner and "." in check.inner.rsplit("/", 1)[-1]:
         return hf_hub_download(check.repo_id, check.inner, revision=revision, tqdm_class=tqdm_class)

@@ -10,7 +10,7 @@ import pytest
 from canvas_app.engine.context import Cancelled, RunContext
 from canvas_app.errors import BadInput
 from canvas_app.generation.model_manager import (
-    ModelManager, _make_tqdm_class, looks_like_hub_id, resolve_source, split_hub_spec)
+    ModelManager, make_tqdm_class, looks_like_hub_id, resolve_source, split_hub_spec)
 from canvas_app.generation.previews import StepCallback, latents_to_rgb
 
 
@@ -167,7 +167,7 @@ def test_offline_adapter_file_not_cached(monkeypatch, tmp_path):
 
 def test_download_progress_reaches_ctx_and_cancels():
     seen = []
-    cls = _make_tqdm_class(lambda done, total, desc: seen.append((done, total)))
+    cls = make_tqdm_class(lambda done, total, desc: seen.append((done, total)))
     bar = cls(total=200, unit="B", desc="Downloading bytes")
     bar.update(50)
     bar.update(150)

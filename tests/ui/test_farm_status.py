@@ -48,7 +48,7 @@ def test_probe_of_an_unreachable_cluster_names_its_address():
 def test_an_editor_run_on_an_unreachable_farm_says_so_and_this_computer_works_again(
         make_window, qtbot, tmp_path, monkeypatch):
     from canvas_app.graph.model import Link
-    from tests.ui import fake_nodes
+    from tests import fake_nodes
 
     monkeypatch.setenv("CANVAS_APP_ENGINE", "process")
     window = make_window(registry=fake_nodes.registry())
@@ -78,8 +78,8 @@ def test_a_node_rendering_on_a_farm_worker_names_it_in_its_footer(make_window):
     window = make_window()
     node = window.document.add_node("Generate", (0, 0)).id
     item = window.scene.node_items[node]
-    item.set_run_state("running", progress=0.4)
-    item.run.host = "render-02"  # what the controller sets from the engine's NodeStarted.host
+    window.run_states.update(node, "running", progress=0.4)
+    window.run_states.set_host(node, "render-02")  # what the controller sets from NodeStarted.host
 
     def footer() -> QImage:
         image = QImage(int(item.boundingRect().width()) + 20,
@@ -92,5 +92,5 @@ def test_a_node_rendering_on_a_farm_worker_names_it_in_its_footer(make_window):
         return image
 
     with_host = footer()
-    item.run.host = ""
+    window.run_states.set_host(node, "")
     assert footer() != with_host  # "on render-02" is drawn beside the progress bar

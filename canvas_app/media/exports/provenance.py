@@ -23,7 +23,7 @@ MEDIA_SUFFIXES = PNG_SUFFIXES + VIDEO_SUFFIXES
 
 def graph_json(graph) -> str:
     """The project graph as compact JSON, paths absolute."""
-    from canvas_app.project import graph_to_dict
+    from canvas_app.project.format import graph_to_dict
 
     return json.dumps(graph_to_dict(graph, None), separators=(",", ":"), ensure_ascii=False)
 
