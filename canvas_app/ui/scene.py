@@ -14,6 +14,8 @@ from canvas_app.ui import theme
 from canvas_app.ui.document import Document
 from canvas_app.ui.items import (HEADER, NODE_WIDTH, BackdropItem, LinkItem, NodeItem, PortInfo,
                                  wire_path)
+from canvas_app.ui.overview import OverviewTiles
+from canvas_app.ui.scene_bounds import SceneBounds
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -48,13 +50,13 @@ class CanvasScene(QGraphicsScene):
         self._wire_item: QGraphicsPathItem | None = None
         self._press_positions: dict[str, QPointF] = {}
         self._detailed = True
-        self._overview = None
+        self.overview = OverviewTiles(self)
         self._prebuild = QTimer(self)  # overview batches are built while idle, not mid-zoom
         self._prebuild.setSingleShot(True)
         self._prebuild.setInterval(400)
-        self._prebuild.timeout.connect(self.overview_batches)
+        self._prebuild.timeout.connect(self.overview.batches)
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
-        self.setSceneRect(QRectF(-20000, -20000, 40000, 40000))
+        self.bounds = SceneBounds(self, self.items_bounding_rect)  # grows with the graph
         self.rebuild()
         self.graph.subscribe(self._on_graph_event)
 
@@ -77,31 +79,15 @@ class CanvasScene(QGraphicsScene):
     def detailed(self) -> bool:
         return self._detailed
 
-    def overview_batches(self):
-        """Far out, the view draws every node and wire in a few batched calls
-        (one per colour) instead of one Python paint call per item; the items
-        stay in the scene for selection and hit-testing."""
-        if self._overview is None:
-            lines: dict[int, tuple[QColor, list]] = {}
-            for item in self.link_items.values():
-                path = item.path()
-                entry = lines.setdefault(item.color.rgba(), (item.color, []))
-                entry[1].append(QLineF(path.elementAt(0), path.currentPosition()))
-            bodies, headers = [], {}
-            for item in self.node_items.values():
-                pos = item.pos()
-                bodies.append(QRectF(pos.x(), pos.y(), NODE_WIDTH, item.height))
-                color = theme.PLACEHOLDER_HEADER if item.placeholder else theme.header_color(item.category)
-                headers.setdefault(color.rgba(), (color, []))[1].append(
-                    QRectF(pos.x(), pos.y(), NODE_WIDTH, HEADER * 1.6))
-            self._overview = (list(lines.values()), bodies, list(headers.values()))
-        return self._overview
-
-    def _invalidate_overview(self) -> None:
-        if self._overview is not None:
-            self._overview = None
-            if not self._detailed:
-                self.update()
+    def _overview_changed(self, member, point: QPointF | None) -> None:
+        """A node (by id) or link changed where or how the far-out view draws
+        it (point None: it is gone): rebuild its tile, not the whole overview."""
+        if point is None:
+            self.overview.remove(member)
+        else:
+            self.overview.place(member, point)
+        if not self._detailed:
+            self.update()
         self._prebuild.start()
 
     def detach(self) -> None:
@@ -115,16 +101,17 @@ class CanvasScene(QGraphicsScene):
         self.link_items.clear()
         self.backdrop_items.clear()
         self._node_links.clear()
+        self.overview.clear()
         for backdrop in self.graph.backdrops.values():
             self._add_backdrop(backdrop)
         for node in self.graph.nodes.values():
             self._add_node(node)
         for link in self.graph.links:
             self._add_link(link)
+        self.bounds.fit()
         self._prebuild.start()
 
     def _on_graph_event(self, event: str, payload: dict[str, Any]) -> None:
-        self._invalidate_overview()
         if event == "node_added":
             self._add_node(payload["node"])
         elif event == "node_removed":
@@ -132,6 +119,8 @@ class CanvasScene(QGraphicsScene):
             if item is not None:
                 self.removeItem(item)
             self._node_links.pop(payload["node"].id, None)
+            self._overview_changed(payload["node"].id, None)
+            self.bounds.changed()
         elif event == "link_added":
             self._add_link(payload["link"])
         elif event == "link_removed":
@@ -139,6 +128,7 @@ class CanvasScene(QGraphicsScene):
             item = self.link_items.pop(link, None)
             if item is not None:
                 self.removeItem(item)
+            self._overview_changed(link, None)
             for node_id in (link.src, link.dst):
                 self._node_links.get(node_id, set()).discard(link)
                 self._refresh_placeholder(node_id)
@@ -149,31 +139,37 @@ class CanvasScene(QGraphicsScene):
                 item.refresh(node)
                 item.set_run_state(stale=item.run.state in ("done", "cached"))
                 self._update_links_of(node.id)
+                self._overview_changed(node.id, item.pos())  # its height may have changed
         elif event == "node_moved":
             node = payload["node"]
             item = self.node_items.get(node.id)
             if item is not None and (item.pos().x(), item.pos().y()) != node.position:
-                item.setPos(*node.position)
+                item.setPos(*node.position)  # node_item_moved keeps the bounds
         elif event == "backdrop_added":
             self._add_backdrop(payload["backdrop"])
         elif event == "backdrop_removed":
             item = self.backdrop_items.pop(payload["backdrop"].id, None)
             if item is not None:
                 self.removeItem(item)
+            self.bounds.changed()
         elif event == "backdrop_changed":
             item = self.backdrop_items.get(payload["backdrop"].id)
             if item is not None:
                 item.refresh(payload["backdrop"])
+                self.bounds.cover(item.sceneBoundingRect())
+                self.bounds.changed()
 
     def _add_node(self, node) -> None:
         item = NodeItem(node, self)
         self.node_items[node.id] = item
         self.addItem(item)
+        self.bounds.cover(item.sceneBoundingRect())
 
     def _add_backdrop(self, backdrop) -> None:
         item = BackdropItem(backdrop, self)
         self.backdrop_items[backdrop.id] = item
         self.addItem(item)
+        self.bounds.cover(item.sceneBoundingRect())
 
     def _add_link(self, link: Link) -> None:
         src = self.graph.nodes.get(link.src)
@@ -195,13 +191,16 @@ class CanvasScene(QGraphicsScene):
         if node is not None and item is not None and node.is_placeholder:
             item.refresh(node)
             self._update_links_of(node_id)
+            self._overview_changed(node_id, item.pos())
 
     def _place_link(self, item: LinkItem) -> None:
         link = item.link
         src, dst = self.node_items.get(link.src), self.node_items.get(link.dst)
         if src is None or dst is None:
             return
-        item.set_ends(src.port_scene_pos(link.src_port, True), dst.port_scene_pos(link.dst_port, False))
+        start = src.port_scene_pos(link.src_port, True)
+        item.set_ends(start, dst.port_scene_pos(link.dst_port, False))
+        self._overview_changed(link, start)
 
     def _update_links_of(self, node_id: str) -> None:
         for link in self._node_links.get(node_id, ()):
@@ -211,7 +210,9 @@ class CanvasScene(QGraphicsScene):
 
     def node_item_moved(self, item: NodeItem) -> None:
         self._update_links_of(item.node_id)
-        self._invalidate_overview()
+        self._overview_changed(item.node_id, item.pos())
+        self.bounds.cover(item.sceneBoundingRect())
+        self.bounds.changed()
 
     # -- queries ---------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:

@@ -93,6 +93,17 @@ class CanvasView(QGraphicsView):
             self.centerOn(center)
         self._zoom_updated()
 
+    def set_zoom(self, zoom: float, center: QPointF | None = None) -> None:
+        """Zoom to exactly `zoom` (1.0: 100 %), centred on the scene point
+        `center` (default: what is in the middle now)."""
+        if center is None:
+            center = self.mapToScene(self.viewport().rect().center())
+        zoom = max(MIN_ZOOM, min(MAX_ZOOM, zoom))
+        self.resetTransform()
+        self.scale(zoom, zoom)
+        self.centerOn(center)
+        self._zoom_updated()
+
     def frame_all(self) -> None:
         self.frame_rect(self.scene().items_bounding_rect())
 
@@ -214,25 +225,27 @@ class CanvasView(QGraphicsView):
         scene = self.scene()
         if scene is None or scene.detailed:
             return
-        lines, bodies, headers = scene.overview_batches()
+        batches = scene.overview.batches(rect)  # only the tiles this paint meets
         painter.setRenderHint(QPainter.Antialiasing, False)
-        for color, batch in lines:
-            painter.setPen(QPen(color, 2.0))
-            painter.drawLines(batch)
+        for batch in batches:
+            for color, lines in batch.lines:
+                painter.setPen(QPen(color, 0))  # cosmetic 1 px: no stroking far out
+                painter.drawLines(lines)
         painter.setPen(Qt.NoPen)
         painter.setBrush(theme.NODE_BODY)
-        painter.drawRects(bodies)
-        for color, batch in headers:
-            painter.setBrush(color)
-            painter.drawRects(batch)
-        # run states and selection: few items, drawn one by one
-        for item in scene.node_items.values():
-            state = item.run.state
-            if state != "idle":
-                painter.setPen(Qt.NoPen)
-                painter.setBrush(item._state_color())
-                pos = item.pos()
-                painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
+        for batch in batches:
+            painter.drawRects(batch.bodies)
+        for batch in batches:
+            for color, headers in batch.headers:
+                painter.setBrush(color)
+                painter.drawRects(headers)
+        # run states: few nodes, drawn one by one
+        for batch in batches:
+            for item in batch.nodes:
+                if item.run.state != "idle":
+                    painter.setBrush(item._state_color())
+                    pos = item.pos()
+                    painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
         zoom = self.zoom()
         if zoom >= 0.24:  # titles, 11 px on screen, for the nodes in view
             painter.setFont(OVERVIEW_FONT)
@@ -241,10 +254,10 @@ class CanvasView(QGraphicsView):
             scale = 1.0 / zoom
             width_px = int((NODE_WIDTH - 12) * zoom)
             y_offset = (HEADER * 1.6 - 14 * scale) / 2
-            for item in scene.items(rect):
-                if isinstance(item, NodeItem):
+            for item in (item for batch in batches for item in batch.nodes):
+                pos = item.pos()
+                if rect.intersects(QRectF(pos.x(), pos.y(), NODE_WIDTH, HEADER * 1.6)):
                     static = item.overview_title(width_px)
-                    pos = item.pos()
                     painter.setWorldTransform(base)
                     painter.translate(pos.x() + 6, pos.y() + y_offset)
                     painter.scale(scale, scale)
