@@ -139,7 +139,9 @@ class NodeItem(QGraphicsItem):
         self.thumbs_top = self.summary_top + lines * 15 - 4
         self.thumbs = reference_thumbnails(node)
         self._layout_height()
-        self._prepare_texts()
+        self._texts = None  # laid out on the first close-up paint: most of 10,000 nodes never get one
+        self._title_key = None
+        self._header_color = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category)
         self.update()
 
     def _layout_height(self) -> None:
@@ -186,8 +188,6 @@ class NodeItem(QGraphicsItem):
             texts.append((QPointF(10, HEADER + 2 + (16 - small.height()) / 2),
                           _static(self.subtitle, SMALL_FONT), QColor("#ff9da1"), SMALL_FONT))
         self._texts = texts
-        self._title_key = None
-        self._header_color = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category)
 
     def overview_title(self, width_px: int) -> QStaticText:
         """The title for the zoomed-out view, 11 px bold, elided to `width_px`."""
@@ -330,6 +330,8 @@ class NodeItem(QGraphicsItem):
                 painter.drawEllipse(port.center, r, r)
         if lod >= 0.6:  # labels and summary: unreadable further out
             font = None
+            if self._texts is None:
+                self._prepare_texts()
             for position, static, color, text_font in self._texts:
                 if text_font is not font:
                     painter.setFont(text_font)
@@ -501,17 +503,20 @@ class LinkItem(QGraphicsPathItem):
         self._selected_pen = QPen(theme.SELECTION, 3.2)
         self.setPen(self._pen)
         self.setAcceptHoverEvents(False)
-        self._stroker = None
+        self._shape: QPainterPath | None = None
 
     def set_ends(self, start: QPointF, end: QPointF) -> None:
         self.setPath(wire_path(start, end))
+        self._shape = None
 
     def shape(self) -> QPainterPath:
-        from PySide6.QtGui import QPainterPathStroker
+        if self._shape is None:  # Qt asks on every hit test and hover: stroke the curve once
+            from PySide6.QtGui import QPainterPathStroker
 
-        stroker = QPainterPathStroker()
-        stroker.setWidth(10)
-        return stroker.createStroke(self.path())
+            stroker = QPainterPathStroker()
+            stroker.setWidth(10)
+            self._shape = stroker.createStroke(self.path())
+        return self._shape
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         lod = option.levelOfDetailFromTransform(painter.worldTransform())

@@ -49,6 +49,7 @@ class CanvasScene(QGraphicsScene):
         self.wire: WireDrag | None = None
         self._wire_item: QGraphicsPathItem | None = None
         self._press_positions: dict[str, QPointF] = {}
+        self.active_node_ids: set[str] = set()  # run state other than idle: the few with a bar far out
         self._detailed = True
         self.overview = OverviewTiles(self)
         self._prebuild = QTimer(self)  # overview batches are built while idle, not mid-zoom
@@ -78,6 +79,11 @@ class CanvasScene(QGraphicsScene):
     @property
     def detailed(self) -> bool:
         return self._detailed
+
+    def only_batched_items(self) -> bool:
+        """Far out, with no wire being dragged: every node and link is drawn
+        by the view's batches and only backdrops paint themselves."""
+        return not self._detailed and self._wire_item is None
 
     def _overview_changed(self, member, point: QPointF | None) -> None:
         """A node (by id) or link changed where or how the far-out view draws
@@ -119,6 +125,7 @@ class CanvasScene(QGraphicsScene):
             if item is not None:
                 self.removeItem(item)
             self._node_links.pop(payload["node"].id, None)
+            self.active_node_ids.discard(payload["node"].id)
             self._overview_changed(payload["node"].id, None)
             self.bounds.changed()
         elif event == "link_added":
@@ -256,8 +263,13 @@ class CanvasScene(QGraphicsScene):
         item = self.node_items.get(node_id)
         if item is not None:
             item.set_run_state(state, **kwargs)
+            if item.run.state == "idle":
+                self.active_node_ids.discard(node_id)
+            else:
+                self.active_node_ids.add(node_id)
 
     def reset_run_states(self) -> None:
+        self.active_node_ids.clear()
         for item in self.node_items.values():
             item.set_run_state("idle", progress=0.0, message="", stale=False)
 

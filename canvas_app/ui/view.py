@@ -6,7 +6,7 @@ import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
+from PySide6.QtWidgets import QFrame, QGraphicsView, QStyleOptionGraphicsItem, QWidget
 
 from canvas_app.ui import theme
 from canvas_app.ui.items import HEADER, LOD_SIMPLE, NODE_WIDTH, LinkItem, NodeItem
@@ -240,12 +240,12 @@ class CanvasView(QGraphicsView):
                 painter.setBrush(color)
                 painter.drawRects(headers)
         # run states: few nodes, drawn one by one
-        for batch in batches:
-            for item in batch.nodes:
-                if item.run.state != "idle":
-                    painter.setBrush(item._state_color())
-                    pos = item.pos()
-                    painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
+        for node_id in scene.active_node_ids:
+            item = scene.node_items.get(node_id)
+            if item is not None and item.run.state != "idle":
+                painter.setBrush(item._state_color())
+                pos = item.pos()
+                painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
         zoom = self.zoom()
         if zoom >= 0.24:  # titles, 11 px on screen, for the nodes in view
             painter.setFont(OVERVIEW_FONT)
@@ -271,6 +271,31 @@ class CanvasView(QGraphicsView):
             elif isinstance(item, LinkItem):
                 painter.setPen(QPen(theme.SELECTION, 3 / self.zoom()))
                 painter.drawPath(item.path())
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        scene = self.scene()
+        if scene is None or not scene.only_batched_items() or not self.rubberBandRect().isNull():
+            super().paintEvent(event)
+            return
+        # Far out, drawForeground draws every node and wire in batches; only
+        # backdrops paint themselves. Qt's own paint would still sort and walk
+        # all 20,000 items of a feature-length graph to find they draw nothing.
+        painter = QPainter(self.viewport())
+        painter.setClipRegion(event.region())
+        painter.setRenderHints(self.renderHints())
+        view_transform = self.viewportTransform()
+        painter.setWorldTransform(view_transform)
+        exposed = self.mapToScene(event.rect()).boundingRect()
+        self.drawBackground(painter, exposed)
+        option = QStyleOptionGraphicsItem()
+        for item in scene.backdrop_items.values():
+            if item.sceneBoundingRect().intersects(exposed):
+                painter.save()
+                painter.setWorldTransform(item.sceneTransform() * view_transform)
+                item.paint(painter, option, self.viewport())
+                painter.restore()
+        self.drawForeground(painter, exposed)
+        painter.end()
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
