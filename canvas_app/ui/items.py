@@ -95,7 +95,7 @@ class NodeItem(QGraphicsItem):
         self.node_id = node.id
         self._scene = scene
         self.run = RunState()
-        self.setFlags(self.FLAGS if scene.detailed else self.FLAGS | QGraphicsItem.ItemHasNoContents)
+        self.setFlags(self.FLAGS)
         self.setCacheMode(QGraphicsItem.NoCache)
         self.setAcceptHoverEvents(True)
         self.setZValue(10)
@@ -282,6 +282,8 @@ class NodeItem(QGraphicsItem):
 
     # -- painting --------------------------------------------------------------------
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        if not self._scene.detailed:  # far out the view draws every node in batches
+            return
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         selected = self.isSelected()
         header = self._header_color
@@ -519,6 +521,9 @@ class LinkItem(QGraphicsPathItem):
         return self._shape
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
+        scene = self.scene()
+        if scene is not None and not getattr(scene, "detailed", True):  # drawn in batches far out
+            return
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         painter.setPen(self._selected_pen if self.isSelected() else self._pen)
         if lod < 0.2:  # far out: a straight line reads the same and costs less

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPen, QTransform
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QToolTip
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QPen, QTransform
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QToolTip
 
 from canvas_app.graph.model import Link
 from canvas_app.ui import theme
 from canvas_app.ui.document import Document
-from canvas_app.ui.items import (HEADER, NODE_WIDTH, BackdropItem, LinkItem, NodeItem, PortInfo,
+from canvas_app.ui.items import (BackdropItem, LinkItem, NodeItem, PortInfo,
                                  wire_path)
 from canvas_app.ui.overview import OverviewTiles
 from canvas_app.ui.scene_bounds import SceneBounds
@@ -62,18 +62,13 @@ class CanvasScene(QGraphicsScene):
         self.graph.subscribe(self._on_graph_event)
 
     def set_detail(self, detailed: bool) -> None:
-        """Far out (detailed=False) node and link items stop painting
-        themselves (ItemHasNoContents) and the view draws them in batches;
-        they stay in the scene for selection and hit-testing."""
+        """Far out (detailed=False) node and link items paint nothing and the
+        view draws them in batches; they stay in the scene for selection and
+        hit-testing. Only a flag changes here: flipping a flag on 20,000 items
+        took a zoom step 100 ms."""
         if detailed == self._detailed:
             return
         self._detailed = detailed
-        extra = QGraphicsItem.GraphicsItemFlag(0) if detailed else QGraphicsItem.ItemHasNoContents
-        node_flags, link_flags = NodeItem.FLAGS | extra, LinkItem.FLAGS | extra
-        for item in self.node_items.values():
-            item.setFlags(node_flags)
-        for item in self.link_items.values():
-            item.setFlags(link_flags)
         self.update()
 
     @property
@@ -183,8 +178,6 @@ class CanvasScene(QGraphicsScene):
         port = src.spec.output(link.src_port) if src is not None and src.spec else None
         item = LinkItem(link, theme.port_color(port.type if port else None))
         self.link_items[link] = item
-        if not self._detailed:
-            item.setFlags(LinkItem.FLAGS | QGraphicsItem.ItemHasNoContents)
         self._node_links.setdefault(link.src, set()).add(link)
         self._node_links.setdefault(link.dst, set()).add(link)
         self.addItem(item)

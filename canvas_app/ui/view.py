@@ -6,10 +6,12 @@ import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QFrame, QGraphicsView, QStyleOptionGraphicsItem, QWidget
+from PySide6.QtWidgets import (QFrame, QGraphicsView, QRubberBand, QStyle, QStyleOptionGraphicsItem,
+                               QStyleOptionRubberBand, QWidget)
 
 from canvas_app.ui import theme
 from canvas_app.ui.items import HEADER, LOD_SIMPLE, NODE_WIDTH, LinkItem, NodeItem
+from canvas_app.ui.overview import CACHE_ZOOM, blit_batches, paint_batches
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 OVERVIEW_FONT = QFont()
@@ -226,19 +228,11 @@ class CanvasView(QGraphicsView):
         if scene is None or scene.detailed:
             return
         batches = scene.overview.batches(rect)  # only the tiles this paint meets
-        painter.setRenderHint(QPainter.Antialiasing, False)
-        for batch in batches:
-            for color, lines in batch.lines:
-                painter.setPen(QPen(color, 0))  # cosmetic 1 px: no stroking far out
-                painter.drawLines(lines)
+        if self.zoom() <= CACHE_ZOOM:
+            blit_batches(painter, batches, self.zoom())
+        else:
+            paint_batches(painter, batches)
         painter.setPen(Qt.NoPen)
-        painter.setBrush(theme.NODE_BODY)
-        for batch in batches:
-            painter.drawRects(batch.bodies)
-        for batch in batches:
-            for color, headers in batch.headers:
-                painter.setBrush(color)
-                painter.drawRects(headers)
         # run states: few nodes, drawn one by one
         for node_id in scene.active_node_ids:
             item = scene.node_items.get(node_id)
@@ -274,7 +268,7 @@ class CanvasView(QGraphicsView):
 
     def paintEvent(self, event) -> None:  # noqa: N802
         scene = self.scene()
-        if scene is None or not scene.only_batched_items() or not self.rubberBandRect().isNull():
+        if scene is None or not scene.only_batched_items():
             super().paintEvent(event)
             return
         # Far out, drawForeground draws every node and wire in batches; only
@@ -295,6 +289,14 @@ class CanvasView(QGraphicsView):
                 item.paint(painter, option, self.viewport())
                 painter.restore()
         self.drawForeground(painter, exposed)
+        band = self.rubberBandRect()
+        if not band.isNull():  # what Qt's own paint adds on top
+            painter.resetTransform()
+            option = QStyleOptionRubberBand()
+            option.initFrom(self.viewport())
+            option.rect = band
+            option.shape = QRubberBand.Rectangle
+            self.style().drawControl(QStyle.CE_RubberBand, option, painter, self.viewport())
         painter.end()
 
     def resizeEvent(self, event) -> None:  # noqa: N802
