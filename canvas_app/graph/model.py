@@ -74,6 +74,7 @@ class _LinkIndex:
         self.links: set[Link] = set()
         self.inputs: dict[tuple[str, str], int] = {}  # (node, input port) -> links into it
         self.forward: dict[str, list[str]] = {}  # node -> the nodes its outputs feed
+        self.backward: dict[str, list[str]] = {}  # node -> the nodes that feed it
         for link in links:
             self.add(link)
 
@@ -83,6 +84,27 @@ class _LinkIndex:
         key = (link.dst, link.dst_port)
         self.inputs[key] = self.inputs.get(key, 0) + 1
         self.forward.setdefault(link.src, []).append(link.dst)
+        self.backward.setdefault(link.dst, []).append(link.src)
+
+    def discard(self, link: Link) -> None:
+        self.count -= 1
+        self.links.discard(link)
+        key = (link.dst, link.dst_port)
+        self.inputs[key] -= 1
+        self.forward[link.src].remove(link.dst)
+        self.backward[link.dst].remove(link.src)
+
+    def walk(self, start: str, forward: bool) -> set[str]:
+        """The nodes downstream (forward) or upstream of `start`."""
+        neighbours = self.forward if forward else self.backward
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            for following in neighbours.get(stack.pop(), ()):
+                if following not in seen:
+                    seen.add(following)
+                    stack.append(following)
+        return seen
 
     def reaches(self, start: str, target: str) -> bool:
         """Whether `target` is `start` or lies downstream of it."""
@@ -259,8 +281,12 @@ class Graph:
             index = self.links.index(link)
         except ValueError:
             raise GraphError(f"no link {link}") from None
+        links_index = self._link_index
+        current = links_index is not None and links_index.source is self.links \
+            and links_index.count == len(self.links)
         del self.links[index]
-        self._link_index = None
+        if current:
+            links_index.discard(link)
         self._emit("link_removed", link=link)
         return index
 
@@ -272,18 +298,7 @@ class Graph:
         return [link for link in self.links if link.src == node_id]
 
     def _walk(self, start: str, forward: bool) -> set[str]:
-        neighbours: dict[str, list[str]] = {}
-        for link in self.links:
-            a, b = (link.src, link.dst) if forward else (link.dst, link.src)
-            neighbours.setdefault(a, []).append(b)
-        seen: set[str] = set()
-        stack = [start]
-        while stack:
-            for following in neighbours.get(stack.pop(), ()):
-                if following not in seen:
-                    seen.add(following)
-                    stack.append(following)
-        return seen
+        return self._links_by_end().walk(start, forward)
 
     def downstream_ids(self, node_id: str) -> set[str]:
         return self._walk(node_id, forward=True)

@@ -57,7 +57,7 @@ class CanvasScene(QGraphicsScene):
         self._prebuild.setInterval(400)
         self._prebuild.timeout.connect(self.overview.batches)
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
-        self.bounds = SceneBounds(self, self.items_bounding_rect)  # grows with the graph
+        self.bounds = SceneBounds(self, self.content_rect)  # grows with the graph
         self.rebuild()
         self.graph.subscribe(self._on_graph_event)
 
@@ -242,6 +242,16 @@ class CanvasScene(QGraphicsScene):
             if isinstance(item, NodeItem):
                 return item
         return None
+
+    def content_rect(self) -> QRectF:
+        """Roughly what items_bounding_rect() gives (wires included), from the
+        overview tiles' bounds: no walk over 10,000 items after an edit."""
+        rect = QRectF()
+        for batch in self.overview.batches():
+            rect = rect.united(batch.bounds)
+        for item in self.backdrop_items.values():
+            rect = rect.united(item.sceneBoundingRect())
+        return rect
 
     def items_bounding_rect(self, node_ids=None) -> QRectF:
         rect = QRectF()

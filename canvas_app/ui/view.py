@@ -348,7 +348,7 @@ class Minimap(QWidget):
         scene = self.scene
         if scene is None:
             return
-        world = scene.items_bounding_rect()
+        world = scene.content_rect()  # from the overview tiles: no walk over every item
         if world.isEmpty():
             world = QRectF(-400, -300, 800, 600)
         self._world = world.adjusted(-200, -200, 200, 200)
@@ -362,16 +362,28 @@ class Minimap(QWidget):
             color = QColor(item.color)
             color.setAlpha(110)
             painter.fillRect(QRectF(ox + x * scale, oy + y * scale, w * scale, h * scale), color)
-        for item in scene.node_items.values():
-            rect = item.sceneBoundingRect()
-            color = theme.PLACEHOLDER_HEADER if item.placeholder else theme.header_color(item.category)
-            if item.isSelected():
-                color = theme.SELECTION
-            elif item.run.state == "failed":
-                color = theme.ERROR
-            painter.fillRect(QRectF(ox + rect.x() * scale, oy + rect.y() * scale,
-                                    max(2.0, rect.width() * scale), max(2.0, rect.height() * scale)),
-                             color.lighter(120))
+        # Nodes as blocks of their header colour, one call per colour and tile; a
+        # 2 px cosmetic outline keeps a node visible however small the scale.
+        painter.translate(ox, oy)
+        painter.scale(scale, scale)
+        for batch in scene.overview.batches():
+            for color, headers in batch.headers:
+                color = color.lighter(120)
+                pen = QPen(color, 2)
+                pen.setCosmetic(True)
+                painter.setPen(pen)
+                painter.setBrush(color)
+                painter.drawRects(headers)
+        marked = [(item, theme.SELECTION) for item in scene.selectedItems() if isinstance(item, NodeItem)]
+        marked += [(scene.node_items[node_id], theme.ERROR) for node_id in scene.active_node_ids
+                   if node_id in scene.node_items and scene.node_items[node_id].run.state == "failed"]
+        for item, color in marked:
+            color = color.lighter(120)
+            pen = QPen(color, 2)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.setBrush(color)
+            painter.drawRect(item.sceneBoundingRect())
         painter.end()
         self._picture = pixmap
         self.update()
