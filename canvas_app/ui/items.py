@@ -506,10 +506,18 @@ class LinkItem(QGraphicsPathItem):
         self.setPen(self._pen)
         self.setAcceptHoverEvents(False)
         self._shape: QPainterPath | None = None
+        self._bounds = QRectF()
 
     def set_ends(self, start: QPointF, end: QPointF) -> None:
-        self.setPath(wire_path(start, end))
+        path = wire_path(start, end)
+        self.prepareGeometryChange()  # while boundingRect() still gives the old bounds
+        self._bounds = path.controlPointRect().adjusted(-6, -6, 6, 6)
         self._shape = None
+        self.setPath(path)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        # Qt's own strokes shape() for it: 10,000 wire strokes when a big project opens.
+        return self._bounds
 
     def shape(self) -> QPainterPath:
         if self._shape is None:  # Qt asks on every hit test and hover: stroke the curve once

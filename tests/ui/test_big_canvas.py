@@ -60,3 +60,45 @@ def test_scene_shrinks_back_when_the_far_nodes_go(window, qtbot):
     qtbot.waitUntil(lambda: window.scene.sceneRect() == BASE, timeout=3000)
     window.document.undo_stack.undo()  # the far nodes come back, and so does the room
     assert window.scene.sceneRect().contains(window.scene.items_bounding_rect())
+
+
+def _shows_colour(window, scene_point: QPointF, colour) -> bool:
+    """Whether the viewport shows `colour` within 3 px of `scene_point`."""
+    image = window.view.viewport().grab().toImage()
+    centre = window.view.mapFromScene(scene_point)
+    return any(image.pixelColor(centre.x() + dx, centre.y() + dy).rgb() == colour.rgb()
+               for dx in range(-3, 4) for dy in range(-3, 4))
+
+
+def test_far_out_the_batched_view_draws_every_node(window):
+    from canvas_app.ui import theme
+    from canvas_app.ui.items import HEADER, NODE_WIDTH
+
+    ids = [add(window, "Generate", x, y) for x, y in FAR]
+    colour = theme.header_color(window.document.graph.nodes[ids[0]].spec.category)
+    for zoom in (0.2, 0.045):  # drawn per tile, then blitted from per-tile images
+        window.view.frame_all()
+        window.view.set_zoom(zoom)
+        assert not window.scene.detailed
+        for node_id in ids:
+            item = window.scene.node_items[node_id]
+            window.view.centerOn(item)
+            header = item.pos() + QPointF(NODE_WIDTH / 2, HEADER * 0.8)
+            assert _shows_colour(window, header, colour), (zoom, node_id)
+        window.document.move({ids[0]: (FAR[0], (FAR[0][0] + 3000, FAR[0][1]))})  # redrawn where it went
+        item = window.scene.node_items[ids[0]]
+        window.view.centerOn(item)
+        assert _shows_colour(window, item.pos() + QPointF(NODE_WIDTH / 2, HEADER * 0.8), colour)
+        window.document.undo_stack.undo()
+
+
+def test_far_out_a_rubber_band_selects_nodes(window):
+    from tests.ui.helpers import drag
+
+    ids = [add(window, "Prompt", 30000.0 + 400 * i, 30000.0) for i in range(5)]
+    window.view.set_zoom(0.1, QPointF(31000, 30100))
+    assert not window.scene.detailed
+    start = window.view.mapFromScene(QPointF(29500, 29500))
+    end = window.view.mapFromScene(QPointF(32500, 30600))
+    drag(window, start, end)
+    assert sorted(window.scene.selected_node_ids()) == sorted(ids)
