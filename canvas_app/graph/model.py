@@ -71,7 +71,7 @@ class _LinkIndex:
     def __init__(self, links: list[Link]) -> None:
         self.source = links  # the list this index describes, and its length when it last did
         self.count = 0
-        self.links: set[Link] = set()
+        self.links: dict[Link, int] = {}  # how many times each is in the list (loading keeps repeats)
         self.inputs: dict[tuple[str, str], int] = {}  # (node, input port) -> links into it
         self.forward: dict[str, list[str]] = {}  # node -> the nodes its outputs feed
         self.backward: dict[str, list[str]] = {}  # node -> the nodes that feed it
@@ -80,7 +80,7 @@ class _LinkIndex:
 
     def add(self, link: Link) -> None:
         self.count += 1
-        self.links.add(link)
+        self.links[link] = self.links.get(link, 0) + 1
         key = (link.dst, link.dst_port)
         self.inputs[key] = self.inputs.get(key, 0) + 1
         self.forward.setdefault(link.src, []).append(link.dst)
@@ -88,7 +88,10 @@ class _LinkIndex:
 
     def discard(self, link: Link) -> None:
         self.count -= 1
-        self.links.discard(link)
+        if self.links[link] > 1:
+            self.links[link] -= 1
+        else:
+            del self.links[link]
         key = (link.dst, link.dst_port)
         self.inputs[key] -= 1
         self.forward[link.src].remove(link.dst)
