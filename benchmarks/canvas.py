@@ -246,12 +246,12 @@ def main() -> None:
     window.resize(1600 + 1600 - viewport.width(), 1000 + 1000 - viewport.height())
     app.processEvents()
     before = rss_mb()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.thread_time()
     window.open_path(project, ask=False)
     app.processEvents()
     window.view.viewport().repaint()
-    emit(metric="open_project", seconds=round(time.perf_counter() - start, 3), goal=2.0,
-         nodes=nodes, links=links)
+    emit(metric="open_project", seconds=round(time.perf_counter() - start, 3),
+         cpu_seconds=round(time.thread_time() - start_cpu, 3), goal=2.0, nodes=nodes, links=links)
     view = window.view
     center = QPointF(view.viewport().width() / 2, view.viewport().height() / 2)
     # The middle of the graph: far beyond +-20,000 scene units on the big one.
