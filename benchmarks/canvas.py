@@ -284,6 +284,10 @@ def main() -> None:
     in_view = sum(shown.contains(item.sceneBoundingRect()) for item in window.scene.node_items.values())
     emit(metric="all_visible_frame_ms", zoom=round(view.zoom(), 4), nodes_in_view=in_view,
          first_frame=round(first, 2), **frame_stats(repaint_times(view)))
+    whole = view.zoom()
+    times = frame_times(window, lambda i: view.zoom_by(1.08 if (i // 20) % 2 == 0 else 1 / 1.08, center))
+    emit(metric="zoom_frame_ms", range=f"from Frame All ({whole:.3f}; the first wheel step goes to "
+         f"the 0.08 minimum) 20 steps in and back", **frame_stats(times))
 
     emit(metric="memory_mb", rss=round(rss_mb(), 1), project_delta=round(rss_mb() - before, 1), goal=600)
     emit(metric="edit_ms", goal=16, **edit_times(window))
