@@ -35,6 +35,7 @@ class TileBatch:
     lines: list[tuple[QColor, list[QLineF]]] = field(default_factory=list)  # by colour
     bodies: list[QRectF] = field(default_factory=list)
     headers: list[tuple[QColor, list[QRectF]]] = field(default_factory=list)  # by colour
+    dots: list[tuple[QColor, list[QPointF]]] = field(default_factory=list)  # header centres (minimap)
     nodes: list = field(default_factory=list)  # the NodeItems: run-state bars, titles
     image: QImage | None = None  # the tile drawn at image_zoom (only far out, see CACHE_ZOOM)
     image_zoom: float = 0.0
@@ -141,6 +142,7 @@ class OverviewTiles:
         scene = self.scene
         lines: dict[int, tuple[QColor, list[QLineF]]] = {}
         headers: dict[int, tuple[QColor, list[QRectF]]] = {}
+        dots: dict[int, tuple[QColor, list[QPointF]]] = {}
         batch = TileBatch(QRectF())
         bounds = QRectF()
         for member in self._members[key]:
@@ -162,9 +164,12 @@ class OverviewTiles:
                 color = theme.PLACEHOLDER_HEADER if item.placeholder else theme.header_color(item.category)
                 headers.setdefault(color.rgba(), (color, []))[1].append(
                     QRectF(pos.x(), pos.y(), NODE_WIDTH, HEADER * 1.6))
+                dots.setdefault(color.rgba(), (color, []))[1].append(
+                    QPointF(pos.x() + NODE_WIDTH / 2, pos.y() + HEADER * 0.8))
                 batch.nodes.append(item)
                 bounds = bounds.united(body)
         batch.lines = list(lines.values())
         batch.headers = list(headers.values())
+        batch.dots = list(dots.values())
         batch.bounds = bounds.adjusted(-4, -4, 4, 4)  # a flat wire still has an area
         return batch
