@@ -126,3 +126,33 @@ def test_a_snapshot_with_editor_only_spec_parts_pickles_for_the_engine_process()
     graph.add_node("Prompt")
     copy = pickle.loads(pickle.dumps(graph.snapshot().nodes))
     assert copy["sequence1"].spec.type_name == "Sequence" and copy["sequence1"].spec.summary is None
+
+
+def test_link_checks_follow_connects_disconnects_and_direct_list_edits():
+    """Checks use an index of links by end; it must follow every way links change."""
+    from canvas_app.graph import Graph, GraphError, Link
+
+    graph = Graph()
+    a = graph.add_node("Generate", (0, 0))
+    b = graph.add_node("Generate", (300, 0))
+    c = graph.add_node("Generate", (600, 0))
+    ab, bc = Link(a.id, "clip", b.id, "previous"), Link(b.id, "clip", c.id, "previous")
+    graph.connect(ab)
+    graph.connect(bc)
+    assert graph.check_connect(ab) == "these ports are already connected"
+    assert "cycle" in graph.check_connect(Link(c.id, "clip", a.id, "previous"))
+    assert graph.downstream_ids(a.id) == {b.id, c.id}
+    graph.disconnect(bc)
+    assert graph.check_connect(Link(c.id, "clip", a.id, "previous")) is None
+    assert graph.downstream_ids(a.id) == {b.id}
+    graph.links.append(bc)  # behind the graph's back: still seen
+    assert "already has an input" in graph.check_connect(Link(a.id, "clip", c.id, "previous"))
+    graph.links = []
+    assert graph.check_connect(ab) is None and graph.downstream_ids(a.id) == set()
+    graph.remove_node(b.id)
+    try:
+        graph.connect(Link(a.id, "clip", b.id, "previous"))
+    except GraphError as error:
+        assert "no node" in str(error)
+    else:
+        raise AssertionError("a link to a removed node was made")

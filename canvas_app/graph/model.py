@@ -64,6 +64,65 @@ class Backdrop:
 Listener = Callable[[str, dict[str, Any]], None]
 
 
+class _LinkIndex:
+    """The links by their ends, so that checking one link does not scan all
+    of them (a feature-length storyboard has 10,000; loading checks each)."""
+
+    def __init__(self, links: list[Link]) -> None:
+        self.source = links  # the list this index describes, and its length when it last did
+        self.count = 0
+        self.links: dict[Link, int] = {}  # how many times each is in the list (loading keeps repeats)
+        self.inputs: dict[tuple[str, str], int] = {}  # (node, input port) -> links into it
+        self.forward: dict[str, list[str]] = {}  # node -> the nodes its outputs feed
+        self.backward: dict[str, list[str]] = {}  # node -> the nodes that feed it
+        for link in links:
+            self.add(link)
+
+    def add(self, link: Link) -> None:
+        self.count += 1
+        self.links[link] = self.links.get(link, 0) + 1
+        key = (link.dst, link.dst_port)
+        self.inputs[key] = self.inputs.get(key, 0) + 1
+        self.forward.setdefault(link.src, []).append(link.dst)
+        self.backward.setdefault(link.dst, []).append(link.src)
+
+    def discard(self, link: Link) -> None:
+        self.count -= 1
+        if self.links[link] > 1:
+            self.links[link] -= 1
+        else:
+            del self.links[link]
+        key = (link.dst, link.dst_port)
+        self.inputs[key] -= 1
+        self.forward[link.src].remove(link.dst)
+        self.backward[link.dst].remove(link.src)
+
+    def walk(self, start: str, forward: bool) -> set[str]:
+        """The nodes downstream (forward) or upstream of `start`."""
+        neighbours = self.forward if forward else self.backward
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            for following in neighbours.get(stack.pop(), ()):
+                if following not in seen:
+                    seen.add(following)
+                    stack.append(following)
+        return seen
+
+    def reaches(self, start: str, target: str) -> bool:
+        """Whether `target` is `start` or lies downstream of it."""
+        seen, stack = {start}, [start]
+        while stack:
+            node = stack.pop()
+            if node == target:
+                return True
+            for following in self.forward.get(node, ()):
+                if following not in seen:
+                    seen.add(following)
+                    stack.append(following)
+        return False
+
+
 class Graph:
     def __init__(self, registry: NodeRegistry | None = None) -> None:
         self.registry = registry or default_registry()
@@ -72,6 +131,7 @@ class Graph:
         self.backdrops: dict[str, Backdrop] = {}
         self.metadata: dict[str, Any] = {}
         self._listeners: list[Listener] = []
+        self._link_index: _LinkIndex | None = None
 
     # -- observing -----------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -132,6 +192,7 @@ class Graph:
                    if node_id in (link.src, link.dst)]
         for index, link in reversed(removed):
             del self.links[index]
+            self._link_index = None
             self._emit("link_removed", link=link)
         del self.nodes[node_id]
         self._emit("node_removed", node=node)
@@ -206,14 +267,31 @@ class Graph:
         if out_port.type != in_port.type:
             return (f"type mismatch: {src.label}.{link.src_port} gives {out_port.type}, "
                     f"{dst.label}.{link.dst_port} takes {in_port.type}")
-        if link in links:
+        if ignored:  # a what-if: scan the links that would remain
+            if link in links:
+                return "these ports are already connected"
+            if not in_port.multiple and any(
+                    other.dst == link.dst and other.dst_port == link.dst_port for other in links):
+                return f"{dst.label}.{link.dst_port} already has an input; disconnect it first"
+            if link.src in self._walk(link.dst, True, links) | {link.dst}:
+                return f"that link would make a cycle through {dst.label}"
+            return None
+        index = self._links_by_end()
+        if link in index.links:
             return "these ports are already connected"
-        if not in_port.multiple and any(
-                other.dst == link.dst and other.dst_port == link.dst_port for other in links):
+        if not in_port.multiple and index.inputs.get((link.dst, link.dst_port)):
             return f"{dst.label}.{link.dst_port} already has an input; disconnect it first"
-        if link.src in self._walk(link.dst, True, links) | {link.dst}:
+        if index.reaches(link.dst, link.src):
             return f"that link would make a cycle through {dst.label}"
         return None
+
+    def _links_by_end(self) -> _LinkIndex:
+        """The link index, rebuilt when `links` changed behind the graph's
+        methods (a new list, or one grown or shrunk in place)."""
+        index = self._link_index
+        if index is None or index.source is not self.links or index.count != len(self.links):
+            index = self._link_index = _LinkIndex(self.links)
+        return index
 
     def connect(self, link: Link, index: int | None = None) -> Link:
         reason = self.check_connect(link)
@@ -223,10 +301,15 @@ class Graph:
 
     def insert_link(self, link: Link, index: int | None = None) -> Link:
         """Add a link without checks (loading keeps links of placeholders)."""
+        links_index = self._link_index
+        current = links_index is not None and links_index.source is self.links \
+            and links_index.count == len(self.links)
         if index is None:
             self.links.append(link)
         else:
             self.links.insert(index, link)
+        if current:
+            links_index.add(link)
         self._emit("link_added", link=link)
         return link
 
@@ -235,7 +318,12 @@ class Graph:
             index = self.links.index(link)
         except ValueError:
             raise GraphError(f"no link {link}") from None
+        links_index = self._link_index
+        current = links_index is not None and links_index.source is self.links \
+            and links_index.count == len(self.links)
         del self.links[index]
+        if current:
+            links_index.discard(link)
         self._emit("link_removed", link=link)
         return index
 
@@ -254,8 +342,10 @@ class Graph:
         return existing[0] if existing and link not in existing else None
 
     def _walk(self, start: str, forward: bool, links: list[Link] | None = None) -> set[str]:
+        if links is None:  # the graph's own links: through the index
+            return self._links_by_end().walk(start, forward)
         neighbours: dict[str, list[str]] = {}
-        for link in self.links if links is None else links:
+        for link in links:
             a, b = (link.src, link.dst) if forward else (link.dst, link.src)
             neighbours.setdefault(a, []).append(b)
         seen: set[str] = set()

@@ -180,7 +180,7 @@ def graph_from_dict(data: Any, registry: NodeRegistry, base_dir: Path | None,
     for index, raw in enumerate(data.get("links", []) or []):
         link = _link_from_dict(raw, index, graph, source, issues)
         if link is not None:
-            graph.links.append(link)
+            graph.insert_link(link)  # keeps the graph's link index current: no rescan per link
 
     for index, raw in enumerate(data.get("backdrops", []) or []):
         try:

@@ -87,7 +87,7 @@ class NodeItem(QGraphicsItem):
         super().__init__()
         self.node_id = node.id
         self._scene = scene
-        self.setFlags(self.FLAGS if scene.detailed else self.FLAGS | QGraphicsItem.ItemHasNoContents)
+        self.setFlags(self.FLAGS)
         self.setCacheMode(QGraphicsItem.NoCache)
         self.setAcceptHoverEvents(True)
         self.setZValue(10)
@@ -136,7 +136,9 @@ class NodeItem(QGraphicsItem):
         self.thumbs_top = self.summary_top + lines * 15 - 4
         self.thumbs = reference_thumbnails(node)
         self._layout_height()
-        self._prepare_texts()
+        self._texts = None  # laid out on the first close-up paint: most of 10,000 nodes never get one
+        self._title_key = None
+        self._header_color = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category)
         self.update()
 
     def _layout_height(self) -> None:
@@ -167,8 +169,6 @@ class NodeItem(QGraphicsItem):
             texts.append((QPointF(10, HEADER + 2 + (16 - small.height()) / 2),
                           _static(self.subtitle, SMALL_FONT), QColor("#ff9da1"), SMALL_FONT))
         self._texts = texts
-        self._title_key = None
-        self._header_color = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category)
 
     def overview_title(self, width_px: int) -> QStaticText:
         """The title for the zoomed-out view, 11 px bold, elided to `width_px`."""
@@ -257,6 +257,8 @@ class NodeItem(QGraphicsItem):
 
     # -- painting --------------------------------------------------------------------
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        if not self._scene.detailed:  # far out the view draws every node in batches
+            return
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         selected = self.isSelected()
         header = self._header_color
@@ -305,6 +307,8 @@ class NodeItem(QGraphicsItem):
                 painter.drawEllipse(port.center, r, r)
         if lod >= 0.6:  # labels and summary: unreadable further out
             font = None
+            if self._texts is None:
+                self._prepare_texts()
             for position, static, color, text_font in self._texts:
                 if text_font is not font:
                     painter.setFont(text_font)
@@ -450,19 +454,33 @@ class LinkItem(QGraphicsPathItem):
         self._selected_pen = QPen(theme.SELECTION, 3.2)
         self.setPen(self._pen)
         self.setAcceptHoverEvents(False)
-        self._stroker = None
+        self._shape: QPainterPath | None = None
+        self._bounds = QRectF()
 
     def set_ends(self, start: QPointF, end: QPointF) -> None:
-        self.setPath(wire_path(start, end))
+        path = wire_path(start, end)
+        self.prepareGeometryChange()  # while boundingRect() still gives the old bounds
+        self._bounds = path.controlPointRect().adjusted(-6, -6, 6, 6)
+        self._shape = None
+        self.setPath(path)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        # Qt's own strokes shape() for it: 10,000 wire strokes when a big project opens.
+        return self._bounds
 
     def shape(self) -> QPainterPath:
-        from PySide6.QtGui import QPainterPathStroker
+        if self._shape is None:  # Qt asks on every hit test and hover: stroke the curve once
+            from PySide6.QtGui import QPainterPathStroker
 
-        stroker = QPainterPathStroker()
-        stroker.setWidth(10)
-        return stroker.createStroke(self.path())
+            stroker = QPainterPathStroker()
+            stroker.setWidth(10)
+            self._shape = stroker.createStroke(self.path())
+        return self._shape
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
+        scene = self.scene()
+        if scene is not None and not getattr(scene, "detailed", True):  # drawn in batches far out
+            return
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         painter.setPen(self._selected_pen if self.isSelected() else self._pen)
         if lod < 0.2:  # far out: a straight line reads the same and costs less

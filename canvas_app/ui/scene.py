@@ -5,17 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPen, QTransform
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QToolTip
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QPen, QTransform
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QToolTip
 
 from canvas_app.graph.model import Link
 from canvas_app.media.exports.provenance import VIDEO_SUFFIXES, has_graph
 from canvas_app.ui import theme
 from canvas_app.ui.document import Document
-from canvas_app.ui.items import (HEADER, NODE_WIDTH, BackdropItem, LinkItem, NodeItem, PortInfo,
+from canvas_app.ui.items import (BackdropItem, LinkItem, NodeItem, PortInfo,
                                  wire_path)
 from canvas_app.ui.run_state import RunStates
+from canvas_app.ui.overview import OverviewTiles
+from canvas_app.ui.scene_bounds import SceneBounds
 
 from canvas_app.media.formats import is_image_path
 
@@ -55,61 +57,46 @@ class CanvasScene(QGraphicsScene):
         self.wire: WireDrag | None = None
         self._wire_item: QGraphicsPathItem | None = None
         self._press_positions: dict[str, QPointF] = {}
+        self.active_node_ids: set[str] = set()  # run state other than idle: the few with a bar far out
         self._detailed = True
-        self._overview = None
+        self.overview = OverviewTiles(self)
         self._prebuild = QTimer(self)  # overview batches are built while idle, not mid-zoom
         self._prebuild.setSingleShot(True)
         self._prebuild.setInterval(400)
-        self._prebuild.timeout.connect(self.overview_batches)
+        self._prebuild.timeout.connect(self.overview.batches)
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
-        self.setSceneRect(QRectF(-20000, -20000, 40000, 40000))
+        self.bounds = SceneBounds(self, self.content_rect)  # grows with the graph
         self.rebuild()
         self.graph.subscribe(self._on_graph_event)
 
     def set_detail(self, detailed: bool) -> None:
-        """Far out (detailed=False) node and link items stop painting
-        themselves (ItemHasNoContents) and the view draws them in batches;
-        they stay in the scene for selection and hit-testing."""
+        """Far out (detailed=False) node and link items paint nothing and the
+        view draws them in batches; they stay in the scene for selection and
+        hit-testing. Only a flag changes here: flipping a flag on 20,000 items
+        took a zoom step 100 ms."""
         if detailed == self._detailed:
             return
         self._detailed = detailed
-        extra = QGraphicsItem.GraphicsItemFlag(0) if detailed else QGraphicsItem.ItemHasNoContents
-        node_flags, link_flags = NodeItem.FLAGS | extra, LinkItem.FLAGS | extra
-        for item in self.node_items.values():
-            item.setFlags(node_flags)
-        for item in self.link_items.values():
-            item.setFlags(link_flags)
         self.update()
 
     @property
     def detailed(self) -> bool:
         return self._detailed
 
-    def overview_batches(self):
-        """Far out, the view draws every node and wire in a few batched calls
-        (one per colour) instead of one Python paint call per item; the items
-        stay in the scene for selection and hit-testing."""
-        if self._overview is None:
-            lines: dict[int, tuple[QColor, list]] = {}
-            for item in self.link_items.values():
-                path = item.path()
-                entry = lines.setdefault(item.color.rgba(), (item.color, []))
-                entry[1].append(QLineF(path.elementAt(0), path.currentPosition()))
-            bodies, headers = [], {}
-            for item in self.node_items.values():
-                pos = item.pos()
-                bodies.append(QRectF(pos.x(), pos.y(), NODE_WIDTH, item.height))
-                color = theme.PLACEHOLDER_HEADER if item.placeholder else theme.header_color(item.category)
-                headers.setdefault(color.rgba(), (color, []))[1].append(
-                    QRectF(pos.x(), pos.y(), NODE_WIDTH, HEADER * 1.6))
-            self._overview = (list(lines.values()), bodies, list(headers.values()))
-        return self._overview
+    def only_batched_items(self) -> bool:
+        """Far out, with no wire being dragged: every node and link is drawn
+        by the view's batches and only backdrops paint themselves."""
+        return not self._detailed and self._wire_item is None
 
-    def _invalidate_overview(self) -> None:
-        if self._overview is not None:
-            self._overview = None
-            if not self._detailed:
-                self.update()
+    def _overview_changed(self, member, point: QPointF | None) -> None:
+        """A node (by id) or link changed where or how the far-out view draws
+        it (point None: it is gone): rebuild its tile, not the whole overview."""
+        if point is None:
+            self.overview.remove(member)
+        else:
+            self.overview.place(member, point)
+        if not self._detailed:
+            self.update()
         self._prebuild.start()
 
     def detach(self) -> None:
@@ -123,6 +110,11 @@ class CanvasScene(QGraphicsScene):
         item = self.node_items.get(node_id)
         if item is not None:
             item.run_state_changed()
+        # The few nodes with run state other than idle: far out, only they get a bar.
+        if item is not None and self.run_states.get(node_id).state != "idle":
+            self.active_node_ids.add(node_id)
+        else:
+            self.active_node_ids.discard(node_id)
 
     # -- mirroring the model ---------------------------------------------------------
     def rebuild(self) -> None:
@@ -132,16 +124,17 @@ class CanvasScene(QGraphicsScene):
         self.link_items.clear()
         self.backdrop_items.clear()
         self._node_links.clear()
+        self.overview.clear()
         for backdrop in self.graph.backdrops.values():
             self._add_backdrop(backdrop)
         for node in self.graph.nodes.values():
             self._add_node(node)
         for link in self.graph.links:
             self._add_link(link)
+        self.bounds.fit()
         self._prebuild.start()
 
     def _on_graph_event(self, event: str, payload: dict[str, Any]) -> None:
-        self._invalidate_overview()
         if event == "node_added":
             self._add_node(payload["node"])
         elif event == "node_removed":
@@ -149,6 +142,9 @@ class CanvasScene(QGraphicsScene):
             if item is not None:
                 self.removeItem(item)
             self._node_links.pop(payload["node"].id, None)
+            self.active_node_ids.discard(payload["node"].id)
+            self._overview_changed(payload["node"].id, None)
+            self.bounds.changed()
         elif event == "link_added":
             self._add_link(payload["link"])
         elif event == "link_removed":
@@ -156,6 +152,7 @@ class CanvasScene(QGraphicsScene):
             item = self.link_items.pop(link, None)
             if item is not None:
                 self.removeItem(item)
+            self._overview_changed(link, None)
             for node_id in (link.src, link.dst):
                 self._node_links.get(node_id, set()).discard(link)
                 self._refresh_placeholder(node_id)
@@ -165,39 +162,43 @@ class CanvasScene(QGraphicsScene):
             if item is not None:
                 item.refresh(node)
                 self._update_links_of(node.id)
+                self._overview_changed(node.id, item.pos())  # its height may have changed
         elif event == "node_moved":
             node = payload["node"]
             item = self.node_items.get(node.id)
             if item is not None and (item.pos().x(), item.pos().y()) != node.position:
-                item.setPos(*node.position)
+                item.setPos(*node.position)  # node_item_moved keeps the bounds
         elif event == "backdrop_added":
             self._add_backdrop(payload["backdrop"])
         elif event == "backdrop_removed":
             item = self.backdrop_items.pop(payload["backdrop"].id, None)
             if item is not None:
                 self.removeItem(item)
+            self.bounds.changed()
         elif event == "backdrop_changed":
             item = self.backdrop_items.get(payload["backdrop"].id)
             if item is not None:
                 item.refresh(payload["backdrop"])
+                self.bounds.cover(item.sceneBoundingRect())
+                self.bounds.changed()
 
     def _add_node(self, node) -> None:
         item = NodeItem(node, self)
         self.node_items[node.id] = item
         self.addItem(item)
+        self.bounds.cover(item.sceneBoundingRect())
 
     def _add_backdrop(self, backdrop) -> None:
         item = BackdropItem(backdrop, self)
         self.backdrop_items[backdrop.id] = item
         self.addItem(item)
+        self.bounds.cover(item.sceneBoundingRect())
 
     def _add_link(self, link: Link) -> None:
         src = self.graph.nodes.get(link.src)
         port = src.spec.output(link.src_port) if src is not None and src.spec else None
         item = LinkItem(link, theme.port_color(port.type if port else None))
         self.link_items[link] = item
-        if not self._detailed:
-            item.setFlags(LinkItem.FLAGS | QGraphicsItem.ItemHasNoContents)
         self._node_links.setdefault(link.src, set()).add(link)
         self._node_links.setdefault(link.dst, set()).add(link)
         self.addItem(item)
@@ -211,13 +212,16 @@ class CanvasScene(QGraphicsScene):
         if node is not None and item is not None and node.is_placeholder:
             item.refresh(node)
             self._update_links_of(node_id)
+            self._overview_changed(node_id, item.pos())
 
     def _place_link(self, item: LinkItem) -> None:
         link = item.link
         src, dst = self.node_items.get(link.src), self.node_items.get(link.dst)
         if src is None or dst is None:
             return
-        item.set_ends(src.port_scene_pos(link.src_port, True), dst.port_scene_pos(link.dst_port, False))
+        start = src.port_scene_pos(link.src_port, True)
+        item.set_ends(start, dst.port_scene_pos(link.dst_port, False))
+        self._overview_changed(link, start)
 
     def _update_links_of(self, node_id: str) -> None:
         for link in self._node_links.get(node_id, ()):
@@ -227,7 +231,9 @@ class CanvasScene(QGraphicsScene):
 
     def node_item_moved(self, item: NodeItem) -> None:
         self._update_links_of(item.node_id)
-        self._invalidate_overview()
+        self._overview_changed(item.node_id, item.pos())
+        self.bounds.cover(item.sceneBoundingRect())
+        self.bounds.changed()
 
     # -- queries ---------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:
@@ -257,6 +263,16 @@ class CanvasScene(QGraphicsScene):
             if isinstance(item, NodeItem):
                 return item
         return None
+
+    def content_rect(self) -> QRectF:
+        """Roughly what items_bounding_rect() gives (wires included), from the
+        overview tiles' bounds: no walk over 10,000 items after an edit."""
+        rect = QRectF()
+        for batch in self.overview.batches():
+            rect = rect.united(batch.bounds)
+        for item in self.backdrop_items.values():
+            rect = rect.united(item.sceneBoundingRect())
+        return rect
 
     def items_bounding_rect(self, node_ids=None) -> QRectF:
         rect = QRectF()
