@@ -364,14 +364,15 @@ class CanvasScene(QGraphicsScene):
         wire = self.wire
         want_output = not wire.port.output
         area = QRectF(pos.x() - 14, pos.y() - 14, 28, 28)
-        nodes = [item for item in self.items(area) if isinstance(item, NodeItem)
-                 and item.node_id != wire.node_id]
+        # The wire's own node stays a target so that a self-loop is refused
+        # with its reason (check_connect) instead of reading as empty canvas.
+        nodes = [item for item in self.items(area) if isinstance(item, NodeItem)]
         for item in nodes:
             port = item.port_at(item.mapFromScene(pos), radius=16)
             if port is not None and port.output == want_output:
                 return item, port
         for item in nodes:  # over a node's body: its first port of the right type
-            if not item.sceneBoundingRect().contains(pos):
+            if not item.sceneBoundingRect().contains(pos) or item.node_id == wire.node_id:
                 continue
             candidates = [p for p in item.ports.values()
                           if p.output == want_output and p.type == wire.port.type]
@@ -444,12 +445,18 @@ class CanvasScene(QGraphicsScene):
         elif item is not None:
             self.status_message.emit(f"Not connected: {item.title} has no "
                                      f"{'input' if wire.port.output else 'output'} of type {wire.port.type}")
+        elif self._over_own_node(pos, wire):
+            self.status_message.emit("Not connected: a node cannot feed itself")
         elif wire.detached is not None:
             self.document.disconnect([wire.detached])
             self.status_message.emit(f"Disconnected {wire.detached}")
         else:  # dropped on empty canvas: offer the nodes that fit
             self.palette_requested.emit(pos, {"node": wire.node_id, "port": wire.port.name,
                                               "output": wire.port.output, "type": wire.port.type})
+
+    def _over_own_node(self, pos: QPointF, wire: WireDrag) -> bool:
+        own = self.node_items.get(wire.node_id)
+        return own is not None and own.sceneBoundingRect().contains(pos)
 
     def _end_wire_visual(self) -> None:
         if self._wire_item is not None:
