@@ -523,6 +523,9 @@ class Inspector(QScrollArea):
         if state == "failed":
             self.run_label.setText(f"<b>Failed:</b> {message}")
             self.run_label.setProperty("role", "error")
+        elif message.startswith("Below the identity threshold"):
+            self.run_label.setText(message)
+            self.run_label.setProperty("role", "error")
         elif message:
             self.run_label.setText(message)
             self.run_label.setProperty("role", "dim")

@@ -266,7 +266,7 @@ class NodeItem(QGraphicsItem):
         header = self._header_color
         if lod < LOD_SIMPLE:
             painter.setPen(QPen(theme.SELECTION, 4) if selected else
-                           QPen(theme.ERROR, 4) if self.run.state == "failed" else Qt.NoPen)
+                           QPen(theme.ERROR, 4) if self.alarmed else Qt.NoPen)
             painter.setBrush(theme.NODE_BODY)
             painter.drawRect(self._rect)
             painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER * 1.6), header)
@@ -276,7 +276,7 @@ class NodeItem(QGraphicsItem):
         painter.setRenderHint(QPainter.Antialiasing, True)
         rect = self._rect
         outline = QPen(theme.SELECTION, 2.2) if selected else \
-            QPen(theme.ERROR, 2.2) if self.run.state == "failed" else \
+            QPen(theme.ERROR, 2.2) if self.alarmed else \
             QPen(theme.ERROR, 1.6, Qt.DashLine) if self.placeholder else None
         painter.setPen(_BORDER_PEN if outline is None else Qt.NoPen)
         painter.setBrush(theme.NODE_BODY)
@@ -320,13 +320,22 @@ class NodeItem(QGraphicsItem):
         elif self.run.state != "idle":
             painter.fillRect(QRectF(8, self.height - 12, NODE_WIDTH - 16, 5), self._state_color())
 
+    @property
+    def alarmed(self) -> bool:
+        """Failed, or rendered below its identity threshold: outlined in red."""
+        return self.run.state == "failed" or self.run.below_threshold
+
     def _state_color(self) -> QColor:
+        if self.run.below_threshold:
+            return theme.ERROR
         return {"queued": QColor("#8a93a3"), "running": theme.ACCENT, "cached": theme.CACHED,
                 "done": theme.OK, "failed": theme.ERROR, "cancelled": QColor("#b08d57"),
                 "skipped": QColor("#8a93a3")}.get(self.run.state, theme.NODE_DIM_TEXT)
 
     def _badge_text(self) -> str:
         state = self.run.state
+        if self.run.below_threshold:
+            return f"✗ {self.run.likeness:.2f}"
         if state == "running":
             return f"{int(self.run.progress * 100)}%"
         if state == "done" and self.run.elapsed is not None:
@@ -391,11 +400,10 @@ class NodeItem(QGraphicsItem):
                                   if self.run.elapsed is not None else ""),
                 "failed": self.run.message or "failed", "cancelled": "stopped",
                 "skipped": self.run.message or "skipped"}.get(state, "")
-        if state in ("done", "cached") and self.run.likeness is not None:
-            text += f" · identity {self.run.likeness:.2f}"
-            if not self.run.likeness_passed:
-                text += " (below threshold)"
-                color = theme.ERROR
+        if self.run.below_threshold:  # the verdict first, so eliding never hides it
+            text = "✗ " + self.run.likeness_text()
+        elif state in ("done", "cached") and self.run.likeness is not None:
+            text += " · " + self.run.likeness_text()
         if self.run.stale and state in ("done", "cached"):
             text += "  (edited since)"
         if not text:

@@ -28,7 +28,23 @@ class RunState:
     stale: bool = False  # edited after the result shown was computed
     likeness: float | None = None  # a render's identity score
     likeness_passed: bool = True
+    likeness_threshold: float | None = None  # the threshold the score was judged against
     picture: QImage | None = None  # the latest result frame / portrait, or a live preview
+
+    @property
+    def below_threshold(self) -> bool:
+        """A finished render whose identity score missed its threshold: shown
+        as loudly as a failure."""
+        return self.state in _FINISHED and self.likeness is not None and not self.likeness_passed
+
+    def likeness_text(self) -> str:
+        """'identity 0.62 < threshold 0.99': the score beside what it was judged against."""
+        if self.likeness is None:
+            return ""
+        if self.likeness_threshold is None:
+            return f"identity {self.likeness:.2f}" + ("" if self.likeness_passed else " (below threshold)")
+        sign = "≥" if self.likeness_passed else "<"
+        return f"identity {self.likeness:.2f} {sign} threshold {self.likeness_threshold:.2f}"
 
     def describe(self) -> str:
         """The sentence the inspector shows under a node's title."""
@@ -41,6 +57,8 @@ class RunState:
             message = "Result served from the cache"
         elif state == "running":
             message = f"Running… {int(self.progress * 100)}% {message}".strip()
+        if self.below_threshold:
+            message = f"Below the identity threshold: {self.likeness_text()} — " + message
         if self.stale and state in _FINISHED:
             message += " — edited since; run again to update"
         return message
@@ -132,8 +150,10 @@ class RunStates(QObject):
             changes["stale"] = stale
         self._set(node_id, replace(old, **changes))
 
-    def set_likeness(self, node_id: str, score: float | None, passed: bool) -> None:
-        self._set(node_id, replace(self.get(node_id), likeness=score, likeness_passed=passed))
+    def set_likeness(self, node_id: str, score: float | None, passed: bool,
+                     threshold: float | None = None) -> None:
+        self._set(node_id, replace(self.get(node_id), likeness=score, likeness_passed=passed,
+                                   likeness_threshold=threshold))
 
     def set_picture(self, node_id: str, image: QImage | None) -> None:
         if image is not None and image.isNull():

@@ -230,6 +230,11 @@ class CanvasView(QGraphicsView):
                 painter.setBrush(item._state_color())
                 pos = item.pos()
                 painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
+            if item.alarmed:  # failed or below its identity threshold: a red frame at any zoom
+                painter.setPen(QPen(theme.ERROR, 4 / max(self.zoom(), 0.05)))
+                painter.setBrush(Qt.NoBrush)
+                pos = item.pos()
+                painter.drawRect(QRectF(pos.x(), pos.y(), NODE_WIDTH, item.height))
         zoom = self.zoom()
         if zoom >= 0.24:  # titles, 11 px on screen, for the nodes in view
             painter.setFont(OVERVIEW_FONT)

@@ -2,6 +2,11 @@
 Each test reproduces one defect with real input events."""
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import pytest
+
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -42,3 +47,77 @@ def test_self_loop_drag_is_refused_with_the_reason(window):
     assert window.document.graph.links == []
     assert not window.palette.isVisible()  # not read as a drop on empty canvas
     assert "Not connected: a node cannot feed itself" in window.statusBar().currentMessage()
+
+
+# 3 ---------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _real_shot(window, tmp_path, threshold):
+    """Reference -> IdentityLock -> Generate (animatic, tiny) in a saved project."""
+    refs = ROOT / "resources" / "examples" / "spokesperson" / "refs"
+    face = next(iter(sorted(refs.glob("astronaut*"))), None)
+    if face is None:
+        pytest.skip("the example reference image is not available")
+    shutil.copy(face, tmp_path / face.name)
+    window.document.save(tmp_path / "real.canvas.json")
+    doc = window.document
+    ref = doc.add_node("Reference", (0, 0), params={"images": [{"path": str(tmp_path / face.name),
+                                                                  "role": "face"}]}).id
+    lock = doc.add_node("IdentityLock", (300, 0)).id
+    prompt = doc.add_node("Prompt", (300, 260), params={"positive": "hello", "duration": 0.5}).id
+    gen = doc.add_node("Generate", (620, 0), title="Render Shot 1",
+                       params={"width": 128, "height": 72, "fps": 8.0, "guard_tries": 1,
+                               "identity_threshold": threshold}).id
+    for link in (Link(ref, "images", lock, "references"), Link(lock, "identity", gen, "identity"),
+                 Link(prompt, "prompt", gen, "prompt")):
+        doc.connect(link)
+    return ref, lock, prompt, gen
+
+
+def _run(qtbot, window, action=None):
+    with qtbot.waitSignal(window.execution.job_finished, timeout=90000) as blocker:
+        (action or window.act_run).trigger()
+    return blocker.args
+
+
+def _red_pixels(image, rect) -> int:
+    count = 0
+    for x in range(int(rect.left()), int(rect.right()), 2):
+        for y in range(int(rect.top()), int(rect.bottom()), 2):
+            c = image.pixelColor(x, y)
+            if c.red() > 180 and c.green() < 120 and c.blue() < 120:
+                count += 1
+    return count
+
+
+def test_a_shot_below_its_threshold_is_as_visible_as_a_failure(make_window, qtbot, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.setenv("CANVAS_APP_ENGINE", "thread")
+    monkeypatch.setenv("CANVAS_APP_NO_DISK_CACHE", "1")
+    window = make_window()
+    *_, gen = _real_shot(window, tmp_path, threshold=0.99)
+    job_id, status = _run(qtbot, window)
+    run = window.run_states.get(gen)
+    assert run.below_threshold and run.likeness_threshold == 0.99
+    item = window.scene.node_items[gen]
+    assert item.alarmed and item._badge_text().startswith("✗")  # red outline and badge
+    assert "< threshold 0.99" in run.likeness_text()  # the threshold beside the score
+    # the Run Log has a warning row, the status line names the shot and the threshold
+    rows = window.execution.log_panel.events(job_id)
+    assert any(event == "below threshold" and node == "Render Shot 1" for node, event, _ in rows)
+    message = window.statusBar().currentMessage()
+    assert "below the identity threshold" in message and "Render Shot 1" in message
+    assert "0.99" in message
+    window.scene.select_nodes([gen])
+    label = window.inspector.run_label
+    assert label.isVisible() and "Below the identity threshold" in label.text()
+    # readable at every zoom: a red frame around the node at 100 % and far out
+    for zoom in (1.0, 0.3, 0.12):
+        window.view.resetTransform()
+        window.view.scale(zoom, zoom)
+        window.view.centerOn(item.sceneBoundingRect().center())
+        QApplication.processEvents()
+        image = window.view.viewport().grab().toImage()
+        rect = window.view.mapFromScene(item.sceneBoundingRect()).boundingRect()
+        assert _red_pixels(image, rect.adjusted(-3, -3, 3, 3)) > 10, zoom

@@ -79,19 +79,20 @@ def result_picture(outputs: dict[str, Any]):
     return None
 
 
-def result_likeness(outputs: dict[str, Any]) -> tuple[float | None, bool] | None:
-    """(identity score, passed) of a render, or of a whole cut (mean over its
-    shots, passed only if every shot passed); None for other results."""
+def result_likeness(outputs: dict[str, Any]) -> tuple[float | None, bool, float | None] | None:
+    """(identity score, passed, threshold) of a render, or of a whole cut (mean
+    over its shots, passed only if every shot passed, no single threshold);
+    None for other results."""
     for value in outputs.values():
         report = getattr(value, "report", None)
         if isinstance(report, dict) and isinstance(report.get("summary"), dict):
             summary = report["summary"]
-            return summary.get("mean_identity"), bool(summary.get("all_passed", True))
+            return summary.get("mean_identity"), bool(summary.get("all_passed", True)), None
         metadata = getattr(value, "metadata", None)
         score = metadata.get("identity_score") if isinstance(metadata, dict) else None
         if isinstance(score, dict):
             shown = score.get("effective_mean", score.get("mean"))
-            return shown, bool(metadata.get("identity_passed", True))
+            return shown, bool(metadata.get("identity_passed", True)), metadata.get("identity_threshold")
     return None
 
 
@@ -392,6 +393,7 @@ class ExecutionController(QObject):
         if result is not None:
             self.results[job_id] = RunSummary(status, list(result.executed), set(result.cached),
                                               dict(result.failures), elapsed)
+        below: list[str] = []  # renders that missed their identity threshold
         if result is not None and ours:
             for node_id, outputs in result.outputs.items():
                 self.outputs[node_id] = outputs
@@ -401,6 +403,11 @@ class ExecutionController(QObject):
                 likeness = result_likeness(outputs)
                 if likeness is not None:
                     self.run_states.set_likeness(node_id, *likeness)
+                    if not likeness[1]:
+                        below.append(node_id)
+                        self.log_panel.add_event(
+                            job_id, self._title(job_id, node_id), "below threshold",
+                            self.run_states.get(node_id).likeness_text(), error=True)
         if ours and job is not None and (status == "cancelled" or (status == "failed" and result is None)):
             # cancelled, or the engine itself failed mid-run: nothing runs or waits any more
             cause = ("cancelled", "stopped") if status == "cancelled" else \
@@ -420,8 +427,12 @@ class ExecutionController(QObject):
             if result.failures:
                 node_id, message = next(iter(result.failures.items()))
                 summary += f" — {self._title(job_id, node_id)}: {message}"
+            if below:
+                summary += " — below the identity threshold: " + ", ".join(
+                    f"{self._title(job_id, node_id)} ({self.run_states.get(node_id).likeness_text()})"
+                    for node_id in below)
         self.log_panel.add_event(job_id, "", status, summary, duration=elapsed,
-                                 error=status == "failed")
+                                 error=status == "failed" or bool(below))
         self._write_log(job, status)
         if ours:
             self.status_message.emit(summary, 8000)
