@@ -121,3 +121,42 @@ def test_a_shot_below_its_threshold_is_as_visible_as_a_failure(make_window, qtbo
         image = window.view.viewport().grab().toImage()
         rect = window.view.mapFromScene(item.sceneBoundingRect()).boundingRect()
         assert _red_pixels(image, rect.adjusted(-3, -3, 3, 3)) > 10, zoom
+
+
+# 4, 9 (Preview names by title), 14 (Preview plays the cut) ---------------------------
+def test_sequence_table_shows_each_shots_threshold_and_why_and_the_cut_plays(
+        make_window, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("CANVAS_APP_ENGINE", "thread")
+    monkeypatch.setenv("CANVAS_APP_NO_DISK_CACHE", "1")
+    window = make_window()
+    ref, lock, prompt, strict = _real_shot(window, tmp_path, threshold=0.99)
+    doc = window.document
+    lenient = doc.add_node("Generate", (620, 300), title="Render Shot 2",
+                           params={"width": 128, "height": 72, "fps": 8.0, "guard_tries": 1,
+                                   "identity_threshold": 0.1}).id
+    seq = doc.add_node("Sequence", (950, 0), title="Final Cut").id
+    for link in (Link(lock, "identity", lenient, "identity"), Link(prompt, "prompt", lenient, "prompt"),
+                 Link(strict, "clip", seq, "clips"), Link(lenient, "clip", seq, "clips")):
+        doc.connect(link)
+    preview = window.execution.preview
+    titles = []
+    original = preview.node_started
+
+    def spy(node_id, title):
+        original(node_id, title)
+        titles.append(preview.title.text())
+    monkeypatch.setattr(preview, "node_started", spy)
+    window.scene.clearSelection()
+    job_id, status = _run(qtbot, window)
+    assert status == "done"
+    assert "Running: Final Cut" in titles  # the Preview follows the run by title
+    assert not any("generate" in text or "sequence" in text for text in titles)
+    window.scene.select_nodes([seq])
+    text = preview.details.text()
+    assert "<th>threshold</th>" in text and "<th>verdict</th>" in text
+    assert "0.99" in text and "0.10" in text
+    assert "below (" in text and "pass (" in text  # why one is red and the other green
+    assert preview.clip is not None and len(preview.clip.frames) > 0  # the finished cut plays
+    preview.toggle_play()
+    assert preview.timer.isActive()
+    preview.toggle_play()

@@ -320,6 +320,7 @@ class ExecutionController(QObject):
         self.log_panel.add_event(job_id, self._title(job_id, node_id), "start", "")
         if self._for_open_document(job_id):
             self.run_states.update(node_id, "running", progress=0.0, message="")
+            self.preview.node_started(node_id, self._title(job_id, node_id))
 
     @Slot(int, str, float, str)
     def _node_progress(self, job_id: int, node_id: str, fraction: float, message: str) -> None:
@@ -331,7 +332,7 @@ class ExecutionController(QObject):
         if not self._for_open_document(job_id):
             return
         self.live[node_id] = (image, kind)
-        self.preview.live_frame(node_id, image, kind, produced)
+        self.preview.live_frame(node_id, image, kind, produced, self._title(job_id, node_id))
         self.run_states.set_picture(node_id, image)
 
     @Slot(int, str, str)
