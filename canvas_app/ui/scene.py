@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QToolTip
 
 from canvas_app.graph.model import Link
+from canvas_app.graph.naming import describe_link
 from canvas_app.ui import theme
 from canvas_app.ui.document import Document
 from canvas_app.ui.items import (HEADER, NODE_WIDTH, BackdropItem, LinkItem, NodeItem, PortInfo,
@@ -415,7 +416,7 @@ class CanvasScene(QGraphicsScene):
             QToolTip.showText(screen_pos, wire.reason)
         else:
             if wire.link is not None:
-                self.status_message.emit(f"Connect {wire.link}")
+                self.status_message.emit(f"Connect {describe_link(self.graph, wire.link)}")
             QToolTip.hideText()
 
     def _reason_without_detached(self, link: Link):
@@ -439,7 +440,7 @@ class CanvasScene(QGraphicsScene):
                 self.document.reconnect(wire.detached, link)
             else:
                 self.document.connect(link)
-            self.status_message.emit(f"Connected {link}")
+            self.status_message.emit(f"Connected {describe_link(self.graph, link)}")
         elif reason:
             self.status_message.emit(f"Not connected: {reason}")
         elif item is not None:
@@ -449,7 +450,7 @@ class CanvasScene(QGraphicsScene):
             self.status_message.emit("Not connected: a node cannot feed itself")
         elif wire.detached is not None:
             self.document.disconnect([wire.detached])
-            self.status_message.emit(f"Disconnected {wire.detached}")
+            self.status_message.emit(f"Disconnected {describe_link(self.graph, wire.detached)}")
         else:  # dropped on empty canvas: offer the nodes that fit
             self.palette_requested.emit(pos, {"node": wire.node_id, "port": wire.port.name,
                                               "output": wire.port.output, "type": wire.port.type})

@@ -160,3 +160,36 @@ def test_sequence_table_shows_each_shots_threshold_and_why_and_the_cut_plays(
     preview.toggle_play()
     assert preview.timer.isActive()
     preview.toggle_play()
+
+
+# 11 --------------------------------------------------------------------------------
+def test_paste_numbers_the_copies_titles(window):
+    from canvas_app.graph.naming import copy_title
+
+    gen = add(window, "Generate", 0, 0)
+    window.document.set_title(gen, "Render Shot 4")
+    prompt = add(window, "Prompt", 0, 300)
+    window.scene.select_nodes([gen, prompt])
+    window.view.setFocus()
+    QTest.keyClick(window.view, Qt.Key_C, Qt.ControlModifier)
+    QTest.keyClick(window.view, Qt.Key_V, Qt.ControlModifier)
+    QTest.keyClick(window.view, Qt.Key_V, Qt.ControlModifier)
+    titles = sorted(node.title for node in window.document.graph.nodes.values())
+    assert titles == ["Prompt", "Prompt 2", "Prompt 3",
+                      "Render Shot 4", "Render Shot 5", "Render Shot 6"]
+    assert copy_title("Blur1", {"Blur1", "Blur2"}) == "Blur3"
+
+
+# 9 ---------------------------------------------------------------------------------
+def test_status_line_and_history_name_nodes_by_title(window):
+    frame(window)
+    lock = add(window, "IdentityLock", 0, 0)
+    gen = add(window, "Generate", 400, 0)
+    window.document.set_title(gen, "Render Shot 4")
+    drag(window, port_point(window, lock, "identity", True), port_point(window, gen, "identity", False))
+    assert window.document.graph.links == [Link(lock, "identity", gen, "identity")]
+    message = window.statusBar().currentMessage()
+    assert "Render Shot 4.identity" in message and gen not in message and lock not in message
+    stack = window.document.undo_stack
+    history = stack.text(stack.count() - 1)
+    assert "Render Shot 4" in history and gen not in history and lock not in history
