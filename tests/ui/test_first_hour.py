@@ -193,3 +193,59 @@ def test_status_line_and_history_name_nodes_by_title(window):
     stack = window.document.undo_stack
     history = stack.text(stack.count() - 1)
     assert "Render Shot 4" in history and gen not in history and lock not in history
+
+
+# 5 ---------------------------------------------------------------------------------
+def _wheel(widget, steps: int = -1) -> None:
+    from PySide6.QtGui import QWheelEvent
+
+    pos = QPointF(widget.rect().center())
+    event = QWheelEvent(pos, QPointF(widget.mapToGlobal(pos.toPoint())), QPoint(0, 0),
+                        QPoint(0, 120 * steps), Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+    QApplication.processEvents()
+
+
+def test_the_wheel_over_the_inspector_scrolls_it_and_changes_only_a_focused_field(window):
+    gen = add(window, "Generate", 0, 0)
+    window.inspector_dock.resize(420, 300)
+    window.resize(1400, 500)
+    window.scene.select_nodes([gen])
+    QApplication.processEvents()
+    inspector = window.inspector
+    combo = inspector.editors["backend"].combo
+    spin = inspector.editors["steps"].spin if "steps" in inspector.editors else \
+        inspector.editors["seed"].spin
+    depth = window.document.undo_stack.count()
+    before = dict(window.document.graph.nodes[gen].params)
+    bar = inspector.verticalScrollBar()
+    assert bar.maximum() > 0  # the panel can scroll
+    for widget in (combo, spin):
+        _wheel(widget)
+    assert window.document.graph.nodes[gen].params == before  # nothing changed
+    assert window.document.undo_stack.count() == depth
+    assert bar.value() > 0  # the panel scrolled instead
+    spin.setFocus()
+    QApplication.processEvents()
+    assert spin.hasFocus()
+    old = spin.value()
+    _wheel(spin, 1)
+    assert spin.value() != old  # a focused field takes the wheel
+    assert window.document.undo_stack.count() == depth + 1
+
+
+# 13 --------------------------------------------------------------------------------
+def test_fields_that_do_not_apply_are_disabled_and_say_why(window):
+    lock = add(window, "IdentityLock", 0, 0)
+    window.scene.select_nodes([lock])
+    editors = window.inspector.editors
+    assert not editors["insightface_pack"].isEnabled()  # dlib encoder
+    assert "encoders" in editors["insightface_pack"].toolTip()
+    assert not editors["identity_file"].isEnabled() and not editors["library_name"].isEnabled()
+    editors["encoders"].combo.setCurrentText("insightface")
+    assert editors["insightface_pack"].isEnabled()
+    window.document.set_param(lock, "source", "file")
+    assert editors["identity_file"].isEnabled() and not editors["library_name"].isEnabled()
+    assert not editors["face_index"].isEnabled()
+    window.document.undo_stack.undo()
+    assert not editors["identity_file"].isEnabled()
