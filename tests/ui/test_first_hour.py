@@ -249,3 +249,26 @@ def test_fields_that_do_not_apply_are_disabled_and_say_why(window):
     assert not editors["face_index"].isEnabled()
     window.document.undo_stack.undo()
     assert not editors["identity_file"].isEnabled()
+
+
+# 6 ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("engine", ["thread", "process"])
+def test_clear_result_cache_clears_renders_on_disk_too_and_says_how_much(
+        make_window, qtbot, tmp_path, monkeypatch, engine):
+    monkeypatch.setenv("CANVAS_APP_ENGINE", engine)
+    monkeypatch.delenv("CANVAS_APP_NO_DISK_CACHE", raising=False)
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("CANVAS_APP_CACHE_DIR", str(cache_dir))
+    window = make_window()
+    *_, gen = _real_shot(window, tmp_path, threshold=0.1)
+    assert _run(qtbot, window)[1] == "done"
+    assert gen in window.execution.results[max(window.execution.results)].executed
+    on_disk = sum(f.stat().st_size for f in cache_dir.rglob("*") if f.is_file())
+    assert on_disk > 0  # the render was kept on disk
+    window.act_clear_cache.trigger()
+    assert not [f for f in cache_dir.rglob("*") if f.is_file()]
+    message = window.statusBar().currentMessage()
+    assert f"{on_disk / 1e6:.1f} MB freed" in message
+    assert _run(qtbot, window)[1] == "done"
+    result = window.execution.results[max(window.execution.results)]
+    assert gen in result.executed and not result.cached  # rendered again, nothing served

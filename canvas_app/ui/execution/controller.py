@@ -196,9 +196,21 @@ class ExecutionController(QObject):
                 value = folder
             self.document.set_metadata(OUTPUT_KEY, value, "Set output folder")
 
-    def clear_cache(self) -> None:
+    def clear_cache(self) -> int | None:
+        """Empty the results held in memory and the renders kept on disk;
+        returns the bytes freed on disk (None: refused during a run)."""
+        if self.running:
+            self.status_message.emit("Stop the run before clearing the result cache", 6000)
+            return None
         self.worker.clear_cache()
-        self.status_message.emit("Result cache cleared", 3000)
+        freed = 0
+        if os.environ.get("CANVAS_APP_NO_DISK_CACHE") != "1":
+            from canvas_app.engine.disk_cache import DiskCache
+
+            freed = DiskCache().clear()
+        self.status_message.emit(f"Result cache cleared: {freed / 1e6:.1f} MB freed on disk; "
+                                 "the next run computes everything again", 8000)
+        return freed
 
     # -- running ---------------------------------------------------------------------
     @property
