@@ -272,3 +272,37 @@ def test_clear_result_cache_clears_renders_on_disk_too_and_says_how_much(
     assert _run(qtbot, window)[1] == "done"
     result = window.execution.results[max(window.execution.results)]
     assert gen in result.executed and not result.cached  # rendered again, nothing served
+
+
+# 7 ---------------------------------------------------------------------------------
+def test_edited_since_follows_the_cache_key_through_undo_and_redo(make_window, qtbot, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setenv("CANVAS_APP_ENGINE", "thread")
+    monkeypatch.setenv("CANVAS_APP_NO_DISK_CACHE", "1")
+    window = make_window()
+    ref, lock, prompt, gen = _real_shot(window, tmp_path, threshold=0.1)
+    assert _run(qtbot, window)[1] == "done"
+    runs, doc = window.run_states, window.document
+    rendered_key = runs.get(gen).result_key
+    assert rendered_key and not runs.get(gen).stale
+    doc.set_param(prompt, "positive", "goodbye")
+    assert runs.get(gen).stale and runs.get(prompt).stale
+    assert "edited since" in runs.get(gen).describe()
+    doc.undo_stack.undo()  # back at exactly the rendered state
+    assert not runs.get(gen).stale and not runs.get(prompt).stale
+    assert window.execution.current_keys(doc.graph, [gen])[gen] == rendered_key
+    doc.undo_stack.redo()
+    assert runs.get(gen).stale
+    doc.undo_stack.undo()
+    # a deleted node comes back by undo with its result line
+    window.scene.select_nodes([gen])
+    window.view.setFocus()
+    QTest.keyClick(window.view, Qt.Key_Delete)
+    assert gen not in doc.graph.nodes
+    doc.undo_stack.undo()
+    assert runs.get(gen).state == "done" and runs.get(gen).likeness is not None
+    assert not runs.get(gen).stale
+    # re-running the rendered state is all cached
+    assert _run(qtbot, window)[1] == "done"
+    result = window.execution.results[max(window.execution.results)]
+    assert not result.executed and gen in result.cached

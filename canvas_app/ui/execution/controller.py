@@ -109,6 +109,9 @@ class ExecutionController(QObject):
         self.document = None
         self.run_states = run_states
         run_states.edited.connect(self._nodes_edited)
+        self._key_dirs: tuple[Path | None, Path | None] = (None, None)  # the last run's folders
+        self._key_executor = None
+        run_states.key_source = self.current_keys
         self.preview, self.log_panel, self.queue_panel = panels.preview, panels.log_panel, panels.queue_panel
         self.queue_dock = panels.queue_dock
         self.queue_panel.cancel_requested.connect(self.cancel_job)
@@ -195,6 +198,17 @@ class ExecutionController(QObject):
             except ValueError:
                 value = folder
             self.document.set_metadata(OUTPUT_KEY, value, "Set output folder")
+
+    def current_keys(self, graph, node_ids) -> dict[str, str]:
+        """The cache keys nodes would have in a run now (as the last run saw
+        its folders): "edited since" is a key that differs from the result's."""
+        if self._key_executor is None:
+            from canvas_app.engine.executor import Executor
+
+            self._key_executor = Executor()
+        output_dir, project_dir = self._key_dirs
+        return self._key_executor.keys_for(graph, node_ids, output_dir=output_dir,
+                                           project_dir=project_dir)
 
     def clear_cache(self) -> int | None:
         """Empty the results held in memory and the renders kept on disk;
@@ -407,9 +421,12 @@ class ExecutionController(QObject):
             self.results[job_id] = RunSummary(status, list(result.executed), set(result.cached),
                                               dict(result.failures), elapsed)
         below: list[str] = []  # renders that missed their identity threshold
+        if result is not None and ours and job is not None:
+            self._key_dirs = (job.output_dir, job.project_dir)
         if result is not None and ours:
             for node_id, outputs in result.outputs.items():
                 self.outputs[node_id] = outputs
+                self.run_states.set_result_key(node_id, result.keys.get(node_id))
                 picture = result_picture(outputs)
                 if picture is not None:
                     self.run_states.set_picture(node_id, frame_to_qimage(picture))
@@ -421,6 +438,8 @@ class ExecutionController(QObject):
                         self.log_panel.add_event(
                             job_id, self._title(job_id, node_id), "below threshold",
                             self.run_states.get(node_id).likeness_text(), error=True)
+        if result is not None and ours:  # edited during the run? compare keys, not events
+            self.run_states.recheck(list(result.outputs))
         if ours and job is not None and (status == "cancelled" or (status == "failed" and result is None)):
             # cancelled, or the engine itself failed mid-run: nothing runs or waits any more
             cause = ("cancelled", "stopped") if status == "cancelled" else \
