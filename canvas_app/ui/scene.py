@@ -490,25 +490,51 @@ class CanvasScene(QGraphicsScene):
         return [url.toLocalFile() for url in mime.urls()
                 if url.isLocalFile() and is_image_path(url.toLocalFile())]
 
+    @staticmethod
+    def not_images(mime) -> list[str]:
+        """Names of dropped things that are not image files (folders, text...)."""
+        if not mime.hasUrls():
+            return []
+        return [Path(url.toLocalFile()).name or url.toString() for url in mime.urls()
+                if not (url.isLocalFile() and is_image_path(url.toLocalFile()))]
+
+    def _accept_as_copy(self, event) -> None:
+        """Accepted as a copy (or link), never a move: the file stays where it is."""
+        possible = event.possibleActions()
+        event.setDropAction(Qt.CopyAction if possible & Qt.CopyAction else Qt.LinkAction)
+        event.accept()
+
+    def _refuse_drop(self, event) -> None:
+        others = self.not_images(event.mimeData())
+        if others:
+            self.status_message.emit(f"Cannot drop {', '.join(others[:3])}"
+                                     f"{' and more' if len(others) > 3 else ''}: not an image file "
+                                     "(PNG, JPEG, WebP, BMP or TIFF)")
+        event.ignore()
+
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if self.image_paths(event.mimeData()):
-            event.acceptProposedAction()
+            self._accept_as_copy(event)
         else:
-            event.ignore()
+            self._refuse_drop(event)
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802
         if self.image_paths(event.mimeData()):
-            event.acceptProposedAction()
+            self._accept_as_copy(event)
         else:
-            event.ignore()
+            self._refuse_drop(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802
         paths = self.image_paths(event.mimeData())
         if not paths:
-            event.ignore()
+            self._refuse_drop(event)
             return
-        event.acceptProposedAction()
+        self._accept_as_copy(event)
         self.drop_images(paths, event.scenePos())
+        skipped = self.not_images(event.mimeData())
+        if skipped:
+            self.status_message.emit(f"{self.last_drop_message}; left out {', '.join(skipped[:3])}: "
+                                     "not an image file")
 
     def drop_images(self, paths: list[str], pos: QPointF) -> str | None:
         """Image files dropped on a node whose type takes dropped files (its
@@ -520,14 +546,17 @@ class CanvasScene(QGraphicsScene):
         if node is not None and node.spec is not None and node.spec.drop_param:
             name = node.spec.drop_param
             self.document.set_param(node.id, name, list(node.params[name]) + entries)
-            self.status_message.emit(f"Added {len(entries)} image(s) to {node.title}")
+            self.last_drop_message = f"Added {len(entries)} image(s) to {node.title}"
+            self.status_message.emit(self.last_drop_message)
             return node.id
         spec = next((spec for spec in self.graph.registry.specs() if spec.drop_param), None)
         if spec is None:
-            self.status_message.emit("No node type takes dropped images")
+            self.last_drop_message = "No node type takes dropped images"
+            self.status_message.emit(self.last_drop_message)
             return None
         node = self.document.add_node(spec.type_name, (pos.x() - 115, pos.y() - 30),
                                       params={spec.drop_param: entries})
         self.select_nodes([node.id])
-        self.status_message.emit(f"Created {node.title} with {len(entries)} image(s)")
+        self.last_drop_message = f"Created {node.title} with {len(entries)} image(s)"
+        self.status_message.emit(self.last_drop_message)
         return node.id

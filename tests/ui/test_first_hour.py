@@ -306,3 +306,42 @@ def test_edited_since_follows_the_cache_key_through_undo_and_redo(make_window, q
     assert _run(qtbot, window)[1] == "done"
     result = window.execution.results[max(window.execution.results)]
     assert not result.executed and gen in result.cached
+
+
+# 12 --------------------------------------------------------------------------------
+def test_dropping_a_non_image_says_why_and_images_are_taken_as_a_copy(window, tmp_path):
+    from PIL import Image
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+
+    frame(window)
+    viewport = window.view.viewport()
+    pos = QPoint(300, 300)
+    text = tmp_path / "notes.txt"
+    text.write_text("x")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(text))])
+    enter = QDragEnterEvent(pos, Qt.CopyAction | Qt.MoveAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(viewport, enter)
+    assert not enter.isAccepted()
+    message = window.statusBar().currentMessage()
+    assert "notes.txt" in message and "not an image" in message
+    assert not window.document.graph.nodes
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "face.png")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "face.png")), QUrl.fromLocalFile(str(text))])
+    actions = Qt.CopyAction | Qt.MoveAction | Qt.LinkAction
+    for kind in (QDragEnterEvent, QDragMoveEvent):
+        event = kind(pos, actions, mime, Qt.LeftButton, Qt.NoModifier)
+        QApplication.sendEvent(viewport, event)
+        assert event.isAccepted() and event.dropAction() == Qt.CopyAction
+    drop = QDropEvent(QPointF(pos), actions, mime, Qt.LeftButton, Qt.NoModifier)
+    drop.setDropAction(Qt.MoveAction)  # what a file manager may propose
+    QApplication.sendEvent(viewport, drop)
+    assert drop.dropAction() == Qt.CopyAction  # never "move the original"
+    (node,) = window.document.graph.nodes.values()
+    assert len(node.params["images"]) == 1
+    message = window.statusBar().currentMessage()
+    assert "left out notes.txt" in message
+    assert (tmp_path / "face.png").exists()
