@@ -353,10 +353,16 @@ class Inspector(QScrollArea):
     model it observes (`set_run_states`)."""
 
     advanced_open = False
+    WIDTH = 410  # what the dock asks for, whatever node is shown
+    MIN_WIDTH = 320
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
+        # The dock column must not follow each node's form: a narrower form
+        # (the Sequence's) used to shrink the column on the next relayout.
+        self.setMinimumWidth(self.MIN_WIDTH)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.document = None
         self.node_id: str | None = None
         self.editors: dict[str, ParamEditor] = {}
@@ -365,6 +371,11 @@ class Inspector(QScrollArea):
         self.labels: dict[str, QLabel] = {}
         self.wheel_guard = WheelGuard(self)
         self._empty()
+
+    def sizeHint(self):  # noqa: N802
+        hint = super().sizeHint()
+        hint.setWidth(self.WIDTH)
+        return hint
 
     def set_run_states(self, run_states) -> None:
         """Observe a RunStates model: the shown node's run state follows it."""

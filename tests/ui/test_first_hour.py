@@ -345,3 +345,22 @@ def test_dropping_a_non_image_says_why_and_images_are_taken_as_a_copy(window, tm
     message = window.statusBar().currentMessage()
     assert "left out notes.txt" in message
     assert (tmp_path / "face.png").exists()
+
+
+# 10 --------------------------------------------------------------------------------
+def test_the_inspector_keeps_its_width_whatever_node_is_shown(window, qtbot):
+    gen = add(window, "Generate", 0, 0)
+    seq = add(window, "Sequence", 400, 0)
+    lock = add(window, "IdentityLock", 0, 300)
+    start = window.inspector_dock.width()
+    hints, widths = set(), []
+    for node in (gen, seq, gen, lock, seq, None, gen):
+        window.scene.select_nodes([node] if node else [])
+        qtbot.wait(20)
+        hints.add(window.inspector.sizeHint().width())
+        window.inspector_dock.adjustSize()  # a relayout asks the dock for its hint
+        window.resizeDocks([window.inspector_dock], [window.inspector.sizeHint().width()], Qt.Horizontal)
+        widths.append(window.inspector_dock.width())
+    assert len(hints) == 1  # the form shown no longer decides the column's width
+    assert min(widths) >= 400 and max(widths) - min(widths) <= 2, (start, widths)
+    assert window.inspector.minimumWidth() >= 320
