@@ -157,6 +157,7 @@ class NodeSpec:
     # What the editor needs to know, so that adding a node type touches nothing in ui/:
     summary: Callable[[dict[str, Any]], list[str]] | None = None  # 1-2 lines shown on the node
     drop_param: str = ""  # the "images" param that takes image files dropped on the canvas
+    header_color: str = ""  # "#rrggbb" for this type's header; else its category's colour
 
     def __post_init__(self) -> None:
         if self.drop_param and (self.param(self.drop_param) is None

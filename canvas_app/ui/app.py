@@ -114,7 +114,7 @@ def save_screenshot(window, path: str) -> int:
 
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
-    window.view.frame_all()
+    window.view.frame_readable()
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
     window.view.minimap._render()

@@ -108,6 +108,7 @@ class NodeItem(QGraphicsItem):
             inputs = [(p.name, p.label or p.name, p.type, p.multiple, p.optional) for p in spec.inputs]
             outputs = [(p.name, p.label or p.name, p.type, p.multiple, p.optional) for p in spec.outputs]
             self.category = spec.category
+            self.own_color = spec.header_color
             self.subtitle = ""
         else:  # placeholder: ports as far as its links tell
             graph = self._scene.graph
@@ -116,6 +117,7 @@ class NodeItem(QGraphicsItem):
             inputs = [(n, n, None, True, True) for n in ins]
             outputs = [(n, n, None, True, True) for n in outs]
             self.category = None
+            self.own_color = ""
             self.subtitle = f"Unknown type: {node.type_name}"
         rows = max(len(inputs), len(outputs), 1)
         self.summary = summarize(node)
@@ -181,7 +183,7 @@ class NodeItem(QGraphicsItem):
                           _static(self.subtitle, SMALL_FONT), QColor("#ff9da1"), SMALL_FONT))
         self._texts = texts
         self._title_key = None
-        self._header_color = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category)
+        self._header_color = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category, self.own_color)
 
     def overview_title(self, width_px: int) -> QStaticText:
         """The title for the zoomed-out view, 11 px bold, elided to `width_px`."""

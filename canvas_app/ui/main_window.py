@@ -249,7 +249,7 @@ class MainWindow(QMainWindow):
             self.execution.set_document(document)
         if old_document is not None:
             old_document.deleteLater()
-        self.view.frame_all()
+        self.view.frame_on_open()
 
     def _zoom_changed(self, _zoom: float) -> None:
         if not self._zoom_timer.isActive():

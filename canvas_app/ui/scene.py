@@ -98,7 +98,7 @@ class CanvasScene(QGraphicsScene):
             for item in self.node_items.values():
                 pos = item.pos()
                 bodies.append(QRectF(pos.x(), pos.y(), NODE_WIDTH, item.height))
-                color = theme.PLACEHOLDER_HEADER if item.placeholder else theme.header_color(item.category)
+                color = theme.PLACEHOLDER_HEADER if item.placeholder else theme.header_color(item.category, item.own_color)
                 headers.setdefault(color.rgba(), (color, []))[1].append(
                     QRectF(pos.x(), pos.y(), NODE_WIDTH, HEADER * 1.6))
             self._overview = (list(lines.values()), bodies, list(headers.values()))

@@ -364,3 +364,46 @@ def test_the_inspector_keeps_its_width_whatever_node_is_shown(window, qtbot):
     assert len(hints) == 1  # the form shown no longer decides the column's width
     assert min(widths) >= 400 and max(widths) - min(widths) <= 2, (start, widths)
     assert window.inspector.minimumWidth() >= 320
+
+
+# 2 ---------------------------------------------------------------------------------
+EXAMPLE = ROOT / "resources" / "examples" / "spokesperson" / "spokesperson.canvas.json"
+
+
+def test_the_example_opens_framed_at_a_readable_zoom(app, qtbot, monkeypatch):
+    from canvas_app.ui.app import create_window
+    from canvas_app.ui.items import NODE_WIDTH
+    from canvas_app.ui.view import OPEN_ZOOM
+
+    monkeypatch.setenv("CANVAS_APP_RECOVER", "no")
+    window = create_window(str(EXAMPLE))  # framed before the window has its size, as the app does
+    window.ask_unsaved = lambda: "discard"
+    qtbot.addWidget(window)
+    window.resize(1500, 950)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.wait(50)
+    view = window.view
+    assert view.zoom() >= OPEN_ZOOM - 1e-6  # ports, titles and status lines drawn
+    graph_rect = view.mapFromScene(window.scene.items_bounding_rect()).boundingRect()
+    visible = graph_rect.intersected(view.viewport().rect())
+    # the graph fills the view (not a quarter of it)
+    assert visible.width() * visible.height() >= 0.6 * view.viewport().width() * view.viewport().height()
+    titles = [item for item in window.scene.node_items.values() if item.title.startswith("Render Shot")]
+    assert titles and all(item._title_static(0).text() == item.title for item in titles)  # not elided
+    # far out (overview), titles keep enough pixels to be read whole
+    view.resetTransform()
+    view.scale(0.3, 0.3)
+    view._zoom_updated()
+    item = titles[0]
+    width_px = max(int((NODE_WIDTH - 12) * 0.3), 150)
+    assert item.overview_title(width_px).text() == item.title
+    window.close()
+
+
+# 14: Prompt and Generate headers ---------------------------------------------------
+def test_prompt_and_generate_headers_differ(window):
+    prompt = add(window, "Prompt", 0, 0)
+    gen = add(window, "Generate", 300, 0)
+    items = window.scene.node_items
+    assert items[prompt]._header_color != items[gen]._header_color
