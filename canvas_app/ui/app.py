@@ -53,6 +53,12 @@ def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if screenshot:
         _quiet_offscreen_warnings()
+    from canvas_app.ui.platform_check import xcb_problem
+
+    problem = xcb_problem()
+    if problem:  # say what to install, instead of Qt's abort naming the wrong library
+        print(problem, file=sys.stderr)
+        return 1
     app = create_app()
     if project is not None and not Path(project).exists():
         print(f"canvas-app: project not found: {project}", file=sys.stderr)

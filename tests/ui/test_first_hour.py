@@ -407,3 +407,37 @@ def test_prompt_and_generate_headers_differ(window):
     gen = add(window, "Generate", 300, 0)
     items = window.scene.node_items
     assert items[prompt]._header_color != items[gen]._header_color
+
+
+# 1 ---------------------------------------------------------------------------------
+def test_a_missing_xcb_library_is_named_with_the_apt_get_line(monkeypatch, capsys):
+    from canvas_app.ui import platform_check
+    from canvas_app.ui.app import launch_editor
+
+    ldd_output = ("\tlibxcb-cursor.so.0 => /usr/lib/libxcb-cursor.so.0\n"
+                  "\tlibxcb-icccm.so.4 => not found\n\tlibxcb-keysyms.so.1 => not found\n"
+                  "\tlibxkbcommon-x11.so.0 => not found\n")
+    monkeypatch.setattr(platform_check, "_ldd", lambda path: ldd_output)
+    monkeypatch.setattr(platform_check, "xcb_plugin_files", lambda: [Path("libqxcb.so")])
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert launch_editor(None, None) == 1  # no Qt abort
+    err = capsys.readouterr().err
+    assert "sudo apt-get install libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0" in err
+    assert "xcb-cursor" not in err  # the one that is there is not blamed
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert platform_check.xcb_problem() is None  # headless runs are not checked
+
+
+def test_the_xcb_check_reads_this_machines_real_qt_plugin(monkeypatch):
+    from canvas_app.ui import platform_check
+
+    files = platform_check.xcb_plugin_files()
+    assert files, "PySide6 ships libqxcb.so"
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    missing = platform_check.missing_libraries(files)
+    problem = platform_check.xcb_problem()
+    assert (problem is None) == (not missing)
+    if missing:
+        assert all(platform_check.debian_package(name) in problem for name in missing)
