@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_docks(self) -> None:
+        self.inline_rename = None  # the title editor over a node, made on first use
         self.inspector = Inspector()
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea, "inspector")
         self.undo_view = QUndoView()
@@ -563,9 +564,11 @@ class MainWindow(QMainWindow):
         node = self.document.graph.nodes.get(node_id)
         if node is None:
             return
-        title, ok = QInputDialog.getText(self, "Rename node", "Title:", text=node.title)
-        if ok:
-            self.document.set_title(node_id, title)
+        if self.inline_rename is None:
+            from canvas_app.ui.inline_rename import InlineRename
+
+            self.inline_rename = InlineRename(self.view, lambda: self.document)
+        self.inline_rename.start(node_id)
 
     def rename_backdrop(self, backdrop_id: str) -> None:
         backdrop = self.document.graph.backdrops.get(backdrop_id)

@@ -441,3 +441,32 @@ def test_the_xcb_check_reads_this_machines_real_qt_plugin(monkeypatch):
     assert (problem is None) == (not missing)
     if missing:
         assert all(platform_check.debian_package(name) in problem for name in missing)
+
+
+# 14: inline rename -------------------------------------------------------------------
+def test_double_click_on_a_title_renames_in_place(window):
+    from PySide6.QtWidgets import QDialog, QLineEdit
+
+    frame(window)
+    gen = add(window, "Generate", 0, 0)
+    item = window.scene.node_items[gen]
+    title_point = window.view.mapFromScene(item.mapToScene(40, 12))
+    QTest.mouseDClick(window.view.viewport(), Qt.LeftButton, Qt.NoModifier, title_point)
+    edit = window.view.viewport().findChild(QLineEdit, "inline_rename")
+    assert edit is not None and edit.isVisible() and edit.hasFocus()
+    assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()]
+    assert edit.geometry().contains(title_point)  # over the title, not mid-canvas
+    edit.selectAll()
+    QTest.keyClicks(edit, "Render Shot 4")
+    QTest.keyClick(edit, Qt.Key_Return)
+    assert window.document.graph.nodes[gen].title == "Render Shot 4"
+    window.document.undo_stack.undo()
+    assert window.document.graph.nodes[gen].title != "Render Shot 4"
+    # Escape keeps the title
+    window.scene.select_nodes([gen])
+    window.act_rename.trigger()
+    (edit,) = [e for e in window.view.viewport().findChildren(QLineEdit, "inline_rename")
+               if e.isVisible()]
+    QTest.keyClicks(edit, "zzz")
+    QTest.keyClick(edit, Qt.Key_Escape)
+    assert "zzz" not in window.document.graph.nodes[gen].title
