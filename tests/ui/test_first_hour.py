@@ -470,3 +470,18 @@ def test_double_click_on_a_title_renames_in_place(window):
     QTest.keyClicks(edit, "zzz")
     QTest.keyClick(edit, Qt.Key_Escape)
     assert "zzz" not in window.document.graph.nodes[gen].title
+
+
+# 14: an unconnected Reference does not run after the Sequence -----------------------
+def test_an_unconnected_reference_runs_with_the_inputs_not_after_the_cut():
+    from canvas_app.engine.plan import plan
+    from canvas_app.project import load_project
+
+    graph, _issues = load_project(EXAMPLE)
+    late = graph.add_node("Reference", (0, 900)).id  # added last, feeds nothing
+    order = plan(graph)
+    sequence = next(n for n, node in graph.nodes.items() if node.type_name == "Sequence")
+    assert order.index(late) < order.index(sequence)
+    assert order[-1] == sequence
+    generates = [n for n, node in graph.nodes.items() if node.type_name == "Generate"]
+    assert all(order.index(late) < order.index(g) for g in generates)
