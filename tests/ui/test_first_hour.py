@@ -485,3 +485,15 @@ def test_an_unconnected_reference_runs_with_the_inputs_not_after_the_cut():
     assert order[-1] == sequence
     generates = [n for n, node in graph.nodes.items() if node.type_name == "Generate"]
     assert all(order.index(late) < order.index(g) for g in generates)
+
+
+# 14: a new Generate starts as the example's shots do ---------------------------------
+def test_a_new_generate_has_the_examples_settings(window):
+    from canvas_app.project import load_project
+
+    graph, _issues = load_project(EXAMPLE)
+    shots = [node for node in graph.nodes.values() if node.type_name == "Generate"]
+    fresh = window.document.graph.nodes[add(window, "Generate", 0, 0)].params
+    for shot in shots:
+        differing = {name for name in fresh if fresh[name] != shot.params.get(name)}
+        assert differing <= {"seed"}, differing  # only the seed tells the shots apart
