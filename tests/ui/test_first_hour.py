@@ -497,3 +497,29 @@ def test_a_new_generate_has_the_examples_settings(window):
     for shot in shots:
         differing = {name for name in fresh if fresh[name] != shot.params.get(name)}
         assert differing <= {"seed"}, differing  # only the seed tells the shots apart
+
+
+# 14: deleting a node during a run says the run keeps its snapshot ------------------
+def test_deleting_a_node_mid_run_says_the_run_keeps_its_snapshot(make_window, qtbot, tmp_path,
+                                                                   monkeypatch):
+    from tests.ui import fake_nodes
+
+    monkeypatch.setenv("CANVAS_APP_ENGINE", "thread")
+    window = make_window(registry=fake_nodes.registry())
+    window.document.save(tmp_path / "fake.canvas.json")
+    doc = window.document
+    source = doc.add_node("Source", (0, 0)).id
+    slow = doc.add_node("Slow", (300, 0), title="Slow shot", params={"steps": 40, "delay": 0.02}).id
+    doc.connect(Link(source, "value", slow, "value"))
+    with qtbot.waitSignal(window.execution.job_finished, timeout=30000) as blocker:
+        window.act_run.trigger()
+        qtbot.waitUntil(lambda: window.run_states.get(slow).state == "running", timeout=10000)
+        window.scene.select_nodes([slow])
+        window.view.setFocus()
+        QTest.keyClick(window.view, Qt.Key_Delete)
+        assert slow not in doc.graph.nodes
+        message = window.statusBar().currentMessage()
+        assert "Slow shot deleted" in message and "keeps the snapshot" in message
+    job_id = blocker.args[0]
+    rows = window.execution.log_panel.events(job_id)
+    assert any(node == "Slow shot" and event == "deleted" for node, event, _ in rows)

@@ -157,6 +157,21 @@ class ExecutionController(QObject):
         for node_id in node_ids:
             if self.document is not None and node_id not in self.document.graph.nodes:
                 self.outputs.pop(node_id, None)
+                self._deleted_during_run(node_id)
+
+    def _deleted_during_run(self, node_id: str) -> None:
+        """A node deleted while a run that includes it is under way: the run
+        keeps its snapshot and still computes it; say so, and how to stop it."""
+        jobs = [job for job in [self.runs.current, *self.runs.waiting]
+                if job is not None and node_id in job.snapshot.nodes]
+        if not jobs:
+            return
+        job = jobs[0]
+        title = job.snapshot.nodes[node_id].title
+        text = (f"{title} deleted from the canvas; run #{job.id} keeps the snapshot it started "
+                "from and still computes it (Stop, Ctrl+., cancels that run)")
+        self.log_panel.add_event(job.id, title, "deleted", text)
+        self.status_message.emit(text, 10000)
 
     # -- output folder ---------------------------------------------------------------
     def output_dir(self) -> Path:
