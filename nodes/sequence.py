@@ -30,6 +30,11 @@ def safe_name(text: str, fallback: str = "cut") -> str:
     return name[:80] or fallback
 
 
+def _summary(params) -> list[str]:
+    # A module-level function, not a lambda: the spec travels to the engine process by pickle.
+    return [f"exports {params.get('name')}.mp4"]
+
+
 class Sequence(NodeType):
     spec = NodeSpec(
         type_name="Sequence", version=1, title="Sequence", category="Output",
@@ -45,7 +50,7 @@ class Sequence(NodeType):
             ParamSpec("width", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
             ParamSpec("height", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
         ),
-        summary=lambda params: [f"exports {params.get('name')}.mp4"],
+        summary=_summary,
     )
 
     def run(self, inputs, params, ctx):

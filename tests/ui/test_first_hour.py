@@ -523,3 +523,14 @@ def test_deleting_a_node_mid_run_says_the_run_keeps_its_snapshot(make_window, qt
     job_id = blocker.args[0]
     rows = window.execution.log_panel.events(job_id)
     assert any(node == "Slow shot" and event == "deleted" for node, event, _ in rows)
+
+
+def test_every_node_spec_travels_to_the_engine_process():
+    """The process engine pickles the snapshot with its specs: a lambda in a
+    spec (the Sequence's summary) made every editor run of the example fail."""
+    import pickle
+
+    from canvas_app.graph.registry import default_registry
+
+    for spec in default_registry().specs():
+        assert pickle.loads(pickle.dumps(spec)).type_name == spec.type_name
