@@ -194,6 +194,12 @@ class NodeItem(QGraphicsItem):
             self._overview_key = key
         return self._overview_title
 
+    def _title_width(self) -> float:
+        if getattr(self, "_title_width_key", None) != self.title:
+            self._title_width_key = self.title
+            self._title_width_px = QFontMetricsF(TITLE_FONT).horizontalAdvance(self.title)
+        return self._title_width_px
+
     def _title_static(self, badge_w: float) -> QStaticText:
         key = (self.title, badge_w)
         if self._title_key != key:
@@ -286,6 +292,8 @@ class NodeItem(QGraphicsItem):
         painter.fillPath(HEADER_PATH, header)
         badge = self._badge_text()
         badge_w = QFontMetricsF(SMALL_FONT).horizontalAdvance(badge) + 12 if badge else 0
+        if badge and not self.alarmed and self._title_width() + badge_w > NODE_WIDTH - 20:
+            badge, badge_w = "", 0  # the title comes first; the status line says the same
         painter.setFont(TITLE_FONT)
         painter.setPen(theme.NODE_TEXT)
         title = self._title_static(badge_w)
@@ -405,7 +413,7 @@ class NodeItem(QGraphicsItem):
         if self.run.below_threshold:  # the verdict first, so eliding never hides it
             text = "✗ " + self.run.likeness_text()
         elif state in ("done", "cached") and self.run.likeness is not None:
-            text += " · " + self.run.likeness_text()
+            text = ("cached" if state == "cached" else "done") + " · " + self.run.likeness_text()
         if self.run.stale and state in ("done", "cached"):
             text += "  (edited since)"
         if not text:

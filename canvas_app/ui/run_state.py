@@ -44,8 +44,9 @@ class RunState:
             return ""
         if self.likeness_threshold is None:
             return f"identity {self.likeness:.2f}" + ("" if self.likeness_passed else " (below threshold)")
-        sign = "≥" if self.likeness_passed else "<"
-        return f"identity {self.likeness:.2f} {sign} threshold {self.likeness_threshold:.2f}"
+        if self.likeness_passed:
+            return f"identity {self.likeness:.2f} ≥ {self.likeness_threshold:.2f}"
+        return f"identity {self.likeness:.2f} < threshold {self.likeness_threshold:.2f}"
 
     def describe(self) -> str:
         """The sentence the inspector shows under a node's title."""

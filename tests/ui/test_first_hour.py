@@ -534,3 +534,15 @@ def test_every_node_spec_travels_to_the_engine_process():
 
     for spec in default_registry().specs():
         assert pickle.loads(pickle.dumps(spec)).type_name == spec.type_name
+
+
+def test_a_long_title_is_not_cut_by_the_state_badge(window):
+    frame(window)
+    lock = add(window, "IdentityLock", 0, 0)
+    window.document.set_title(lock, "Spokesperson identity")
+    window.run_states.update(lock, "cached")
+    item = window.scene.node_items[lock]
+    item._title_key = None
+    window.view.viewport().grab()  # paints the node
+    assert item._title_key == ("Spokesperson identity", 0)  # painted without a badge eating it
+    assert item._title_static(0).text() == "Spokesperson identity"
