@@ -13,7 +13,7 @@ from canvas_app.ui.items import HEADER, LOD_SIMPLE, NODE_WIDTH, OVERVIEW_FONT, L
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 # A project opens no further out than this: titles, ports and status lines readable.
-OPEN_ZOOM = 0.75
+OPEN_ZOOM = 0.7
 OVERVIEW_TITLE_PX = 150  # far out, titles keep at least this many pixels (Nuke keeps names)
 
 
@@ -115,7 +115,7 @@ class CanvasView(QGraphicsView):
             self.resetTransform()
             self.scale(OPEN_ZOOM, OPEN_ZOOM)
             viewport = self.viewport().rect()
-            margin = 40 / OPEN_ZOOM
+            margin = 24 / OPEN_ZOOM
             self.centerOn(QPointF(rect.left() - margin + viewport.width() / (2 * OPEN_ZOOM),
                                   rect.top() - margin + viewport.height() / (2 * OPEN_ZOOM)))
             self._zoom_updated()
