@@ -34,13 +34,16 @@ class IdentityLock(NodeType):
                       help="dlib is embedded (no download). insightface (ArcFace) needs a model "
                            "pack and is required for IP-Adapter FaceID generation."),
             ParamSpec("insightface_pack", "str", "buffalo_l",
+                      enabled_when=(("encoders", ("insightface", "dlib+insightface")),),
                       help="insightface model pack folder name (non-commercial licence)."),
             ParamSpec("face_index", "int", -1, minimum=-1, maximum=64,
+                      enabled_when=(("source", ("references",)),),
                       help="Which face to use when a reference shows several; -1 = the largest."),
             ParamSpec("identity_file", "file", "", label="Identity file",
                       file_filter="Identity files (*.safetensors)",
+                      enabled_when=(("source", ("file",)),),
                       help="Used when source is 'file'."),
-            ParamSpec("library_name", "str", "",
+            ParamSpec("library_name", "str", "", enabled_when=(("source", ("library",)),),
                       help="Used when source is 'library': an identity in the project's or "
                            "your identity library."),
             ParamSpec("save_to_library", "bool", False,

@@ -15,7 +15,7 @@ def summarize(params) -> list[str]:
 
 class Prompt(NodeType):
     spec = NodeSpec(
-        type_name="Prompt", version=1, title="Prompt", category="Shots",
+        type_name="Prompt", version=1, title="Prompt", category="Shots", header_color="#2b7480",
         description="Positive and negative text plus shot directions.",
         outputs=(PortSpec("prompt", PROMPT, "Prompt"),),
         params=(

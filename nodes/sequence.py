@@ -58,6 +58,11 @@ class Progress:
                           f"{self.what}: frame {self.done}/{self.total}, ETA {eta:.0f} s")
 
 
+def _summary(params) -> list[str]:
+    # A module-level function, not a lambda: the spec travels to the engine process by pickle.
+    return [f"exports {params.get('name')}.mp4"]
+
+
 class Sequence(NodeType):
     spec = NodeSpec(
         type_name="Sequence", version=1, title="Sequence", category="Output",
@@ -82,7 +87,7 @@ class Sequence(NodeType):
                       help="Seconds of fade out at the end of the sound."),
         ) + tuple(ParamSpec(param_name(key), "bool", False, label=label, help=f"Write {what}.")
                   for key, (label, what) in EXPORTS.items()),
-        summary=lambda params: [f"exports {params.get('name')}.mp4"],  # editor only: not pickled
+        summary=_summary,
     )
 
     def run(self, inputs, params, ctx):

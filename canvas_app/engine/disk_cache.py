@@ -175,5 +175,13 @@ class DiskCache:
             shutil.rmtree(entry, ignore_errors=True)
             total -= size
 
-    def clear(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+    def clear(self) -> int:
+        """Delete every entry (of every program version); returns the bytes freed."""
+        root = self.folder.parent
+        freed = 0
+        with self._lock:
+            for folder in root.iterdir() if root.is_dir() else ():
+                if folder.is_dir() and folder.name.startswith("v"):
+                    freed += sum(item.stat().st_size for item in folder.rglob("*") if item.is_file())
+                    shutil.rmtree(folder, ignore_errors=True)
+        return freed

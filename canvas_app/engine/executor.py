@@ -215,6 +215,29 @@ class Executor:
             self._fail(result, failed_or_skipped, node_id,
                        f"node {node.label}: {type_name}: {error}", False, emit)
 
+    def keys_for(self, graph: Graph, node_ids: list[str], *, output_dir: Path | None = None,
+                 project_dir: Path | None = None) -> dict[str, str]:
+        """The cache key each of `node_ids` (and what feeds it) would have in a
+        run now, without running anything: the editor compares it with the key
+        of the result it shows to say "edited since". Nodes that cannot be
+        keyed (unknown type, a file that cannot be read) are left out."""
+        incoming: dict[str, list] = {}
+        for link in graph.links:
+            incoming.setdefault(link.dst, []).append(link)
+        keys: dict[str, str] = {}
+        for node_id in plan(graph, [n for n in node_ids if n in graph.nodes]):
+            node = graph.nodes[node_id]
+            inputs_from = incoming.get(node_id, [])
+            if node.spec is None or any(link.src not in keys for link in inputs_from):
+                continue
+            try:
+                node_type = self._type_instance(graph, node)
+                ctx = self._context(node, CancelToken(), output_dir, project_dir, lambda event: None)
+                keys[node_id] = self._key(graph, node, node_type, inputs_from, keys, ctx)
+            except Exception:  # noqa: BLE001 - no key is "cannot tell": shown as edited
+                continue
+        return keys
+
     @staticmethod
     def _fail(result: RunResult, failed: set[str], node_id: str, message: str, bad_input: bool,
               emit: Listener) -> None:

@@ -23,8 +23,10 @@ def sink_ids(graph: Graph) -> list[str]:
 
 
 def plan(graph: Graph, targets: list[str] | None = None) -> list[str]:
-    """The targets and everything they need, upstream first (Kahn's algorithm,
-    ties broken by the order nodes appear in the project, so runs are stable)."""
+    """The targets and everything they need, upstream first (Kahn's algorithm).
+    Ties go by depth, then by the order nodes appear in the project: every
+    input runs before the shots and the cut, so a Reference added last (or
+    feeding nothing) does not run after the Sequence; runs stay stable."""
     targets = sink_ids(graph) if targets is None else list(targets)
     feeders: dict[str, list[str]] = {}
     for link in graph.links:
@@ -46,18 +48,24 @@ def plan(graph: Graph, targets: list[str] | None = None) -> list[str]:
         if link.src in needed and link.dst in needed:
             incoming[link.dst] += 1
             followers[link.src].append(link.dst)
-    ready = sorted((n for n, count in incoming.items() if count == 0), key=position.__getitem__)
+    depth = {node_id: 0 for node_id in needed}
+
+    def priority(node_id: str) -> tuple[int, int]:
+        return depth[node_id], position[node_id]
+
+    ready = sorted((n for n, count in incoming.items() if count == 0), key=priority)
     order: list[str] = []
     while ready:
         current = ready.pop(0)
         order.append(current)
         newly = []
         for follower in followers[current]:
+            depth[follower] = max(depth[follower], depth[current] + 1)
             incoming[follower] -= 1
             if incoming[follower] == 0:
                 newly.append(follower)
         if newly:
-            ready = sorted(ready + newly, key=position.__getitem__)
+            ready = sorted(ready + newly, key=priority)
     if len(order) != len(needed) or (graph.nodes and not targets):
         stuck = sorted(set(needed) - set(order)) or sorted(graph.nodes)
         from canvas_app.errors import BadInput

@@ -56,6 +56,9 @@ class ParamSpec:
     file_filter: str = ""  # for "file": e.g. "Identity files (*.identity.safetensors)"
     advanced: bool = False  # shown folded away in the inspector's "Advanced" group
     rows: int = 2  # for "text": the editor's height in lines of 28 px
+    # When the field applies: ((other param, values it must have), ...). The
+    # inspector disables the field otherwise, without knowing the node type.
+    enabled_when: tuple[tuple[str, tuple], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
@@ -64,6 +67,15 @@ class ParamSpec:
     @property
     def display_name(self) -> str:
         return self.label or self.name.replace("_", " ").capitalize()
+
+    def not_applying(self, params: dict[str, Any]) -> str | None:
+        """Why this field does not apply with these params (None: it does)."""
+        for other, values in self.enabled_when:
+            if params.get(other) not in values:
+                shown = " or ".join(repr(v) if not isinstance(v, bool) else ("on" if v else "off")
+                                    for v in values)
+                return f"Applies only when {other.replace('_', ' ')} is {shown}"
+        return None
 
     def check(self, value: Any) -> tuple[Any, str | None]:
         """Return (normalised value, None) or (value, reason it is wrong)."""
@@ -181,6 +193,7 @@ class NodeSpec:
     # What the editor needs to know, so that adding a node type touches nothing in ui/:
     summary: Callable[[dict[str, Any]], list[str]] | None = None  # 1-2 lines shown on the node
     drop_param: str = ""  # the "images" param that takes image files dropped on the canvas
+    header_color: str = ""  # "#rrggbb" for this type's header; else its category's colour
 
     def __post_init__(self) -> None:
         if self.drop_param and (self.param(self.drop_param) is None

@@ -56,6 +56,12 @@ def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)
     from canvas_app.ui.settings_dialog import apply_to_environment
 
     apply_to_environment()  # the Settings dialog's folders, cache and defaults
+    from canvas_app.ui.platform_check import xcb_problem
+
+    problem = xcb_problem()
+    if problem:  # say what to install, instead of Qt's abort naming the wrong library
+        print(problem, file=sys.stderr)
+        return 1
     app = create_app()
     if project is not None and not Path(project).exists():
         print(f"canvas-app: project not found: {project}", file=sys.stderr)
@@ -117,7 +123,7 @@ def save_screenshot(window, path: str) -> int:
 
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
-    window.view.frame_all()
+    window.view.frame_readable()
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
     window.view.minimap._render()

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtGui import QUndoCommand
 
 from canvas_app.graph.model import Backdrop, Graph, Link, Node
+from canvas_app.graph.naming import describe_link
 
 # Ids for mergeable commands.
 MERGE_PARAM = 1001
@@ -84,7 +85,7 @@ class LinkCommand(QUndoCommand):
     single-input port (the old one comes back on undo at its old index)."""
 
     def __init__(self, graph: Graph, link: Link, replaces: Link | None = None) -> None:
-        super().__init__(f"Connect {link.src}.{link.src_port} to {link.dst}.{link.dst_port}")
+        super().__init__(f"Connect {describe_link(graph, link)}")
         self.graph, self.link, self.replaces = graph, link, replaces
         self._old_index = -1
 
@@ -103,7 +104,7 @@ class InsertLinkCommand(QUndoCommand):
     """Add a link without checks (paste of placeholder links)."""
 
     def __init__(self, graph: Graph, link: Link) -> None:
-        super().__init__(f"Link {link}")
+        super().__init__(f"Link {describe_link(graph, link)}")
         self.graph, self.link = graph, link
 
     def redo(self) -> None:

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from canvas_app.graph.model import Backdrop, Graph, GraphError, Link, Node
+from canvas_app.graph.naming import copy_title
 from canvas_app.graph.registry import NodeRegistry, default_registry
 from canvas_app.project import LoadIssue, graph_from_dict, graph_to_dict, load_project, save_project
 from canvas_app.ui import commands as cmd
@@ -199,6 +200,7 @@ class Document(QObject):
             top = min(node.position[1] for node in fragment.nodes.values())
             offset = (anchor[0] - left, anchor[1] - top)
         taken: set[str] = set()
+        titles = {node.title for node in self.graph.nodes.values()}
         mapping: dict[str, str] = {}
         new_nodes: list[Node] = []
         for node in fragment.nodes.values():
@@ -206,9 +208,13 @@ class Document(QObject):
             taken.add(new_id)
             mapping[node.id] = new_id
             node.id = new_id
+            node.title = copy_title(node.title, titles)  # a copy never shares a title
+            titles.add(node.title)
             node.position = (node.position[0] + offset[0], node.position[1] + offset[1])
             if node.raw is not None:
                 node.raw["id"] = new_id
+                if "title" in node.raw:
+                    node.raw["title"] = node.title
             new_nodes.append(node)
         parent = cmd.CompositeCommand(f"Paste {len(new_nodes)} node{'s' if len(new_nodes) != 1 else ''}")
         for node in new_nodes:

@@ -18,6 +18,7 @@ from canvas_app.graph.spec import NodeSpec, ParamSpec
 from canvas_app.media.formats import IMAGE_FILTER, is_image_path
 from canvas_app.ui import theme
 from canvas_app.ui.thumbnails import thumbnail
+from canvas_app.ui.wheel_guard import WheelGuard
 from canvas_app.values import ROLES
 
 
@@ -357,16 +358,29 @@ class Inspector(QScrollArea):
     model it observes (`set_run_states`)."""
 
     advanced_open = False
+    WIDTH = 410  # what the dock asks for, whatever node is shown
+    MIN_WIDTH = 320
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
+        # The dock column must not follow each node's form: a narrower form
+        # (the Sequence's) used to shrink the column on the next relayout.
+        self.setMinimumWidth(self.MIN_WIDTH)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.document = None
         self.node_id: str | None = None
         self.editors: dict[str, ParamEditor] = {}
         self.errors: dict[str, QLabel] = {}
         self.run_states = None
+        self.labels: dict[str, QLabel] = {}
+        self.wheel_guard = WheelGuard(self)
         self._empty()
+
+    def sizeHint(self):  # noqa: N802
+        hint = super().sizeHint()
+        hint.setWidth(self.WIDTH)
+        return hint
 
     def set_run_states(self, run_states) -> None:
         """Observe a RunStates model: the shown node's run state follows it."""
@@ -396,7 +410,7 @@ class Inspector(QScrollArea):
         layout.addWidget(label)
         layout.addStretch(1)
         self.setWidget(widget)
-        self.editors, self.errors = {}, {}
+        self.editors, self.errors, self.labels = {}, {}, {}
         self.title_edit = None
         self.run_label = None
 
@@ -426,7 +440,7 @@ class Inspector(QScrollArea):
         if self.run_states is not None:
             run = self.run_states.get(node.id)
             self.set_run_info(run.state, run.describe())
-        self.editors, self.errors = {}, {}
+        self.editors, self.errors, self.labels = {}, {}, {}
         if node.spec is None:
             warning = QLabel(f"Unknown node type <b>{node.type_name}</b>. This program cannot run "
                              "it; its settings are kept exactly as written and saved back unchanged.")
@@ -471,6 +485,8 @@ class Inspector(QScrollArea):
             (advanced_form if param.name in advanced_names else form).addRow(label, box)
             self.editors[param.name] = editor
             self.errors[param.name] = error
+            self.labels[param.name] = label
+        self._update_applicable(node)
         outer.addLayout(form)
         if advanced_names:
             toggle = QToolButton()
@@ -494,7 +510,22 @@ class Inspector(QScrollArea):
             outer.addWidget(toggle)
             outer.addWidget(section)
         outer.addStretch(1)
+        self.wheel_guard.guard(widget)
         self.setWidget(widget)
+
+    def _update_applicable(self, node) -> None:
+        """Disable the fields that do not apply with the node's other params
+        (the param specs say when each applies); the tooltip says why."""
+        for param in node.spec.params:
+            editor, label = self.editors.get(param.name), self.labels.get(param.name)
+            if editor is None:
+                continue
+            reason = param.not_applying(node.params)
+            editor.setEnabled(reason is None)
+            label.setEnabled(reason is None)
+            tip = param.help if reason is None else f"{reason}.\n{param.help}".strip()
+            editor.setToolTip(tip)
+            label.setToolTip(tip)
 
     def _edited(self, name: str, value) -> None:
         if self.node_id is None:
@@ -517,6 +548,8 @@ class Inspector(QScrollArea):
             if editor is not None:
                 editor.set_value(node.params[payload["name"]])
                 self.errors[payload["name"]].hide()
+            if node.spec is not None:
+                self._update_applicable(node)
         elif event == "title_changed" and self.title_edit is not None:
             self.title_edit.setText(node.title)
         elif event == "node_removed":
@@ -527,6 +560,9 @@ class Inspector(QScrollArea):
             return
         if state == "failed":
             self.run_label.setText(f"<b>Failed:</b> {message}")
+            self.run_label.setProperty("role", "error")
+        elif message.startswith("Below the identity threshold"):
+            self.run_label.setText(message)
             self.run_label.setProperty("role", "error")
         elif message:
             self.run_label.setText(message)

@@ -112,6 +112,7 @@ class NodeItem(QGraphicsItem):
             inputs = [(p.name, p.label or p.name, p.type, p.multiple, p.optional) for p in spec.inputs]
             outputs = [(p.name, p.label or p.name, p.type, p.multiple, p.optional) for p in spec.outputs]
             self.category = spec.category
+            self.own_color = spec.header_color
             self.subtitle = ""
         else:  # placeholder: ports as far as its links tell
             graph = self._scene.graph
@@ -120,6 +121,7 @@ class NodeItem(QGraphicsItem):
             inputs = [(n, n, None, True, True) for n in ins]
             outputs = [(n, n, None, True, True) for n in outs]
             self.category = None
+            self.own_color = ""
             self.subtitle = f"Unknown type: {node.type_name}"
         rows = max(len(inputs), len(outputs), 1)
         self.summary = summarize(node)
@@ -138,7 +140,7 @@ class NodeItem(QGraphicsItem):
         self._layout_height()
         self._texts = None  # laid out on the first close-up paint: most of 10,000 nodes never get one
         self._title_key = None
-        self._header_color = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category)
+        self._header_color = theme.PLACEHOLDER_HEADER if self.placeholder else theme.header_color(self.category, self.own_color)
         self.update()
 
     def _layout_height(self) -> None:
@@ -178,6 +180,12 @@ class NodeItem(QGraphicsItem):
             self._overview_title = _static(text, OVERVIEW_FONT)
             self._overview_key = key
         return self._overview_title
+
+    def _title_width(self) -> float:
+        if getattr(self, "_title_width_key", None) != self.title:
+            self._title_width_key = self.title
+            self._title_width_px = QFontMetricsF(TITLE_FONT).horizontalAdvance(self.title)
+        return self._title_width_px
 
     def _title_static(self, badge_w: float) -> QStaticText:
         key = (self.title, badge_w)
@@ -264,7 +272,7 @@ class NodeItem(QGraphicsItem):
         header = self._header_color
         if lod < LOD_SIMPLE:
             painter.setPen(QPen(theme.SELECTION, 4) if selected else
-                           QPen(theme.ERROR, 4) if self.run.state == "failed" else Qt.NoPen)
+                           QPen(theme.ERROR, 4) if self.alarmed else Qt.NoPen)
             painter.setBrush(theme.NODE_BODY)
             painter.drawRect(self._rect)
             painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER * 1.6), header)
@@ -274,7 +282,7 @@ class NodeItem(QGraphicsItem):
         painter.setRenderHint(QPainter.Antialiasing, True)
         rect = self._rect
         outline = QPen(theme.SELECTION, 2.2) if selected else \
-            QPen(theme.ERROR, 2.2) if self.run.state == "failed" else \
+            QPen(theme.ERROR, 2.2) if self.alarmed else \
             QPen(theme.ERROR, 1.6, Qt.DashLine) if self.placeholder else None
         painter.setPen(_BORDER_PEN if outline is None else Qt.NoPen)
         painter.setBrush(theme.NODE_BODY)
@@ -282,6 +290,8 @@ class NodeItem(QGraphicsItem):
         painter.fillPath(HEADER_PATH, header)
         badge = self._badge_text()
         badge_w = QFontMetricsF(SMALL_FONT).horizontalAdvance(badge) + 12 if badge else 0
+        if badge and not self.alarmed and self._title_width() + badge_w > NODE_WIDTH - 20:
+            badge, badge_w = "", 0  # the title comes first; the status line says the same
         painter.setFont(TITLE_FONT)
         painter.setPen(theme.NODE_TEXT)
         title = self._title_static(badge_w)
@@ -320,13 +330,22 @@ class NodeItem(QGraphicsItem):
         elif self.run.state != "idle":
             painter.fillRect(QRectF(8, self.height - 12, NODE_WIDTH - 16, 5), self._state_color())
 
+    @property
+    def alarmed(self) -> bool:
+        """Failed, or rendered below its identity threshold: outlined in red."""
+        return self.run.state == "failed" or self.run.below_threshold
+
     def _state_color(self) -> QColor:
+        if self.run.below_threshold:
+            return theme.ERROR
         return {"queued": QColor("#8a93a3"), "running": theme.ACCENT, "cached": theme.CACHED,
                 "done": theme.OK, "failed": theme.ERROR, "cancelled": QColor("#b08d57"),
                 "skipped": QColor("#8a93a3")}.get(self.run.state, theme.NODE_DIM_TEXT)
 
     def _badge_text(self) -> str:
         state = self.run.state
+        if self.run.below_threshold:
+            return f"✗ {self.run.likeness:.2f}"
         if state == "running":
             return f"{int(self.run.progress * 100)}%"
         if state == "done" and self.run.elapsed is not None:
@@ -396,11 +415,10 @@ class NodeItem(QGraphicsItem):
                                   if self.run.elapsed is not None else ""),
                 "failed": self.run.message or "failed", "cancelled": "stopped",
                 "skipped": self.run.message or "skipped"}.get(state, "")
-        if state in ("done", "cached") and self.run.likeness is not None:
-            text += f" · identity {self.run.likeness:.2f}"
-            if not self.run.likeness_passed:
-                text += " (below threshold)"
-                color = theme.ERROR
+        if self.run.below_threshold:  # the verdict first, so eliding never hides it
+            text = "✗ " + self.run.likeness_text()
+        elif state in ("done", "cached") and self.run.likeness is not None:
+            text = ("cached" if state == "cached" else "done") + " · " + self.run.likeness_text()
         if self.run.stale and state in ("done", "cached"):
             text += "  (edited since)"
         if not text:

@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_docks(self) -> None:
+        self.inline_rename = None  # the title editor over a node, made on first use
         self.inspector = Inspector()
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea, "inspector")
         self.undo_view = QUndoView()
@@ -264,7 +265,7 @@ class MainWindow(QMainWindow):
             self.execution.set_document(document)
         if old_document is not None:
             old_document.deleteLater()
-        self.view.frame_all()
+        self.view.frame_on_open()
 
     def _zoom_changed(self, _zoom: float) -> None:
         if not self._zoom_timer.isActive():
@@ -580,9 +581,11 @@ class MainWindow(QMainWindow):
         node = self.document.graph.nodes.get(node_id)
         if node is None:
             return
-        title, ok = QInputDialog.getText(self, "Rename node", "Title:", text=node.title)
-        if ok:
-            self.document.set_title(node_id, title)
+        if self.inline_rename is None:
+            from canvas_app.ui.inline_rename import InlineRename
+
+            self.inline_rename = InlineRename(self.view, lambda: self.document)
+        self.inline_rename.start(node_id)
 
     def rename_backdrop(self, backdrop_id: str) -> None:
         backdrop = self.document.graph.backdrops.get(backdrop_id)

@@ -161,7 +161,7 @@ class OverviewTiles:
                 pos = item.pos()
                 body = QRectF(pos.x(), pos.y(), NODE_WIDTH, item.height)
                 batch.bodies.append(body)
-                color = theme.PLACEHOLDER_HEADER if item.placeholder else theme.header_color(item.category)
+                color = theme.PLACEHOLDER_HEADER if item.placeholder else theme.header_color(item.category, item.own_color)
                 headers.setdefault(color.rgba(), (color, []))[1].append(
                     QRectF(pos.x(), pos.y(), NODE_WIDTH, HEADER * 1.6))
                 dots.setdefault(color.rgba(), (color, []))[1].append(

@@ -27,8 +27,26 @@ class RunState:
     stale: bool = False  # edited after the result shown was computed
     likeness: float | None = None  # a render's identity score
     likeness_passed: bool = True
+    likeness_threshold: float | None = None  # the threshold the score was judged against
     picture: QImage | None = None  # the latest result frame / portrait, or a live preview
     host: str = ""  # the farm worker rendering it; empty on this computer
+    result_key: str | None = None  # the cache key of the result shown ("edited since" compares it)
+
+    @property
+    def below_threshold(self) -> bool:
+        """A finished render whose identity score missed its threshold: shown
+        as loudly as a failure."""
+        return self.state in _FINISHED and self.likeness is not None and not self.likeness_passed
+
+    def likeness_text(self) -> str:
+        """'identity 0.62 < threshold 0.99': the score beside what it was judged against."""
+        if self.likeness is None:
+            return ""
+        if self.likeness_threshold is None:
+            return f"identity {self.likeness:.2f}" + ("" if self.likeness_passed else " (below threshold)")
+        if self.likeness_passed:
+            return f"identity {self.likeness:.2f} ≥ {self.likeness_threshold:.2f}"
+        return f"identity {self.likeness:.2f} < threshold {self.likeness_threshold:.2f}"
 
     def describe(self) -> str:
         """The sentence the inspector shows under a node's title."""
@@ -41,6 +59,8 @@ class RunState:
             message = "Result served from the cache"
         elif state == "running":
             message = f"Running… {int(self.progress * 100)}% {message}".strip()
+        if self.below_threshold:
+            message = f"Below the identity threshold: {self.likeness_text()} — " + message
         if self.stale and state in _FINISHED:
             message += " — edited since; run again to update"
         return message
@@ -73,7 +93,10 @@ class RunStates(QObject):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._states: dict[str, RunState] = {}
+        self._removed: dict[str, RunState] = {}  # deleted nodes' states, back on undo/redo
         self._graph = None
+        # (graph, node ids) -> {node id: cache key now}; set by the run controller
+        self.key_source = None
 
     # -- the graph it describes ------------------------------------------------------
     def observe(self, graph) -> None:
@@ -88,17 +111,44 @@ class RunStates(QObject):
     def _on_graph_event(self, event: str, payload: dict[str, Any]) -> None:
         if event == "node_removed":
             node_id = payload["node"].id
-            if self._states.pop(node_id, None) is not None:
+            state = self._states.pop(node_id, None)
+            if state is not None:
+                self._removed[node_id] = state
                 self.changed.emit(node_id)
             self.edited.emit({node_id})  # its results are gone with it
+            return
+        if event == "node_added":  # undo of a delete, or redo of an add: its result line is back
+            node_id = payload["node"].id
+            state = self._removed.pop(node_id, None)
+            if state is not None:
+                self._states[node_id] = state
+                self.recheck({node_id})
+                self.changed.emit(node_id)
             return
         touched = affected_by_edit(self._graph, event, payload)
         if not touched:
             return
-        for node_id in touched:
-            if self.get(node_id).state in _FINISHED:
-                self.update(node_id, stale=True)
+        self.recheck(touched)
         self.edited.emit(touched)
+
+    def recheck(self, node_ids) -> None:
+        """"Edited since" by cache key: a finished node is stale exactly when
+        its key now differs from its result's (undo back to the rendered state
+        clears the mark). Without a key source, any edit marks it."""
+        finished = [n for n in node_ids if self.get(n).state in _FINISHED]
+        if not finished:
+            return
+        keys = {}
+        if self.key_source is not None and self._graph is not None:
+            try:
+                keys = self.key_source(self._graph, finished)
+            except Exception:  # noqa: BLE001 - the graph cannot be keyed now (a cycle): stale
+                keys = {}
+        for node_id in finished:
+            result_key = self.get(node_id).result_key
+            stale = result_key is None or keys.get(node_id) != result_key
+            if stale != self.get(node_id).stale:
+                self.update(node_id, stale=stale)
 
     # -- reading ---------------------------------------------------------------------
     def get(self, node_id: str) -> RunState:
@@ -134,8 +184,13 @@ class RunStates(QObject):
             changes["stale"] = stale
         self._set(node_id, replace(old, **changes))
 
-    def set_likeness(self, node_id: str, score: float | None, passed: bool) -> None:
-        self._set(node_id, replace(self.get(node_id), likeness=score, likeness_passed=passed))
+    def set_likeness(self, node_id: str, score: float | None, passed: bool,
+                     threshold: float | None = None) -> None:
+        self._set(node_id, replace(self.get(node_id), likeness=score, likeness_passed=passed,
+                                   likeness_threshold=threshold))
+
+    def set_result_key(self, node_id: str, key: str | None) -> None:
+        self._set(node_id, replace(self.get(node_id), result_key=key))
 
     def set_host(self, node_id: str, host: str) -> None:
         self._set(node_id, replace(self.get(node_id), host=host))
@@ -152,5 +207,6 @@ class RunStates(QObject):
     def clear(self) -> None:
         ids = list(self._states)
         self._states.clear()
+        self._removed.clear()
         for node_id in ids:
             self.changed.emit(node_id)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QToolTip
 
 from canvas_app.graph.model import Link
 from canvas_app.media.exports.provenance import VIDEO_SUFFIXES, has_graph
+from canvas_app.graph.naming import describe_link
 from canvas_app.ui import theme
 from canvas_app.ui.document import Document
 from canvas_app.ui.items import (BackdropItem, LinkItem, NodeItem, PortInfo,
@@ -382,14 +383,15 @@ class CanvasScene(QGraphicsScene):
         wire = self.wire
         want_output = not wire.port.output
         area = QRectF(pos.x() - 14, pos.y() - 14, 28, 28)
-        nodes = [item for item in self.items(area) if isinstance(item, NodeItem)
-                 and item.node_id != wire.node_id]
+        # The wire's own node stays a target so that a self-loop is refused
+        # with its reason (check_connect) instead of reading as empty canvas.
+        nodes = [item for item in self.items(area) if isinstance(item, NodeItem)]
         for item in nodes:
             port = item.port_at(item.mapFromScene(pos), radius=16)
             if port is not None and port.output == want_output:
                 return item, port
         for item in nodes:  # over a node's body: its first port of the right type
-            if not item.sceneBoundingRect().contains(pos):
+            if not item.sceneBoundingRect().contains(pos) or item.node_id == wire.node_id:
                 continue
             candidates = [p for p in item.ports.values()
                           if p.output == want_output and p.type == wire.port.type]
@@ -432,7 +434,7 @@ class CanvasScene(QGraphicsScene):
             QToolTip.showText(screen_pos, wire.reason)
         else:
             if wire.link is not None:
-                self.status_message.emit(f"Connect {wire.link}")
+                self.status_message.emit(f"Connect {describe_link(self.graph, wire.link)}")
             QToolTip.hideText()
 
     def _reason_without_detached(self, link: Link):
@@ -456,18 +458,24 @@ class CanvasScene(QGraphicsScene):
                 self.document.reconnect(wire.detached, link)
             else:
                 self.document.connect(link)
-            self.status_message.emit(f"Connected {link}")
+            self.status_message.emit(f"Connected {describe_link(self.graph, link)}")
         elif reason:
             self.status_message.emit(f"Not connected: {reason}")
         elif item is not None:
             self.status_message.emit(f"Not connected: {item.title} has no "
                                      f"{'input' if wire.port.output else 'output'} of type {wire.port.type}")
+        elif self._over_own_node(pos, wire):
+            self.status_message.emit("Not connected: a node cannot feed itself")
         elif wire.detached is not None:
             self.document.disconnect([wire.detached])
-            self.status_message.emit(f"Disconnected {wire.detached}")
+            self.status_message.emit(f"Disconnected {describe_link(self.graph, wire.detached)}")
         else:  # dropped on empty canvas: offer the nodes that fit
             self.palette_requested.emit(pos, {"node": wire.node_id, "port": wire.port.name,
                                               "output": wire.port.output, "type": wire.port.type})
+
+    def _over_own_node(self, pos: QPointF, wire: WireDrag) -> bool:
+        own = self.node_items.get(wire.node_id)
+        return own is not None and own.sceneBoundingRect().contains(pos)
 
     def _end_wire_visual(self) -> None:
         if self._wire_item is not None:
@@ -508,17 +516,39 @@ class CanvasScene(QGraphicsScene):
         return [url.toLocalFile() for url in mime.urls()
                 if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in VIDEO_SUFFIXES]
 
+    @staticmethod
+    def not_images(mime) -> list[str]:
+        """Names of dropped things that are not image files (folders, text...)."""
+        if not mime.hasUrls():
+            return []
+        return [Path(url.toLocalFile()).name or url.toString() for url in mime.urls()
+                if not (url.isLocalFile() and is_image_path(url.toLocalFile()))]
+
+    def _accept_as_copy(self, event) -> None:
+        """Accepted as a copy (or link), never a move: the file stays where it is."""
+        possible = event.possibleActions()
+        event.setDropAction(Qt.CopyAction if possible & Qt.CopyAction else Qt.LinkAction)
+        event.accept()
+
+    def _refuse_drop(self, event) -> None:
+        others = self.not_images(event.mimeData())
+        if others:
+            self.status_message.emit(f"Cannot drop {', '.join(others[:3])}"
+                                     f"{' and more' if len(others) > 3 else ''}: not an image file "
+                                     "(PNG, JPEG, WebP, BMP or TIFF)")
+        event.ignore()
+
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if self.image_paths(event.mimeData()) or self.video_paths(event.mimeData()):
-            event.acceptProposedAction()
+            self._accept_as_copy(event)
         else:
-            event.ignore()
+            self._refuse_drop(event)
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802
         if self.image_paths(event.mimeData()) or self.video_paths(event.mimeData()):
-            event.acceptProposedAction()
+            self._accept_as_copy(event)
         else:
-            event.ignore()
+            self._refuse_drop(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802
         paths = self.image_paths(event.mimeData())
@@ -526,13 +556,17 @@ class CanvasScene(QGraphicsScene):
         # Like ComfyUI: a PNG or video exported by canvas-app opens the graph that made it.
         made_here = [path for path in paths + videos if has_graph(path)]
         if not paths and not made_here:
-            event.ignore()
+            self._refuse_drop(event)
             return
-        event.acceptProposedAction()
+        self._accept_as_copy(event)
         if made_here:
             self.open_requested.emit(made_here[0])
             return
         self.drop_images(paths, event.scenePos())
+        skipped = self.not_images(event.mimeData())
+        if skipped:
+            self.status_message.emit(f"{self.last_drop_message}; left out {', '.join(skipped[:3])}: "
+                                     "not an image file")
 
     def drop_images(self, paths: list[str], pos: QPointF) -> str | None:
         """Image files dropped on a node whose type takes dropped files (its
@@ -544,14 +578,17 @@ class CanvasScene(QGraphicsScene):
         if node is not None and node.spec is not None and node.spec.drop_param:
             name = node.spec.drop_param
             self.document.set_param(node.id, name, list(node.params[name]) + entries)
-            self.status_message.emit(f"Added {len(entries)} image(s) to {node.title}")
+            self.last_drop_message = f"Added {len(entries)} image(s) to {node.title}"
+            self.status_message.emit(self.last_drop_message)
             return node.id
         spec = next((spec for spec in self.graph.registry.specs() if spec.drop_param), None)
         if spec is None:
-            self.status_message.emit("No node type takes dropped images")
+            self.last_drop_message = "No node type takes dropped images"
+            self.status_message.emit(self.last_drop_message)
             return None
         node = self.document.add_node(spec.type_name, (pos.x() - 115, pos.y() - 30),
                                       params={spec.drop_param: entries})
         self.select_nodes([node.id])
-        self.status_message.emit(f"Created {node.title} with {len(entries)} image(s)")
+        self.last_drop_message = f"Created {node.title} with {len(entries)} image(s)"
+        self.status_message.emit(self.last_drop_message)
         return node.id

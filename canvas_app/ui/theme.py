@@ -51,7 +51,10 @@ def _qcolor(hex_color: str) -> QColor:
     return QColor(hex_color)
 
 
-def header_color(category: str | None) -> QColor:
+def header_color(category: str | None, own: str = "") -> QColor:
+    """A node type's own header colour (NodeSpec.header_color), else its category's."""
+    if own:
+        return _qcolor(own)
     return CATEGORY_COLORS.get(category or "", DEFAULT_HEADER)
 
 

@@ -14,6 +14,9 @@ from canvas_app.ui.items import HEADER, LOD_SIMPLE, NODE_WIDTH, OVERVIEW_FONT, L
 from canvas_app.ui.overview import CACHE_ZOOM, blit_batches, paint_batches
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
+# A project opens no further out than this: titles, ports and status lines readable.
+OPEN_ZOOM = 0.7
+OVERVIEW_TITLE_PX = 150  # far out, titles keep at least this many pixels (Nuke keeps names)
 
 
 class CanvasView(QGraphicsView):
@@ -41,6 +44,7 @@ class CanvasView(QGraphicsView):
         self.setFocusPolicy(Qt.StrongFocus)
         self._panning = False
         self._space = False
+        self._frame_pending = False  # framing on open, redone until the window has its size
         self._pan_last = QPointF()
         self.minimap = Minimap(self)
         self.set_scene(scene)
@@ -56,6 +60,7 @@ class CanvasView(QGraphicsView):
         return self.transform().m11()
 
     def zoom_by(self, factor: float, anchor_view_pos: QPointF | None = None) -> None:
+        self._frame_pending = False
         current = self.zoom()
         factor = max(MIN_ZOOM / current, min(MAX_ZOOM / current, factor))
         if abs(factor - 1.0) < 1e-6:
@@ -78,6 +83,7 @@ class CanvasView(QGraphicsView):
         self.minimap.update()
 
     def wheelEvent(self, event) -> None:  # noqa: N802
+        self._frame_pending = False
         delta = event.angleDelta().y() or event.angleDelta().x()
         self.zoom_by(math.pow(1.0015, delta), event.position())
         event.accept()
@@ -109,6 +115,27 @@ class CanvasView(QGraphicsView):
     def frame_all(self) -> None:
         self.frame_rect(self.scene().items_bounding_rect())
 
+    def frame_on_open(self) -> None:
+        """Frame a project just opened; repeated as the window takes its real
+        size (until the user zooms or pans), so it never opens framed to a
+        small, not yet laid out view."""
+        self._frame_pending = True
+        self.frame_readable()
+
+    def frame_readable(self) -> None:
+        """Frame the graph, but no further out than OPEN_ZOOM: a big graph
+        shows its top-left (where the inputs are) at a readable size."""
+        rect = self.scene().items_bounding_rect()
+        self.frame_rect(rect)
+        if self.zoom() < OPEN_ZOOM and not rect.isEmpty():
+            self.resetTransform()
+            self.scale(OPEN_ZOOM, OPEN_ZOOM)
+            viewport = self.viewport().rect()
+            margin = 24 / OPEN_ZOOM
+            self.centerOn(QPointF(rect.left() - margin + viewport.width() / (2 * OPEN_ZOOM),
+                                  rect.top() - margin + viewport.height() / (2 * OPEN_ZOOM)))
+            self._zoom_updated()
+
     def frame_selected(self) -> None:
         selected = self.scene().selectedItems()
         if not selected:
@@ -130,6 +157,7 @@ class CanvasView(QGraphicsView):
         self.minimap.update()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._frame_pending = False
         if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton and self._space):
             self._panning = True
             self._pan_last = event.position()
@@ -240,13 +268,18 @@ class CanvasView(QGraphicsView):
                 painter.setBrush(item._state_color())
                 pos = item.pos()
                 painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
+            if item.alarmed:  # failed or below its identity threshold: a red frame at any zoom
+                painter.setPen(QPen(theme.ERROR, 4 / max(self.zoom(), 0.05)))
+                painter.setBrush(Qt.NoBrush)
+                pos = item.pos()
+                painter.drawRect(QRectF(pos.x(), pos.y(), NODE_WIDTH, item.height))
         zoom = self.zoom()
         if zoom >= 0.24:  # titles, 11 px on screen, for the nodes in view
             painter.setFont(OVERVIEW_FONT)
             painter.setPen(theme.NODE_TEXT)
             base = painter.worldTransform()
             scale = 1.0 / zoom
-            width_px = int((NODE_WIDTH - 12) * zoom)
+            width_px = max(int((NODE_WIDTH - 12) * zoom), OVERVIEW_TITLE_PX)
             y_offset = (HEADER * 1.6 - 14 * scale) / 2
             for item in (item for batch in batches for item in batch.nodes):
                 pos = item.pos()
@@ -302,6 +335,13 @@ class CanvasView(QGraphicsView):
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         self.minimap.place()
+        if self._frame_pending and self.scene() is not None:
+            self.frame_readable()
+            if self.isVisible():  # laid out now: a later resize is the user's
+                QTimer.singleShot(500, self._end_open_framing)
+
+    def _end_open_framing(self) -> None:
+        self._frame_pending = False
 
 
 class Minimap(QWidget):

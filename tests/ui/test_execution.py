@@ -362,7 +362,7 @@ def test_a_render_below_the_identity_threshold_is_flagged_on_its_node(make_windo
     clip = Clip([np.zeros((4, 4, 3), np.uint8)], 12.0,
                 {"identity_score": {"mean": 0.62, "effective_mean": 0.21},
                  "identity_passed": False})
-    assert result_likeness({"clip": clip}) == (0.21, False)
+    assert result_likeness({"clip": clip}) == (0.21, False, None)
     window = make_window()
     node = window.document.add_node("Generate", (0, 0))
     runs = window.run_states

@@ -83,9 +83,9 @@ DIFFUSERS_OPTIONS: tuple[ParamSpec, ...] = (
               help="Character LoRAs: 'file.safetensors=0.8; other.safetensors=0.5' "
                    "(weight 1 when left out). Loaded for this shot only."),
     ParamSpec("motion", "bool", False, help="AnimateDiff motion instead of a held still."),
-    ParamSpec("motion_adapter", "str", "auto",
+    ParamSpec("motion_adapter", "str", "auto", enabled_when=(("motion", (True,)),),
               help="AnimateDiff motion adapter; auto = guoyww/animatediff-motion-adapter-v1-5-2."),
-    ParamSpec("max_frames", "int", 16, minimum=1, maximum=256,
+    ParamSpec("max_frames", "int", 16, minimum=1, maximum=256, enabled_when=(("motion", (True,)),),
               help="Motion frames rendered. Past the adapter's length SD 1.5 uses FreeNoise "
                    "windows; SDXL is capped. Longer shots repeat frames evenly."),
     ParamSpec("continuity_strength", "float", 0.0, minimum=0.0, maximum=0.95, step=0.05,

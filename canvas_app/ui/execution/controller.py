@@ -79,19 +79,20 @@ def result_picture(outputs: dict[str, Any]):
     return None
 
 
-def result_likeness(outputs: dict[str, Any]) -> tuple[float | None, bool] | None:
-    """(identity score, passed) of a render, or of a whole cut (mean over its
-    shots, passed only if every shot passed); None for other results."""
+def result_likeness(outputs: dict[str, Any]) -> tuple[float | None, bool, float | None] | None:
+    """(identity score, passed, threshold) of a render, or of a whole cut (mean
+    over its shots, passed only if every shot passed, no single threshold);
+    None for other results."""
     for value in outputs.values():
         report = getattr(value, "report", None)
         if isinstance(report, dict) and isinstance(report.get("summary"), dict):
             summary = report["summary"]
-            return summary.get("mean_identity"), bool(summary.get("all_passed", True))
+            return summary.get("mean_identity"), bool(summary.get("all_passed", True)), None
         metadata = getattr(value, "metadata", None)
         score = metadata.get("identity_score") if isinstance(metadata, dict) else None
         if isinstance(score, dict):
             shown = score.get("effective_mean", score.get("mean"))
-            return shown, bool(metadata.get("identity_passed", True))
+            return shown, bool(metadata.get("identity_passed", True)), metadata.get("identity_threshold")
     return None
 
 
@@ -108,6 +109,9 @@ class ExecutionController(QObject):
         self.document = None
         self.run_states = run_states
         run_states.edited.connect(self._nodes_edited)
+        self._key_dirs: tuple[Path | None, Path | None] = (None, None)  # the last run's folders
+        self._key_executor = None
+        run_states.key_source = self.current_keys
         self.preview, self.log_panel, self.queue_panel = panels.preview, panels.log_panel, panels.queue_panel
         self.queue_dock = panels.queue_dock
         self.queue_panel.cancel_requested.connect(self.cancel_job)
@@ -154,6 +158,21 @@ class ExecutionController(QObject):
         for node_id in node_ids:
             if self.document is not None and node_id not in self.document.graph.nodes:
                 self.outputs.pop(node_id, None)
+                self._deleted_during_run(node_id)
+
+    def _deleted_during_run(self, node_id: str) -> None:
+        """A node deleted while a run that includes it is under way: the run
+        keeps its snapshot and still computes it; say so, and how to stop it."""
+        jobs = [job for job in [self.runs.current, *self.runs.waiting]
+                if job is not None and node_id in job.snapshot.nodes]
+        if not jobs:
+            return
+        job = jobs[0]
+        title = job.snapshot.nodes[node_id].title
+        text = (f"{title} deleted from the canvas; run #{job.id} keeps the snapshot it started "
+                "from and still computes it (Stop, Ctrl+., cancels that run)")
+        self.log_panel.add_event(job.id, title, "deleted", text)
+        self.status_message.emit(text, 10000)
 
     # -- output folder ---------------------------------------------------------------
     def output_dir(self) -> Path:
@@ -196,9 +215,32 @@ class ExecutionController(QObject):
                 value = folder
             self.document.set_metadata(OUTPUT_KEY, value, "Set output folder")
 
-    def clear_cache(self) -> None:
+    def current_keys(self, graph, node_ids) -> dict[str, str]:
+        """The cache keys nodes would have in a run now (as the last run saw
+        its folders): "edited since" is a key that differs from the result's."""
+        if self._key_executor is None:
+            from canvas_app.engine.executor import Executor
+
+            self._key_executor = Executor()
+        output_dir, project_dir = self._key_dirs
+        return self._key_executor.keys_for(graph, node_ids, output_dir=output_dir,
+                                           project_dir=project_dir)
+
+    def clear_cache(self) -> int | None:
+        """Empty the results held in memory and the renders kept on disk;
+        returns the bytes freed on disk (None: refused during a run)."""
+        if self.running:
+            self.status_message.emit("Stop the run before clearing the result cache", 6000)
+            return None
         self.worker.clear_cache()
-        self.status_message.emit("Result cache cleared", 3000)
+        freed = 0
+        if os.environ.get("CANVAS_APP_NO_DISK_CACHE") != "1":
+            from canvas_app.engine.disk_cache import DiskCache
+
+            freed = DiskCache().clear()
+        self.status_message.emit(f"Result cache cleared: {freed / 1e6:.1f} MB freed on disk; "
+                                 "the next run computes everything again", 8000)
+        return freed
 
     # -- running ---------------------------------------------------------------------
     @property
@@ -320,6 +362,7 @@ class ExecutionController(QObject):
         self.log_panel.add_event(job_id, self._title(job_id, node_id), "start", "")
         if self._for_open_document(job_id):
             self.run_states.update(node_id, "running", progress=0.0, message="")
+            self.preview.node_started(node_id, self._title(job_id, node_id))
 
     @Slot(int, str, str)
     def _node_host(self, job_id: int, node_id: str, host: str) -> None:
@@ -336,7 +379,7 @@ class ExecutionController(QObject):
         if not self._for_open_document(job_id):
             return
         self.live[node_id] = (image, kind)
-        self.preview.live_frame(node_id, image, kind, produced)
+        self.preview.live_frame(node_id, image, kind, produced, self._title(job_id, node_id))
         self.run_states.set_picture(node_id, image)
 
     @Slot(int, str, str)
@@ -398,15 +441,26 @@ class ExecutionController(QObject):
         if result is not None:
             self.results[job_id] = RunSummary(status, list(result.executed), set(result.cached),
                                               dict(result.failures), elapsed)
+        below: list[str] = []  # renders that missed their identity threshold
+        if result is not None and ours and job is not None:
+            self._key_dirs = (job.output_dir, job.project_dir)
         if result is not None and ours:
             for node_id, outputs in result.outputs.items():
                 self.outputs[node_id] = outputs
+                self.run_states.set_result_key(node_id, result.keys.get(node_id))
                 picture = result_picture(outputs)
                 if picture is not None:
                     self.run_states.set_picture(node_id, frame_to_qimage(picture))
                 likeness = result_likeness(outputs)
                 if likeness is not None:
                     self.run_states.set_likeness(node_id, *likeness)
+                    if not likeness[1]:
+                        below.append(node_id)
+                        self.log_panel.add_event(
+                            job_id, self._title(job_id, node_id), "below threshold",
+                            self.run_states.get(node_id).likeness_text(), error=True)
+        if result is not None and ours:  # edited during the run? compare keys, not events
+            self.run_states.recheck(list(result.outputs))
         if ours and job is not None and (status == "cancelled" or (status == "failed" and result is None)):
             # cancelled, or the engine itself failed mid-run: nothing runs or waits any more
             cause = ("cancelled", "stopped") if status == "cancelled" else \
@@ -426,8 +480,12 @@ class ExecutionController(QObject):
             if result.failures:
                 node_id, message = next(iter(result.failures.items()))
                 summary += f" — {self._title(job_id, node_id)}: {message}"
+            if below:
+                summary += " — below the identity threshold: " + ", ".join(
+                    f"{self._title(job_id, node_id)} ({self.run_states.get(node_id).likeness_text()})"
+                    for node_id in below)
         self.log_panel.add_event(job_id, "", status, summary, duration=elapsed,
-                                 error=status == "failed")
+                                 error=status == "failed" or bool(below))
         self._write_log(job, status)
         if ours:
             self.status_message.emit(summary, 8000)

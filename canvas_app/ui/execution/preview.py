@@ -63,6 +63,46 @@ class FrameView(QWidget):
             self._produced = None
 
 
+def _cut_clip(path):
+    """The exported video as a Clip to play, or None when it cannot be read.
+    PyAV and OpenCV load here, on first use, not when the editor opens."""
+    try:
+        from canvas_app.media.video import read_video
+        from canvas_app.values import Clip
+
+        frames, fps = read_video(path, max_frames=60 * 60)
+    except Exception:  # noqa: BLE001 - a missing or unreadable file: say so, keep the table
+        return None
+    return Clip(frames, fps or 12.0, {}) if frames else None
+
+
+def shot_table_html(report: dict) -> str:
+    """One row per shot: the score pass/fail is decided on, the shot's own
+    threshold beside it and the verdict, so a red 0.83 next to a green 0.75
+    explains itself (thresholds differ per shot)."""
+    rows = []
+    for shot in report.get("shots", []):
+        score = shot.get("identity_score") or {}
+        decided = score.get("effective_mean", score.get("mean"))
+        threshold = shot.get("threshold")
+        passed = shot.get("passed", True)
+        mean = "n/a" if decided is None else f"{decided:.3f}"
+        worst = "n/a" if score.get("minimum") is None else f"{score['minimum']:.3f}"
+        limit = "n/a" if threshold is None else f"{threshold:.2f}"
+        if decided is None:
+            why = "no score"
+        elif threshold is None:
+            why = "pass" if passed else "fail"
+        else:
+            why = f"pass ({mean} ≥ {limit})" if passed else f"below ({mean} < {limit})"
+        colour = "#5fd08a" if passed else "#e5646a"
+        rows.append(f"<tr><td>{shot.get('index')}</td><td>{shot.get('name')}</td>"
+                    f"<td style='color:{colour}'>{mean}</td><td>{limit}</td><td>{worst}</td>"
+                    f"<td style='color:{colour}'>{why}</td></tr>")
+    return ("<table cellspacing=6><tr><th>#</th><th>shot</th><th>identity</th><th>threshold</th>"
+            f"<th>worst</th><th>verdict</th></tr>{''.join(rows)}</table>")
+
+
 def _icon(array: np.ndarray, size: int = 96) -> QIcon:
     image = frame_to_qimage(array)
     return QIcon(QPixmap.fromImage(image.scaled(size, size, Qt.KeepAspectRatio, Qt.SmoothTransformation)))
@@ -160,20 +200,27 @@ class PreviewPanel(QWidget):
                   "ShotPrompt": self._show_prompt}.get(kind, self._show_other)
         shower(value)
 
-    def live_frame(self, node_id: str, image: QImage, kind: str, produced: float) -> None:
+    def node_started(self, node_id: str, title: str) -> None:
+        """With nothing selected the panel follows the run: it names the node
+        now working (the Sequence while it exports), by its title."""
+        if self.node_id is None:
+            self.title.setText(f"Running: {title}")
+
+    def live_frame(self, node_id: str, image: QImage, kind: str, produced: float,
+                   title: str | None = None) -> None:
         """A frame from a running node: shown when that node is selected, or
         when nothing is selected (then the panel follows the run)."""
         if self.node_id not in (None, node_id):
             return
         self.live_count += 1
-        self._show_live(image, kind, produced, node_id)
+        self._show_live(image, kind, produced, title or node_id)
 
-    def _show_live(self, image: QImage, kind: str, produced: float | None, node_id: str | None = None) -> None:
+    def _show_live(self, image: QImage, kind: str, produced: float | None, title: str | None = None) -> None:
         self.timer.stop()
         self.clip = None
         self.controls.hide()
-        if self.node_id is None and node_id is not None:
-            self.title.setText(f"Running: {node_id}")
+        if self.node_id is None and title is not None:
+            self.title.setText(f"Running: {title}")
         caption = "live · diffusion step" if kind == "step" else "live · frame"
         self.frame_view.set_image(image, caption, produced)
         self.stack.setCurrentIndex(1)
@@ -227,20 +274,16 @@ class PreviewPanel(QWidget):
         self.details.setText("<br>".join(parts))
 
     def _show_sequence(self, result) -> None:
-        self.stack.setCurrentWidget(self.empty)
-        self.empty.setText(f"Exported\n{result.video_path}")
-        rows = []
-        for shot in result.report.get("shots", []):
-            score = shot.get("identity_score") or {}
-            mean = "n/a" if score.get("mean") is None else f"{score['mean']:.3f}"
-            worst = "n/a" if score.get("minimum") is None else f"{score['minimum']:.3f}"
-            colour = "#5fd08a" if shot.get("passed", True) else "#e5646a"
-            rows.append(f"<tr><td>{shot.get('index')}</td><td>{shot.get('name')}</td>"
-                        f"<td style='color:{colour}'>{mean}</td><td>{worst}</td></tr>")
+        """The finished cut plays like a clip; below it, the per-shot table."""
+        cut = _cut_clip(result.video_path)
+        if cut is not None:
+            self._show_clip(cut)
+        else:
+            self.stack.setCurrentWidget(self.empty)
+            self.empty.setText(f"Exported\n{result.video_path}\n(the video could not be read back)")
         self.details.setText(
             f"video: {result.video_path}<br>timeline: {result.timeline_path}<br>"
-            f"report: {result.report_path}<br><table cellspacing=6><tr><th>#</th><th>shot</th>"
-            f"<th>identity</th><th>worst</th></tr>{''.join(rows)}</table>")
+            f"report: {result.report_path}<br>" + shot_table_html(result.report))
 
     def _show_prompt(self, prompt) -> None:
         self.stack.setCurrentWidget(self.empty)

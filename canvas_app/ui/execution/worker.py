@@ -216,6 +216,8 @@ class ProcessEngineWorker(_EngineThread):
 
     def clear_cache(self) -> None:
         self._pending_clear = True  # sent by the engine thread before the next job
+        self._store.clear()
+        self._latest.clear()
 
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
