@@ -502,7 +502,7 @@ def test_a_new_generate_has_the_examples_settings(window):
 # 14: deleting a node during a run says the run keeps its snapshot ------------------
 def test_deleting_a_node_mid_run_says_the_run_keeps_its_snapshot(make_window, qtbot, tmp_path,
                                                                    monkeypatch):
-    from tests.ui import fake_nodes
+    from tests import fake_nodes
 
     monkeypatch.setenv("CANVAS_APP_ENGINE", "thread")
     window = make_window(registry=fake_nodes.registry())
