@@ -84,7 +84,7 @@ def test_failures_and_skips_follow_the_same_rules_on_the_pool(pool):
 
 def test_cancel_stops_every_running_node_on_the_pool(pool):
     graph = Graph(fake_registry())
-    slow = [graph.add_node("Slow", params={"steps": 2000, "step_seconds": 0.005})
+    slow = [graph.add_node("Loop", params={"steps": 2000, "step_seconds": 0.005})
             for _ in range(2)]
     token = CancelToken()
     started = set()

@@ -24,6 +24,8 @@ def write_project(folder: Path, mutate=lambda project: None, name="case") -> Pat
     for node in project["nodes"]:
         for entry in node["params"].get("images", []):
             entry["path"] = str(EXAMPLE.parent / entry["path"])
+        if node["params"].get("audio"):  # the example's sound, where the copy can find it
+            node["params"]["audio"] = str(EXAMPLE.parent / node["params"]["audio"])
     mutate(project)
     path = folder / f"{name}.canvas.json"
     path.write_text(json.dumps(project))
@@ -41,6 +43,9 @@ def short_shots(project):
             n["params"]["duration"] = 0.5
         if n["type"] == "Generate":
             n["params"].update(width=160, height=96, fps=6.0, guard_tries=1)
+        if n["type"] == "Sequence":  # 3-frame shots: no room for the example's dissolves
+            n["params"]["trims"] = [{k: v for k, v in trim.items() if k != "dissolve"}
+                                    for trim in n["params"].get("trims", [])]
 
 
 def cli(*args, timeout=120, cwd=ROOT, env=None):

@@ -144,7 +144,9 @@ def test_a_worker_killed_mid_shot_is_retried_and_the_run_finishes(farm, tmp_path
     assert result.status == "done"
     assert result.outputs[node.id]["value"] == 42.0
     starts = [event for event in events if isinstance(event, NodeStarted)]
-    assert len(starts) == 2  # the first attempt and the retry
+    # The retry always says it started; the first attempt's word may die with its
+    # process (the relay call is fire-and-forget), so it is not counted on.
+    assert 1 <= len(starts) <= 2
 
 
 def test_gpu_shots_share_one_long_lived_worker_and_cancel_reaches_it(farm, tmp_path):
