@@ -59,6 +59,12 @@ def build_bundle(full: bool = False) -> int:
         "--add-data", f"{ROOT / 'resources'}{separator}resources",
         "--collect-data", "face_recognition_models",
         "--collect-all", "opentimelineio",  # its adapters are plugins found through manifests
+        # The EDL and FCP adapters are plugins found through their entry points: their
+        # packages and their metadata (where the entry points live) both go in.
+        *[flag for package, dist in (("otio_cmx3600_adapter", "otio-cmx3600-adapter"),
+                                     ("otio_fcp_adapter", "otio-fcp-adapter"),
+                                     ("otio_fcpx_xml_adapter", "otio-fcpx-xml-adapter"))
+          for flag in ("--collect-all", package, "--copy-metadata", dist)],
         "--collect-submodules", "nodes",
         "--collect-submodules", "canvas_app",
     ]
