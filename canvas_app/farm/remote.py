@@ -47,6 +47,8 @@ def _portable(error: BaseException | None) -> BaseException | None:
     if error is None:
         return None
     try:
+        # A round trip of an exception this process just made (never data from outside):
+        # the only way to know Ray can carry it back.
         pickle.loads(pickle.dumps(error))
         return error
     except Exception:
