@@ -487,7 +487,7 @@ def attach_timeline(window) -> TimelinePanel:
     scroll.setWidget(panel)
     dock.setWidget(scroll)
     window.addDockWidget(Qt.BottomDockWidgetArea, dock)
-    log_dock = getattr(getattr(window, "execution", None), "log_dock", None)
+    log_dock = getattr(window, "log_dock", None)  # the window builds the run docks
     if log_dock is not None:  # a tab beside the Run Log: the window needs no more height
         window.tabifyDockWidget(log_dock, dock)
         log_dock.raise_()

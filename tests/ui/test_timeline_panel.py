@@ -210,3 +210,8 @@ def test_dropping_a_shot_between_two_others_puts_it_there(cut):
     between = QPointF((rects[1].center().x() + rects[2].center().x()) / 2, rects[0].center().y())
     drag(panel.strip, rects[0].center(), between)
     assert order(document, sequence) == [shots[1], shots[0], shots[2]]
+
+
+def test_the_timeline_is_a_tab_beside_the_run_log_not_a_narrow_strip(window):
+    # Side by side with the Run Log it was squeezed to a few words' width.
+    assert window.timeline.dock in window.tabifiedDockWidgets(window.log_dock)
