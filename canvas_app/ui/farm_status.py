@@ -8,6 +8,7 @@ seconds, so the editor never imports ray.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from PySide6.QtCore import QProcess, QTimer, Signal
@@ -61,7 +62,8 @@ class FarmStatus(QWidget):
 
         current = render_on()
         self.choice.setCurrentText(RAY_CLUSTER if current else THIS_COMPUTER)
-        self.address.setText(current or "ray")
+        # The Settings dialog's farm address fills the field until one is chosen here.
+        self.address.setText(current or os.environ.get("CANVAS_APP_FARM_ADDRESS", "") or "ray")
         self._update_controls()
         self.choice.currentTextChanged.connect(self._store)
         self.address.editingFinished.connect(self._store)

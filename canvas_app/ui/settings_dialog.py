@@ -67,7 +67,7 @@ PREFERENCES = (
     Preference("device", "Default device", "device", "CANVAS_APP_DEFAULT_DEVICE",
                lambda: "auto", "for new Generate nodes"),
     Preference("farm_address", "Render farm address", "text", "CANVAS_APP_FARM_ADDRESS",
-               lambda: "", "ray://HOST:PORT, or empty to render on this computer"),
+               lambda: "", "the Ray cluster that 'Render on' in the status bar offers (ray://HOST:PORT)"),
 )
 
 # What the user's environment held when the program started: that wins over the dialog.

@@ -94,3 +94,10 @@ def test_a_node_rendering_on_a_farm_worker_names_it_in_its_footer(make_window):
     with_host = footer()
     window.run_states.set_host(node, "")
     assert footer() != with_host  # "on render-02" is drawn beside the progress bar
+
+
+def test_the_settings_farm_address_fills_the_render_on_field(make_window, monkeypatch):
+    monkeypatch.setenv("CANVAS_APP_FARM_ADDRESS", "ray://render-head:10001")
+    window = make_window()
+    assert window.farm_status.address.text() == "ray://render-head:10001"
+    assert window.farm_status.choice.currentText() == THIS_COMPUTER  # chosen, never switched on
