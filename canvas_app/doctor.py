@@ -245,21 +245,22 @@ def report(project: str | None = None, models_dir: str | None = None) -> dict[st
     return result
 
 
-def _size(n: int | None) -> str:
+def format_size(n: int | None, unknown: str = "size unknown") -> str:
+    """Bytes as people read them (B, KB, MB, GB)."""
     if n is None:
-        return "size unknown"
+        return unknown
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return ""
+    return unknown
 
 
 def format_report(result: dict[str, Any]) -> str:
     device = result["device"]
     lines = [f"Python {result['python']} on {result['platform']}",
              f"torch {device.get('torch')}: {device.get('device')} ({device.get('name', '')})"
-             + (f", {_size(device['memory_bytes'])}" if device.get("memory_bytes") else "")]
+             + (f", {format_size(device['memory_bytes'])}" if device.get("memory_bytes") else "")]
     if device.get("note"):
         lines.append(f"  note: {device['note']}")
     for row in result["packages"]:
@@ -275,7 +276,7 @@ def format_report(result: dict[str, Any]) -> str:
         for check in result["models"]:
             state = "present" if check["present"] else "MISSING"
             where = check["path"] if check["present"] else "would download" if check["source"] == "hub" else ""
-            lines.append(f"  [{state}] {check['field']}: {check['spec']} - {_size(check['size_bytes'])}"
+            lines.append(f"  [{state}] {check['field']}: {check['spec']} - {format_size(check['size_bytes'])}"
                          f"{' - ' + where if where else ''} (nodes: {', '.join(check['nodes'])})")
             if check["licence"]:
                 lines.append(f"      licence: {check['licence']}")

@@ -5,6 +5,7 @@ same way; they never read the user's project folder nor write outputs.
 """
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import socket
@@ -47,9 +48,10 @@ def _portable(error: BaseException | None) -> BaseException | None:
     if error is None:
         return None
     try:
-        # A round trip of an exception this process just made (never data from outside):
-        # the only way to know Ray can carry it back.
-        pickle.loads(pickle.dumps(error))
+        # Ray carries it back by pickle: it must serialize, and rebuild from its
+        # reduce tuple as unpickling would (copy.copy takes the same path).
+        pickle.dumps(error)
+        copy.copy(error)
         return error
     except Exception:
         return RemoteError(type(error).__name__, str(error))

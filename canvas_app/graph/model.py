@@ -342,20 +342,10 @@ class Graph:
         return existing[0] if existing and link not in existing else None
 
     def _walk(self, start: str, forward: bool, links: list[Link] | None = None) -> set[str]:
-        if links is None:  # the graph's own links: through the index
-            return self._links_by_end().walk(start, forward)
-        neighbours: dict[str, list[str]] = {}
-        for link in links:
-            a, b = (link.src, link.dst) if forward else (link.dst, link.src)
-            neighbours.setdefault(a, []).append(b)
-        seen: set[str] = set()
-        stack = [start]
-        while stack:
-            for following in neighbours.get(stack.pop(), ()):
-                if following not in seen:
-                    seen.add(following)
-                    stack.append(following)
-        return seen
+        """Downstream (forward) or upstream of `start`, through the graph's links
+        or, for a what-if, through `links`."""
+        index = self._links_by_end() if links is None else _LinkIndex(links)
+        return index.walk(start, forward)
 
     def downstream_ids(self, node_id: str) -> set[str]:
         return self._walk(node_id, forward=True)

@@ -19,6 +19,8 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from canvas_app.doctor import format_size
+
 ROLE_CHECK = Qt.UserRole + 1
 COLUMNS = ["Status", "For", "Model", "Size", "Nodes"]
 
@@ -76,13 +78,7 @@ class _Downloader(QObject):
 
 
 def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return "?"
+    return format_size(n, unknown="?")
 
 
 class ModelsPanel(QWidget):
