@@ -14,9 +14,10 @@ model, FaceID adapter, image adapter, image encoder, motion adapter):
 - a local single file (``.safetensors``, ``.bin``, ``.ckpt``).
 
 `ModelManager` keeps loaded pipelines by key (model, dtype, device, adapters,
-...): each is loaded once and shared between Generate nodes; the least
-recently used entries are evicted when the memory budget is exceeded. The
-module-level `model_manager` is the shared instance.
+...): each is loaded once and shared between Generate nodes. Entries are
+sized by what their torch modules hold on each device; the least recently used
+are evicted when a device goes over its budget or when a new load would not
+fit the card. The module-level `model_manager` is the shared instance.
 
 Nothing here imports torch at module level.
 """
@@ -93,10 +94,38 @@ def looks_like_hub_id(spec: str) -> bool:
 
 
 def _revision_from_path(path: Path) -> str | None:
-    """The commit hash when `path` lies inside a hub cache snapshot."""
-    for part in reversed(path.resolve().parts):
-        if _COMMIT.match(part):
-            return part
+    """The commit hash when `path` lies inside a hub cache snapshot
+    (``.../snapshots/<commit>/...``). Read from the path as given: a snapshot
+    file is a symlink to a blob, whose resolved path has no commit in it."""
+    parts = Path(os.path.abspath(path)).parts
+    for index in range(len(parts) - 1, 0, -1):
+        if _COMMIT.match(parts[index]) and parts[index - 1] == "snapshots":
+            return parts[index]
+    return None
+
+
+_PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth")
+
+
+def weight_format(path: Path) -> str | None:
+    """"safetensors", "pickle" (torch.load: .bin/.ckpt/.pt/.pth) or None, from
+    the name the user gave; a name without a known suffix (a Hugging Face cache
+    blob, a renamed file) is told by its first bytes: a safetensors file starts
+    with its header's length and ``{``, a torch file is a zip or a pickle."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".safetensors":
+        return "safetensors"
+    if suffix in _PICKLE_SUFFIXES:
+        return "pickle"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+    except OSError:
+        return None
+    if len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < (1 << 30):
+        return "safetensors"
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        return "pickle"
     return None
 
 
@@ -165,7 +194,9 @@ def resolve_source(spec: str, *, field: str, ctx: RunContext | None = None, want
         kind = "file" if local.is_file() else "folder"
         if want != "any" and kind != want:
             raise BadInput(f"{spec!r} is a {kind}; a {want} is needed here", field=field, node=node)
-        return Source(spec=spec, path=local.resolve(), kind=kind, origin="local",
+        # Absolute, but not resolved: a file in a Hugging Face cache snapshot is a
+        # symlink to a blob whose name carries neither the format nor the commit.
+        return Source(spec=spec, path=Path(os.path.abspath(local)), kind=kind, origin="local",
                       revision=_revision_from_path(local))
     if not looks_like_hub_id(spec) or os.path.isabs(spec):
         raise BadInput(f"{spec!r} is neither an existing file or folder nor a Hugging Face model id "
@@ -227,7 +258,7 @@ def fingerprint(source: Source) -> str:
     if path.is_file():
         digest.update(path.name.encode())
         digest.update(str(path.stat().st_size).encode())
-        if path.suffix == ".safetensors":
+        if weight_format(path) == "safetensors":
             with open(path, "rb") as handle:
                 header_len = int.from_bytes(handle.read(8), "little")
                 digest.update(handle.read(min(header_len, 1 << 24)))
@@ -258,16 +289,31 @@ def read_model_index(folder: Path) -> dict:
 # The cache of loaded pipelines
 
 
-def module_bytes(obj: Any) -> int:
-    """Parameter + buffer bytes of a torch module or of a pipeline's modules."""
+def _torch_modules(obj: Any) -> list[Any]:
+    """The torch modules `obj` holds: itself, a pipeline's components, or a
+    Bundle's pipeline and its derived pipelines (img2img, ...; they share
+    components, which `module_bytes_by_device` counts once)."""
+    if hasattr(obj, "parameters") and callable(getattr(obj, "parameters")):
+        return [obj]
+    modules: list[Any] = []
+    pipelines = [obj]
+    if hasattr(obj, "pipe"):  # a Bundle
+        pipelines = [obj.pipe, *getattr(obj, "extras", {}).values()]
+    for pipeline in pipelines:
+        components = getattr(pipeline, "components", None)
+        if isinstance(components, dict):
+            modules += [m for m in components.values() if hasattr(m, "parameters")]
+        elif hasattr(pipeline, "parameters") and pipeline is not obj:
+            modules.append(pipeline)
+    return modules
+
+
+def module_bytes_by_device(obj: Any) -> dict[str, int]:
+    """Parameter + buffer bytes of every torch module `obj` holds, by device
+    type ("cuda", "cpu", "mps", ...). A tensor shared between modules counts once."""
     seen: set[int] = set()
-    total = 0
-    modules = []
-    if hasattr(obj, "components") and isinstance(getattr(obj, "components"), dict):
-        modules = [m for m in obj.components.values() if hasattr(m, "parameters")]
-    elif hasattr(obj, "parameters"):
-        modules = [obj]
-    for module in modules:
+    by_device: dict[str, int] = {}
+    for module in _torch_modules(obj):
         tensors = list(module.parameters())
         if hasattr(module, "buffers"):
             tensors += list(module.buffers())
@@ -276,8 +322,35 @@ def module_bytes(obj: Any) -> int:
             if key in seen:
                 continue
             seen.add(key)
-            total += tensor.numel() * tensor.element_size()
-    return total
+            device = getattr(getattr(tensor, "device", None), "type", "cpu")
+            by_device[device] = by_device.get(device, 0) + tensor.numel() * tensor.element_size()
+    return by_device
+
+
+def module_bytes(obj: Any) -> int:
+    """Parameter + buffer bytes of a torch module, a pipeline's modules or a Bundle's."""
+    return sum(module_bytes_by_device(obj).values())
+
+
+def device_kind(device: str) -> str:
+    """"cuda:1" -> "cuda": budgets and sizes are kept per kind of memory."""
+    return str(device).split(":", 1)[0]
+
+
+def free_device_bytes(device: str) -> int | None:
+    """Free memory on a CUDA card as the driver reports it; None elsewhere."""
+    if not device.startswith("cuda"):
+        return None
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    try:
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    except Exception:  # pragma: no cover - driver without the query
+        return None
 
 
 def default_budget_bytes(device: str = "cpu") -> int:
@@ -306,21 +379,28 @@ def default_budget_bytes(device: str = "cpu") -> int:
 class Entry:
     key: Hashable
     value: Any
-    size_bytes: int
+    size_bytes: int  # all devices together
     device: str
     loaded_at: float = field(default_factory=time.time)
     uses: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)  # held while rendering
     extras: dict = field(default_factory=dict)  # derived pipelines (img2img, ...) sharing components
+    device_bytes: dict = field(default_factory=dict)  # "cuda" / "cpu" / ... -> bytes held there
 
 
 class ModelManager:
     """Loads each pipeline once per key and shares it; evicts the least
-    recently used when the total size exceeds the budget.
+    recently used when a device's share exceeds its budget, or when a new load
+    would not fit.
 
     `get(key, loader, device=...)` returns an `Entry`; `loader()` must return
     the loaded object. Concurrent `get`s of the same key load once. Callers
     hold `entry.lock` while they use the pipeline.
+
+    Sizes are the parameters and buffers of every torch module an entry holds,
+    by device (a model offloaded to the CPU counts against the CPU's budget).
+    The budget (explicit, or `default_budget_bytes` per device) applies to each
+    kind of device separately.
     """
 
     def __init__(self, budget_bytes: int | None = None) -> None:
@@ -341,6 +421,10 @@ class ModelManager:
         self._budget = value
         self._evict_over_budget(keep=None)
 
+    def budget_for(self, device: str) -> int:
+        """The budget of one kind of device: the explicit one, or its default."""
+        return self._budget if self._budget is not None else default_budget_bytes(device)
+
     def _main_device(self) -> str:
         with self._lock:
             for entry in self._entries.values():
@@ -352,6 +436,20 @@ class ModelManager:
     def total_bytes(self) -> int:
         with self._lock:
             return sum(entry.size_bytes for entry in self._entries.values())
+
+    def bytes_on(self, device: str) -> int:
+        """What the cached entries hold on one kind of device ("cuda", "cpu", ...)."""
+        kind = device_kind(device)
+        with self._lock:
+            return sum(entry.device_bytes.get(kind, 0) for entry in self._entries.values())
+
+    def bytes_by_device(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        with self._lock:
+            for entry in self._entries.values():
+                for kind, size in entry.device_bytes.items():
+                    totals[kind] = totals.get(kind, 0) + size
+        return totals
 
     # -- access -----------------------------------------------------------
     def keys(self) -> list[Hashable]:
@@ -367,7 +465,13 @@ class ModelManager:
             return self._entries.get(key)
 
     def get(self, key: Hashable, loader: Callable[[], Any], *, device: str = "cpu",
-            size_of: Callable[[Any], int] = module_bytes) -> Entry:
+            size_of: Callable[[Any], int] | None = None, expected_bytes: int | None = None) -> Entry:
+        """The entry for `key`, loading it with `loader()` when it is not cached.
+
+        expected_bytes: what the load will roughly take on `device`; least
+        recently used entries are unloaded first when it would not fit.
+        size_of: how big a loaded value is (all on `device`); by default its
+        torch modules are measured, device by device."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -382,8 +486,15 @@ class ModelManager:
                     self._entries.move_to_end(key)
                     entry.uses += 1
                     return entry
+            if expected_bytes:
+                self.make_room(device, int(expected_bytes))
             value = loader()
-            entry = Entry(key=key, value=value, size_bytes=int(size_of(value)), device=device, uses=1)
+            if size_of is not None:
+                device_bytes = {device_kind(device): int(size_of(value))}
+            else:
+                device_bytes = module_bytes_by_device(value)
+            entry = Entry(key=key, value=value, size_bytes=sum(device_bytes.values()), device=device,
+                          uses=1, device_bytes=device_bytes)
             with self._lock:
                 self.load_count += 1
                 self._entries[key] = entry
@@ -407,18 +518,57 @@ class ModelManager:
         for entry in entries:
             self._release(entry)
 
-    def _evict_over_budget(self, keep: Hashable | None) -> None:
-        budget = self.budget_bytes
+    def unload_others(self, keep: Hashable, device: str | None = None) -> list[Hashable]:
+        """Unload every entry but `keep` (those holding memory on `device` when
+        given), least recently used first: what an out-of-memory retry frees."""
+        kind = device_kind(device) if device else None
+        with self._lock:
+            victims = [key for key, entry in self._entries.items()
+                       if key != keep and (kind is None or entry.device_bytes.get(kind, 0) > 0
+                                           or device_kind(entry.device) == kind)]
+        for key in victims:
+            if self.unload(key):
+                with self._lock:
+                    self.evictions.append(key)
+        return victims
+
+    def make_room(self, device: str, needed_bytes: int, keep: Hashable | None = None) -> list[Hashable]:
+        """Unload least recently used entries holding memory on `device` until
+        `needed_bytes` more fit its budget and, on a CUDA card, its free memory.
+        Returns the keys unloaded."""
+        kind = device_kind(device)
+        budget = self.budget_for(device)
+        evicted: list[Hashable] = []
         while True:
+            free = free_device_bytes(device)
+            fits_budget = self.bytes_on(kind) + needed_bytes <= budget
+            fits_card = free is None or free >= needed_bytes
+            if fits_budget and fits_card:
+                return evicted
             with self._lock:
-                if self.total_bytes <= budget:
-                    return
-                victim = next((k for k, e in self._entries.items() if k != keep), None)
+                victim = next((k for k, e in self._entries.items()
+                               if k != keep and e.device_bytes.get(kind, 0) > 0), None)
                 if victim is None:
-                    return
+                    return evicted
                 entry = self._entries.pop(victim)
                 self.evictions.append(victim)
+            evicted.append(victim)
             self._release(entry)
+
+    def _evict_over_budget(self, keep: Hashable | None) -> None:
+        for kind in list(self.bytes_by_device()):
+            budget = self.budget_for(kind)
+            while True:
+                with self._lock:
+                    if self.bytes_on(kind) <= budget:
+                        break
+                    victim = next((k for k, e in self._entries.items()
+                                   if k != keep and e.device_bytes.get(kind, 0) > 0), None)
+                    if victim is None:
+                        break
+                    entry = self._entries.pop(victim)
+                    self.evictions.append(victim)
+                self._release(entry)
 
     @staticmethod
     def _release(entry: Entry) -> None:

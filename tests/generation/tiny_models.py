@@ -292,6 +292,29 @@ def save_motion_adapter(folder: Path) -> Path:
     return folder
 
 
+def save_sdxl_motion_adapter(folder: Path) -> Path:
+    """A motion adapter for the tiny SDXL UNet, shaped as the AnimateDiff SDXL beta
+    (no motion mid block), trained for 32 frames."""
+    import torch
+    from diffusers import MotionAdapter
+
+    torch.manual_seed(0)
+    adapter = MotionAdapter(block_out_channels=(4, 8), motion_layers_per_block=1, motion_norm_num_groups=2,
+                            motion_num_attention_heads=2, motion_max_seq_length=32, use_motion_mid_block=False)
+    adapter.save_pretrained(str(folder))
+    return folder
+
+
+def build_sdxl(root: Path) -> dict[str, Path]:
+    """The tiny SDXL folder, a FaceID adapter that fits it and an SDXL motion adapter."""
+    root.mkdir(parents=True, exist_ok=True)
+    model = save_sdxl_folder(root / "sdxl")
+    unet_config = json.loads((model / "unet" / "config.json").read_text())
+    return {"model": model,
+            "faceid": save_adapter_safetensors(faceid_state_dict(unet_config), root / "faceid_xl.safetensors"),
+            "motion": save_sdxl_motion_adapter(root / "motion_adapter_xl")}
+
+
 def build_all(root: Path) -> dict[str, Path]:
     """Save every tiny model under `root`; returns the paths by name."""
     root.mkdir(parents=True, exist_ok=True)

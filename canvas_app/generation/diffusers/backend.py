@@ -16,7 +16,8 @@ from canvas_app.engine.context import Cancelled, RunContext
 from canvas_app.errors import BadInput, CanvasError, NodeFailure
 from canvas_app.generation.base import ShotRequest
 from canvas_app.generation.diffusers.faces import face_embeddings
-from canvas_app.generation.diffusers.loading import is_oom, resolve_device, resolve_dtype, resolve_sources, Loader
+from canvas_app.generation.diffusers.loading import (Loader, estimate_load_bytes, is_oom, resolve_device,
+                                                     resolve_dtype, resolve_sources)
 from canvas_app.generation.diffusers.options import Options, parse_options
 from canvas_app.generation.diffusers.rendering import render_bundle
 from canvas_app.generation.model_manager import ModelManager, get_model_manager
@@ -42,32 +43,48 @@ class DiffusersBackend:
 
         device = resolve_device(request.device)
         dtype = resolve_dtype(opts.dtype, device)
-        try:
-            clip = None
-            while clip is None:
-                entry = self._entry(opts, request, device, dtype, ctx)
-                with entry.lock:
-                    if entry.value is None:  # evicted between get and lock: load again
-                        continue
-                    clip = render_bundle(entry.value, opts, request, faces, ctx)
-        except (CanvasError, Cancelled):
-            raise
-        except Exception as error:  # noqa: BLE001 - becomes a NodeFailure the user can read
-            if is_oom(error):
+        retried_after_oom = False
+        attempt: dict = {}  # the cache key this render uses: kept when an OOM retry unloads the others
+        while True:
+            try:
+                clip = self._render_once(opts, request, faces, device, dtype, ctx, attempt)
+                break
+            except (CanvasError, Cancelled):
+                raise
+            except Exception as error:  # noqa: BLE001 - becomes a NodeFailure the user can read
+                node = ctx.node_title or ctx.node_id or None
+                if not is_oom(error):
+                    raise NodeFailure(f"diffusers failed: {type(error).__name__}: {error}", node=node) from error
+                # Other cached pipelines may hold the memory this shot needs: unload
+                # them and try once more before failing the node.
+                freed = [] if retried_after_oom else self.manager.unload_others(attempt.get("key"), device)
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
-                raise NodeFailure(
-                    f"out of GPU memory rendering {request.width}x{request.height}"
-                    f"{' x %d frames' % opts.max_frames if opts.motion else ''}. Try attention_slicing, "
-                    "vae_tiling or cpu_offload, a smaller size, fewer frames, or dtype fp16.",
-                    node=ctx.node_title or ctx.node_id or None) from error
-            raise NodeFailure(f"diffusers failed: {type(error).__name__}: {error}",
-                              node=ctx.node_title or ctx.node_id or None) from error
+                if retried_after_oom:
+                    raise NodeFailure(
+                        f"out of GPU memory rendering {request.width}x{request.height}"
+                        f"{' x %d frames' % opts.max_frames if opts.motion else ''}, even after unloading the "
+                        "other cached pipelines. Try attention_slicing, vae_tiling or cpu_offload, a smaller "
+                        "size, fewer frames, or dtype fp16.", node=node) from error
+                retried_after_oom = True
+                ctx.log(f"out of memory: unloaded {len(freed)} other cached pipeline(s) and trying once more")
+        if retried_after_oom:
+            clip.metadata.setdefault("notes", []).append("retried once after running out of memory")
         clip.metadata["seconds"] = round(time.perf_counter() - started, 3)
         ctx.progress(1.0, "done")
         return clip
 
-    def _entry(self, opts: Options, request: ShotRequest, device: str, dtype: str, ctx: RunContext):
+    def _render_once(self, opts: Options, request: ShotRequest, faces, device: str, dtype: str,
+                     ctx: RunContext, attempt: dict) -> Clip:
+        while True:
+            entry = self._entry(opts, request, device, dtype, ctx, attempt)
+            with entry.lock:
+                if entry.value is None:  # evicted between get and lock: load again
+                    continue
+                return render_bundle(entry.value, opts, request, faces, ctx)
+
+    def _entry(self, opts: Options, request: ShotRequest, device: str, dtype: str, ctx: RunContext,
+               attempt: dict | None = None):
         sources, kind, use_image_adapter = resolve_sources(opts, request, ctx)
         offload = opts.cpu_offload and device.startswith("cuda")
         adapters = tuple((name, str(sources[name].path)) for name in
@@ -76,4 +93,7 @@ class DiffusersBackend:
                str(sources["model_config"].path) if "model_config" in sources else "",
                kind, opts.faceid_variant, dtype, device, offload, adapters)
         loader = Loader(opts, kind, device, dtype, use_image_adapter, sources, ctx)
-        return self.manager.get(key, loader, device=device)
+        if attempt is not None:
+            attempt["key"] = key
+        expected = 0 if offload else estimate_load_bytes(sources, dtype)
+        return self.manager.get(key, loader, device=device, expected_bytes=expected)

@@ -17,7 +17,8 @@ from canvas_app.errors import BadInput, CanvasError
 from canvas_app.generation.diffusers.faces import FACE_EMBED_DIM
 from canvas_app.generation.diffusers.options import DEFAULT_ADAPTERS, Options
 from canvas_app.generation.model_manager import (
-    PIPELINE_ALLOW, PIPELINE_IGNORE, Source, fingerprint, offline_mode, read_model_index, resolve_source)
+    PIPELINE_ALLOW, PIPELINE_IGNORE, Source, fingerprint, offline_mode, read_model_index, resolve_source,
+    weight_format)
 from canvas_app.values import FACE_ROLES
 
 FACEID_LORA = "faceid"
@@ -126,6 +127,68 @@ def is_oom(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
+_FLOAT_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1}
+_VARIANT_WORDS = (".fp16.", ".non_ema.", ".ema.")
+
+
+def _safetensors_load_bytes(path: Path, float_bytes: int) -> int:
+    """What a .safetensors file's tensors take once loaded with floats in
+    `float_bytes` per value, from its header alone (nothing is read beyond it)."""
+    import json
+    import math
+
+    try:
+        with open(path, "rb") as handle:
+            header_len = int.from_bytes(handle.read(8), "little")
+            if not 0 < header_len <= (1 << 26):
+                return path.stat().st_size
+            header = json.loads(handle.read(header_len))
+    except (OSError, ValueError):
+        return 0
+    total = 0
+    for name, info in header.items():
+        if name == "__metadata__" or not isinstance(info, dict):
+            continue
+        start, end = info.get("data_offsets", (0, 0))
+        if info.get("dtype") in _FLOAT_BYTES:
+            total += math.prod(info.get("shape") or [1]) * float_bytes
+        else:
+            total += int(end) - int(start)
+    return total
+
+
+def estimate_load_bytes(sources: dict[str, Source], dtype: str) -> int:
+    """Roughly what loading these sources in `dtype` puts on the device: the
+    weights a pipeline load reads (component safetensors; not single-file
+    checkpoints lying beside a diffusers folder, nor fp16/EMA variants). What
+    the model manager frees room for before a load."""
+    float_bytes = {"fp16": 2, "bf16": 2}.get(dtype, 4)
+    total = 0
+    for name, source in sources.items():
+        if name == "model_config":
+            continue  # configs only
+        path = source.path
+        if path.is_file():
+            files = [path]
+        elif path.is_dir():
+            top_level_ok = not (path / "model_index.json").is_file()
+            files = [f for f in path.rglob("*") if f.is_file()
+                     and weight_format(f) is not None
+                     and not any(word in f.name for word in _VARIANT_WORDS)
+                     and (top_level_ok or f.parent != path)]
+        else:
+            continue
+        for file in files:
+            if weight_format(file) == "pickle" and any(weight_format(other) == "safetensors"
+                                                       for other in file.parent.iterdir() if other.is_file()):
+                continue  # the same weights as .bin and .safetensors: only one is loaded
+            if weight_format(file) == "safetensors":
+                total += _safetensors_load_bytes(file, float_bytes)
+            else:
+                total += file.stat().st_size
+    return total
+
+
 def _accelerate_available() -> bool:
     import importlib.util
 
@@ -168,7 +231,9 @@ def detect_kind_from_folder(folder: Path) -> str:
 
 
 def detect_kind_from_file(path: Path) -> str:
-    if path.suffix == ".safetensors":
+    """sdxl or sd15 from a single-file checkpoint's tensor names (SDXL has a
+    second text encoder under conditioner.embedders.1)."""
+    if weight_format(path) == "safetensors":
         try:
             from safetensors import safe_open
 
@@ -191,8 +256,9 @@ def load_adapter_state_dict(source: Source, field_name: str, prefer: tuple[str, 
         if not (preferred or candidates):
             raise BadInput(f"no .safetensors or .bin adapter weights in {path}", field=field_name)
         path = (preferred or candidates)[0]
+    file_format = weight_format(path)
     try:
-        if path.suffix == ".safetensors":
+        if file_format == "safetensors":
             from safetensors import safe_open
 
             state = {"image_proj": {}, "ip_adapter": {}}
@@ -201,10 +267,12 @@ def load_adapter_state_dict(source: Source, field_name: str, prefer: tuple[str, 
                     group, _, rest = key.partition(".")
                     if group in state:
                         state[group][rest] = handle.get_tensor(key)
-        else:
+        elif file_format == "pickle":
             import torch
 
             state = torch.load(str(path), map_location="cpu", weights_only=True)
+        else:
+            raise ValueError("neither a .safetensors nor a torch (.bin) file")
     except Exception as error:
         raise BadInput(f"cannot read IP-Adapter weights {path.name}: {error}", field=field_name) from None
     if not isinstance(state, dict) or not state.get("image_proj") or not state.get("ip_adapter"):

@@ -90,6 +90,57 @@ def _set_free_noise(runner: Any, bundle: Bundle, enabled: bool) -> None:
         runner.disable_free_noise()
 
 
+def generator_device(bundle: Bundle, long_clip: str | None) -> str:
+    """Where the seed's generator lives. On the CPU for CPU/MPS renders and
+    under offload, and whenever FreeNoise runs: its frame shuffling calls
+    `torch.randperm(..., generator=generator)` with no device, i.e. on the CPU,
+    and torch refuses a CUDA generator there (diffusers' FreeNoise docs pass a
+    CPU generator). Otherwise on the GPU, where the initial noise is drawn."""
+    if bundle.device in ("mps", "cpu") or bundle.offload or long_clip == "free_noise":
+        return "cpu"
+    return bundle.device
+
+
+VAE_DECODE_CHUNK = 8  # frames decoded at once: a 1024-px SDXL frame takes ~1 GB in the decoder
+
+
+def decode_video_latents(pipe: Any, latents: Any) -> np.ndarray:
+    """(batch, channels, frames, h, w) latents -> (batch, frames, H, W, 3) floats in 0..1.
+
+    For SDXL motion: upstream's AnimateDiffSDXLPipeline upcasts only part of a
+    `force_upcast` VAE in fp16 (post_quant_conv, conv_in and the mid block stay
+    half) while the decoder no longer casts between its blocks, so decoding
+    fails ("Input type (c10::Half) and bias type (float)"). Here the whole VAE
+    decodes in float32 when it must upcast, and in its own dtype otherwise,
+    a few frames at a time; the VAE goes back to its dtype afterwards."""
+    import torch
+
+    vae = pipe.vae
+    original = vae.dtype
+    upcast = original == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
+    decode_dtype = torch.float32 if upcast else original
+    from diffusers.utils import logging as diffusers_logging
+
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # casting with to() warns about modules kept in fp32: none here
+    if upcast:
+        vae.to(dtype=decode_dtype)
+    try:
+        latents = latents.to(device=pipe._execution_device, dtype=decode_dtype) / vae.config.scaling_factor
+        batch, channels, count, height, width = latents.shape
+        flat = latents.permute(0, 2, 1, 3, 4).reshape(batch * count, channels, height, width)
+        images = torch.cat([vae.decode(flat[start:start + VAE_DECODE_CHUNK]).sample
+                            for start in range(0, flat.shape[0], VAE_DECODE_CHUNK)])
+        video = images.reshape((batch, count) + images.shape[1:]).permute(0, 2, 1, 3, 4).float()
+        frames = pipe.video_processor.postprocess_video(video=video, output_type="np")
+    finally:
+        if upcast:
+            vae.to(dtype=original)
+        diffusers_logging.set_verbosity(verbosity)
+        pipe.maybe_free_model_hooks()  # under offload the VAE goes back to the CPU
+    return np.asarray(frames)
+
+
 def faceid_lora_weight(opts: Options) -> float:
     """The FaceID LoRA goes with the adapter: full weight, or off with identity off."""
     return 1.0 if opts.identity_strength > 0 else 0.0
@@ -101,7 +152,7 @@ def load_character_loras(bundle: Bundle, opts: Options, ctx: RunContext) -> list
         return []
     from safetensors.torch import load_file
 
-    from canvas_app.generation.model_manager import resolve_source
+    from canvas_app.generation.model_manager import resolve_source, weight_format
 
     loaded: list[dict] = []
     try:
@@ -113,7 +164,7 @@ def load_character_loras(bundle: Bundle, opts: Options, ctx: RunContext) -> list
                 if not files:
                     raise BadInput(f"no .safetensors LoRA in {path}", field="loras")
                 path = files[0]
-            if path.suffix != ".safetensors":
+            if weight_format(path) != "safetensors":
                 raise BadInput(f"{path.name}: LoRAs load from .safetensors files only", field="loras")
             try:
                 state = load_file(str(path))
@@ -168,7 +219,7 @@ def _render(bundle: Bundle, opts: Options, request: ShotRequest, faces: np.ndarr
 
     unet = pipe.unet
     do_cfg = opts.guidance > 1.0 and getattr(unet.config, "time_cond_proj_dim", None) is None
-    execution_device = pipe._execution_device if bundle.offload else torch.device(bundle.device)
+    execution_device = pipe._execution_device  # where the modules run (the GPU under offload too)
     unet_dtype = unet.dtype
 
     # Identity + reference embeddings, one entry per loaded adapter.
@@ -195,8 +246,6 @@ def _render(bundle: Bundle, opts: Options, request: ShotRequest, faces: np.ndarr
     else:
         pipe.vae.disable_tiling()
 
-    generator_device = "cpu" if bundle.device in ("mps", "cpu") or bundle.offload else bundle.device
-    generator = torch.Generator(device=generator_device).manual_seed(int(request.seed))
 
     previous = request.previous_clip
     continuity = opts.continuity_strength if previous is not None and previous.frames else 0.0
@@ -217,6 +266,7 @@ def _render(bundle: Bundle, opts: Options, request: ShotRequest, faces: np.ndarr
                          f"{bundle.motion_max_frames}")
             rendered_frames = bundle.motion_max_frames
             long_clip = "capped"
+    generator = torch.Generator(device=generator_device(bundle, long_clip)).manual_seed(int(request.seed))
     callback = StepCallback(ctx, effective_steps, model_kind=bundle.model_kind, size=(width, height),
                             min_interval=opts.preview_interval,
                             message=f"denoising {rendered_frames} frames" if bundle.motion else "denoising")
@@ -250,9 +300,16 @@ def _render(bundle: Bundle, opts: Options, request: ShotRequest, faces: np.ndarr
         runner.scheduler = scheduler
         runner._interrupt = False
         _set_free_noise(runner, bundle, long_clip == "free_noise")
+        decode_ourselves = bundle.model_kind == "sdxl"
+        if decode_ourselves:
+            kwargs["output_type"] = "latent"
         with torch.inference_mode():
             output = runner(**kwargs)
-        video = np.asarray(output.frames[0])
+            if decode_ourselves:
+                video = decode_video_latents(runner, output.frames)[0]
+            else:
+                video = np.asarray(output.frames[0])
+        frames_rendered = len(video)
         frames = [_fit(_to_uint8(frame), width, height) for frame in video]
         if len(frames) < n_frames:
             notes.append(f"{len(frames)} frames rendered (max_frames) and held to fill {n_frames}")
@@ -270,6 +327,7 @@ def _render(bundle: Bundle, opts: Options, request: ShotRequest, faces: np.ndarr
         with torch.inference_mode():
             output = runner(**kwargs)
         still = _fit(_to_uint8(output.images[0]), width, height)
+        frames_rendered = 1
         frames = camera_frames(still, n_frames, request.prompt.camera_move)
     nsfw = getattr(output, "nsfw_content_detected", None)
     ctx.progress(0.97, "finishing")
@@ -304,7 +362,7 @@ def _render(bundle: Bundle, opts: Options, request: ShotRequest, faces: np.ndarr
         "motion_context_frames": free_noise_context(bundle) if long_clip == "free_noise" else None,
         "loras": [{"name": lora["name"], "file": lora["file"], "weight": lora["weight"]} for lora in loras],
         "faceid_lora_weight": faceid_lora_weight(opts) if bundle.faceid_lora else None,
-        "frames_rendered": len(output.frames[0]) if bundle.motion else 1,
+        "frames_rendered": frames_rendered,
         "continuity_strength": continuity,
         "img2img_strength": round(denoise, 4) if continuity > 0 else None,
         "camera_move": request.prompt.camera_move,
