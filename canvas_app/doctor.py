@@ -19,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 # What the code needs (pyproject.toml carries the same floors; a test checks):
-# diffusers and transformers accept `dtype=` in from_pretrained / from_pipe.
+# diffusers and transformers accept `dtype=` in from_pretrained / from_pipe;
+# diffusers 0.42 needs huggingface-hub 1.32, which transformers accepts from 5.0
+# (4.x wants a hub below 1.0); below peft 0.17 diffusers 0.42 turns its LoRA
+# support off, and every FaceID file carries a LoRA.
 VERSION_FLOORS = {
     "torch": "2.2",
     "diffusers": "0.42",
-    "transformers": "4.56",
-    "peft": "0.10",
-    "huggingface-hub": "0.23",
+    "transformers": "5.0",
+    "peft": "0.17",
+    "huggingface-hub": "1.32",
     "onnxruntime": "1.17",
     "insightface": "2.1",
 }
@@ -78,6 +81,87 @@ def check_packages() -> list[dict[str, Any]]:
         rows.append({"package": package, "version": version, "floor": floor, "ok": ok,
                      "fix": "" if ok else f"pip install '{package}>={floor}'"})
     return rows
+
+
+# The libraries whose versions the generation libraries constrain among themselves.
+WATCHED_PACKAGES = ("torch", "transformers", "huggingface-hub", "peft", "accelerate", "safetensors", "tokenizers")
+REQUIRERS = ("diffusers", "transformers", "peft", "accelerate")
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _diffusers_peft_gates() -> list[str]:
+    """The versions below which diffusers turns its PEFT (LoRA) backend off
+    without an error (`MIN_PEFT_VERSION` / `MIN_TRANSFORMERS_VERSION` in
+    diffusers/utils/constants.py). peft is an optional extra of diffusers, so
+    pip never enforces them. Read from the source text: importing diffusers
+    is what a version mismatch may break."""
+    import re
+
+    spec = importlib.util.find_spec("diffusers")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    path = Path(list(spec.submodule_search_locations)[0]) / "utils" / "constants.py"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    gates = []
+    for variable, package in (("MIN_PEFT_VERSION", "peft"), ("MIN_TRANSFORMERS_VERSION", "transformers")):
+        match = re.search(rf"^{variable}\s*=\s*[\"']([0-9][0-9A-Za-z.]*)[\"']", text, re.MULTILINE)
+        if match:
+            gates.append(f"{package}>={match.group(1)}")
+    return gates
+
+
+def requirement_rows(declared: dict[str, tuple[str, list[str]]],
+                     installed: dict[str, str | None]) -> list[dict[str, Any]]:
+    """Each requirement a generation library declares on a watched package,
+    against the installed version. declared: requirer -> (its version, its
+    requirement strings); installed: package -> version or None."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    rows = []
+    for requirer, (requirer_version, lines) in declared.items():
+        for line in lines:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if requirement.marker is not None and "extra" in str(requirement.marker):
+                continue
+            package = _canonical(requirement.name)
+            if package not in WATCHED_PACKAGES or not str(requirement.specifier):
+                continue
+            version = installed.get(package)
+            try:
+                ok = version is not None and requirement.specifier.contains(Version(version), prereleases=True)
+            except InvalidVersion:
+                ok = False
+            rows.append({"package": package, "requires": str(requirement.specifier), "version": version,
+                         "required_by": f"{requirer} {requirer_version}", "ok": ok,
+                         "fix": "" if ok else f"pip install '{package}{requirement.specifier}'"})
+    return rows
+
+
+def check_library_requirements() -> list[dict[str, Any]]:
+    """What diffusers, transformers, peft and accelerate, as installed, require
+    of each other (and of torch and huggingface-hub), plus diffusers' own PEFT
+    gates: a mismatch pip lets through turns LoRA support off or breaks imports."""
+    declared: dict[str, tuple[str, list[str]]] = {}
+    for requirer in REQUIRERS:
+        version = _version(requirer)
+        if version is None:
+            continue
+        lines = list(importlib.metadata.requires(requirer) or [])
+        if requirer == "diffusers":
+            lines += _diffusers_peft_gates()
+        declared[requirer] = (version, lines)
+    installed = {package: _version(package) for package in WATCHED_PACKAGES}
+    return requirement_rows(declared, installed)
 
 
 def check_device() -> dict[str, Any]:
@@ -231,7 +315,9 @@ def report(project: str | None = None, models_dir: str | None = None) -> dict[st
         "packages": check_packages(),
         "face_packs": check_face_packs(models_dir),
     }
+    result["requirements"] = check_library_requirements()
     missing = [row["fix"] for row in result["packages"] if not row["ok"]]
+    missing += list(dict.fromkeys(row["fix"] for row in result["requirements"] if not row["ok"]))
     if project is not None:
         from canvas_app.project import load_project
 
@@ -266,6 +352,10 @@ def format_report(result: dict[str, Any]) -> str:
     for row in result["packages"]:
         mark = "ok " if row["ok"] else "OLD" if row["version"] else "MISSING"
         lines.append(f"  [{mark}] {row['package']} {row['version'] or '-'} (needs >= {row['floor']})")
+    for row in result.get("requirements", []):
+        if not row["ok"]:
+            lines.append(f"  [MISMATCH] {row['required_by']} needs {row['package']}{row['requires']}, "
+                         f"installed: {row['version'] or 'none'}")
     packs = result["face_packs"]
     lines.append(f"face packs in {packs['folder']}: {', '.join(packs['installed']) or 'none'}"
                  f" ({packs['licence']})")
