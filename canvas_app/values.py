@@ -53,6 +53,10 @@ class FaceSample:
     similarity: float = 1.0  # to the combined identity, with the primary encoder
     included: bool = True
     note: str = ""  # why it was left out, or which face was picked
+    # The face as IP-Adapter FaceID Plus v2 was trained on it: insightface's
+    # norm_crop to the ArcFace template at 224 px. None in identities locked
+    # before it was kept (then made from the portrait's landmarks when needed).
+    face_crop: np.ndarray | None = None
 
 
 @dataclass

@@ -13,7 +13,7 @@ from canvas_app.identity.faces import DetectedFace, FaceEncoder
 from canvas_app.identity.image_input import as_rgb_uint8
 from canvas_app.identity.registry import canonical_encoder_name, get_encoder
 from canvas_app.identity.similarity import normalize
-from canvas_app.identity.geometry import portrait_crop
+from canvas_app.identity.geometry import faceid_crop, portrait_crop
 from canvas_app.identity.quality import FaceQuality, assess, check
 from canvas_app.values import FACE_ROLES, FaceSample, Identity, RefImage
 
@@ -38,6 +38,7 @@ class _Prepared:
     quality: FaceQuality
     embeddings: dict[str, np.ndarray]
     thumbnail: np.ndarray
+    face_crop: np.ndarray | None = None  # 224-px ArcFace-template crop for FaceID Plus v2
 
 
 def _prominence(face: DetectedFace) -> float:
@@ -113,7 +114,7 @@ def _prepare(reference: RefImage, encoders: list[FaceEncoder], face_index: int |
                               primary=primary.name)
         embeddings[encoder.name] = encoder.embed(encoder.align(image, face))
     return _Prepared(reference=reference, choice=choice, quality=quality, embeddings=embeddings,
-                     thumbnail=aligned)
+                     thumbnail=aligned, face_crop=faceid_crop(image, choice.face.landmarks))
 
 
 def _weighted_mean(prepared: list[_Prepared], members: Sequence[int], encoder: str) -> np.ndarray:
@@ -221,6 +222,7 @@ def build_identity(name: str, references: Sequence[RefImage], *,
                                                       combined[primary.name]), 6)),
             included=i in included,
             note="; ".join(notes),
+            face_crop=item.face_crop,
         ))
 
     best = max(included, key=lambda i: prepared[i].quality.weight)

@@ -5,6 +5,7 @@ Layout (format version 1)::
     embeddings.<k>               float32 (D_k,)   combined embedding of encoder k
     samples.<i>.embeddings.<k>   float32 (D_k,)   sample i's embedding with encoder k
     samples.<i>.thumbnail        uint8 (h, w, 3)  sample i's aligned face
+    samples.<i>.face_crop        uint8 (224, 224, 3) FaceID Plus v2 crop (optional)
     portrait                     uint8 (H, W, 3)  head-and-shoulders crop (optional)
     portrait_landmarks           float32 (5, 2)   in portrait pixels (optional)
 
@@ -66,6 +67,7 @@ def _metadata(identity: Identity) -> dict[str, Any]:
             "included": bool(sample.included),
             "note": str(sample.note),
             "encoders": [encoders.index(name) for name in sample.embeddings],
+            "has_face_crop": sample.face_crop is not None,
         })
     box = identity.portrait_face_box
     return {
@@ -111,6 +113,8 @@ def _check_for_save(identity: Identity) -> None:
         for name, vector in sample.embeddings.items():
             _check_vector(vector, f"sample {i} {name} embedding")
         _check_image(sample.thumbnail, f"sample {i} thumbnail")
+        if sample.face_crop is not None:
+            _check_image(sample.face_crop, f"sample {i} face crop")
     if identity.portrait is not None:
         _check_image(identity.portrait, "portrait")
     if identity.portrait_landmarks is not None:
@@ -139,6 +143,8 @@ def identity_to_bytes(identity: Identity) -> bytes:
             tensors[f"samples.{i}.embeddings.{k}"] = np.ascontiguousarray(
                 vector, dtype=np.float32).reshape(-1)
         tensors[f"samples.{i}.thumbnail"] = np.ascontiguousarray(sample.thumbnail, dtype=np.uint8)
+        if sample.face_crop is not None:
+            tensors[f"samples.{i}.face_crop"] = np.ascontiguousarray(sample.face_crop, dtype=np.uint8)
     if identity.portrait is not None:
         tensors["portrait"] = np.ascontiguousarray(identity.portrait, dtype=np.uint8)
     if identity.portrait_landmarks is not None:
@@ -331,6 +337,8 @@ def identity_from_bytes(data: bytes) -> Identity:
             similarity=_number(raw, "similarity"),
             included=included,
             note=_string(raw, "note", ""),
+            face_crop=(_image(tensors, f"samples.{i}.face_crop", f"sample {i} face crop")
+                       if raw.get("has_face_crop") is True else None),
         ))
 
     portrait = portrait_landmarks = None

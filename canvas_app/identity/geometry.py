@@ -64,6 +64,27 @@ def estimate_yaw(landmarks: np.ndarray) -> float:
     return float(math.degrees(math.atan(ratio)))
 
 
+FACEID_CROP_SIZE = 224  # IP-Adapter FaceID Plus v2's face crops (its model card and reference code)
+
+
+def faceid_crop(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """`face_align.norm_crop(image, landmark=kps, image_size=224)`: the face
+    warped onto insightface's ArcFace template at 224 px, as IP-Adapter FaceID
+    Plus v2 was trained. None without five finite landmarks."""
+    points = np.asarray(landmarks, dtype=np.float32)
+    if points.shape != (5, 2) or not np.isfinite(points).all():
+        return None
+    import warnings
+
+    from insightface.utils import face_align
+
+    with warnings.catch_warnings():  # scikit-image deprecates the estimate() call it uses
+        warnings.simplefilter("ignore", FutureWarning)
+        crop = face_align.norm_crop(np.ascontiguousarray(image, dtype=np.uint8), landmark=points,
+                                    image_size=FACEID_CROP_SIZE)
+    return np.ascontiguousarray(crop, dtype=np.uint8)
+
+
 def portrait_crop(image: np.ndarray, box, landmarks: np.ndarray, *, factor: float = 3.0,
                   max_side: int = 768):
     """Head-and-shoulders square crop around a face.

@@ -25,7 +25,7 @@ def _identity_with_faces(seed=0):
     identity = tm.tiny_identity(seed)
     rng = np.random.default_rng(seed)
     for sample in identity.samples:
-        sample.thumbnail = rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)
+        sample.face_crop = rng.integers(0, 255, (224, 224, 3), dtype=np.uint8)
     return identity
 
 

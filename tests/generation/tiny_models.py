@@ -340,13 +340,15 @@ def face_embedding(seed: int) -> "object":
     return vector / np.linalg.norm(vector)
 
 
-def tiny_identity(seed: int = 0, n_refs: int = 3, with_insightface: bool = True):
-    """An Identity with insightface (512-d) and dlib (128-d) embeddings and samples."""
+def tiny_identity(seed: int = 0, n_refs: int = 3, with_insightface: bool = True, face_crops: bool = True):
+    """An Identity with insightface (512-d) and dlib (128-d) embeddings and samples, each
+    with a 224-px FaceID Plus v2 crop (random pixels) unless face_crops is False."""
     import numpy as np
 
     from canvas_app.values import FaceSample, Identity
 
     rng = np.random.default_rng(seed + 100)
+    crop_rng = np.random.default_rng(seed + 200)
     samples = []
     vectors = []
     for index in range(n_refs):
@@ -358,7 +360,9 @@ def tiny_identity(seed: int = 0, n_refs: int = 3, with_insightface: bool = True)
         dlib = rng.standard_normal(128).astype(np.float32)
         embeddings["dlib"] = dlib / np.linalg.norm(dlib)
         samples.append(FaceSample(source_name=f"ref{index}.jpg", source_sha256=f"{index:064d}", role="face",
-                                  embeddings=embeddings, thumbnail=np.zeros((8, 8, 3), np.uint8), quality=1.0))
+                                  embeddings=embeddings, thumbnail=np.zeros((8, 8, 3), np.uint8), quality=1.0,
+                                  face_crop=crop_rng.integers(0, 255, (224, 224, 3), dtype=np.uint8)
+                                  if face_crops else None))
     embeddings = {}
     if with_insightface:
         combined = np.mean(vectors, axis=0)

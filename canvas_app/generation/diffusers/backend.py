@@ -15,7 +15,7 @@ import time
 from canvas_app.engine.context import Cancelled, RunContext
 from canvas_app.errors import BadInput, CanvasError, NodeFailure
 from canvas_app.generation.base import ShotRequest
-from canvas_app.generation.diffusers.faces import face_embeddings
+from canvas_app.generation.diffusers.faces import face_embeddings, plus_v2_inputs
 from canvas_app.generation.diffusers.loading import (Loader, estimate_load_bytes, is_oom, resolve_device,
                                                      resolve_dtype, resolve_sources)
 from canvas_app.generation.diffusers.options import Options, parse_options
@@ -35,6 +35,8 @@ class DiffusersBackend:
     def render(self, request: ShotRequest, ctx: RunContext) -> Clip:
         opts = parse_options(request.options)
         faces = face_embeddings(request.identity)  # BadInput before anything heavy
+        if opts.faceid_variant == "plus_v2":
+            plus_v2_inputs(request.identity)
         if request.width < 8 or request.height < 8:
             raise BadInput("width and height must be at least 8 pixels", field="size")
         started = time.perf_counter()

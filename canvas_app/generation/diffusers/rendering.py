@@ -11,7 +11,7 @@ import numpy as np
 from canvas_app.engine.context import RunContext
 from canvas_app.errors import BadInput
 from canvas_app.generation.base import ShotRequest
-from canvas_app.generation.diffusers.faces import faceid_embeds, insightface_key
+from canvas_app.generation.diffusers.faces import faceid_embeds, insightface_key, plus_v2_inputs
 from canvas_app.generation.diffusers.loading import FACEID_LORA, Bundle, load_lora, torch_dtype_of
 from canvas_app.generation.diffusers.metadata import compose_prompt
 from canvas_app.generation.diffusers.options import MOTION_SCHEDULER, SCHEDULERS, Options
@@ -222,11 +222,13 @@ def _render(bundle: Bundle, opts: Options, request: ShotRequest, faces: np.ndarr
     execution_device = pipe._execution_device  # where the modules run (the GPU under offload too)
     unet_dtype = unet.dtype
 
-    # Identity + reference embeddings, one entry per loaded adapter.
-    embeds = [faceid_embeds(faces, do_cfg=do_cfg, dtype=unet_dtype, device=execution_device)]
+    # Identity + reference embeddings, one entry per loaded adapter. Plus v2 takes
+    # an embedding and a face crop per reference: both lists come from the same samples.
     face_crops = 0
     if bundle.faceid_variant == "plus_v2":
-        face_crops = _set_face_structure(bundle, request.identity, opts, do_cfg, execution_device)
+        faces, crops = plus_v2_inputs(request.identity)
+        face_crops = _set_face_structure(bundle, crops, opts, do_cfg, execution_device)
+    embeds = [faceid_embeds(faces, do_cfg=do_cfg, dtype=unet_dtype, device=execution_device)]
     references = [ref for ref in request.references if ref.role not in FACE_ROLES]
     reference_scale = opts.reference_strength
     if "image" in bundle.adapters:
@@ -401,18 +403,15 @@ def _reference_embeds(bundle: Bundle, references: list, do_cfg: bool, device: An
     positive, negative = positive.unsqueeze(0), negative.unsqueeze(0)  # (1, n_refs, ...)
     return torch.cat([negative, positive], dim=0) if do_cfg else positive
 
-def _set_face_structure(bundle: Bundle, identity: Any, opts: Options, do_cfg: bool, device: Any) -> int:
-    """FaceID Plus v2: CLIP hidden states of the identity's aligned face crops go to
-    the adapter's projection as `clip_embeds`, with the shortcut on (v2), as in
-    diffusers' IP-Adapter docs. Returns the number of crops."""
+def _set_face_structure(bundle: Bundle, crops: list[np.ndarray], opts: Options, do_cfg: bool,
+                        device: Any) -> int:
+    """FaceID Plus v2: CLIP hidden states of the identity's 224-px aligned face crops
+    (`face_align.norm_crop`, as the model card) go to the adapter's projection as
+    `clip_embeds`, with the shortcut on (v2), as in diffusers' IP-Adapter docs.
+    Returns the number of crops."""
     import torch
     from PIL import Image
 
-    crops = [sample.thumbnail for sample in identity.samples
-             if sample.included and getattr(sample, "thumbnail", None) is not None and sample.thumbnail.size]
-    if not crops:
-        raise BadInput(f"identity {identity.name!r} keeps no aligned face crops, which FaceID Plus v2 needs; "
-                       "lock the identity again or set faceid_variant to faceid", field="faceid_variant")
     pipe = bundle.pipe
     images = [Image.fromarray(np.asarray(crop, dtype=np.uint8)).convert("RGB") for crop in crops]
     pixels = bundle.image_processor(images=images, return_tensors="pt").pixel_values
