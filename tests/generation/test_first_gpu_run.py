@@ -292,26 +292,29 @@ def _plus(tiny, **extra):
             "image_encoder": str(tiny["image_encoder"]), **extra}
 
 
-def _spy_on_crops(backend, tiny, monkeypatch):
-    """The pixel sizes of the face crops the CLIP image processor is given."""
-    import canvas_app.generation.diffusers.rendering as rendering
+class RecordingProcessor:
+    """Wraps the bundle's CLIP image processor: the sizes of the images it is given."""
 
-    sizes: list[tuple[int, int]] = []
-    original = rendering._set_face_structure
+    def __init__(self, processor):
+        self.processor, self.sizes = processor, []
 
-    def spy(bundle, crops, *args, **kwargs):
-        sizes.extend(np.asarray(crop).shape[:2] for crop in crops)
-        return original(bundle, crops, *args, **kwargs)
-
-    monkeypatch.setattr(rendering, "_set_face_structure", spy)
-    return sizes
+    def __call__(self, images=None, **kwargs):
+        self.sizes.extend(image.size for image in images)
+        return self.processor(images=images, **kwargs)
 
 
-def test_plus_v2_is_fed_the_224_px_aligned_crops_not_the_thumbnails(tiny, backend, monkeypatch):
+def test_plus_v2_is_fed_the_224_px_aligned_crops_not_the_thumbnails(tiny, backend):
     identity = tm.tiny_identity(0)
-    sizes = _spy_on_crops(backend, tiny, monkeypatch)
-    clip = backend.render(request(tiny, identity=identity, **_plus(tiny)), RunContext())
-    assert clip.metadata["face_crops"] == 3 and sizes == [(224, 224)] * 3
+    backend.render(request(tiny, identity=identity, **_plus(tiny)), RunContext())  # load
+    entry = next(backend.manager.peek(key) for key in backend.manager.keys()
+                 if backend.manager.peek(key).value.faceid_variant == "plus_v2")
+    recorder = RecordingProcessor(entry.value.image_processor)
+    entry.value.image_processor = recorder
+    try:
+        clip = backend.render(request(tiny, identity=identity, **_plus(tiny)), RunContext())
+    finally:
+        entry.value.image_processor = recorder.processor
+    assert clip.metadata["face_crops"] == 3 and recorder.sizes == [(224, 224)] * 3
 
 
 def test_plus_v2_on_an_old_identity_makes_its_crop_from_the_portrait_landmarks(tiny, backend):

@@ -359,10 +359,11 @@ def tiny_identity(seed: int = 0, n_refs: int = 3, with_insightface: bool = True,
             embeddings["insightface/buffalo_l"] = vector
         dlib = rng.standard_normal(128).astype(np.float32)
         embeddings["dlib"] = dlib / np.linalg.norm(dlib)
-        samples.append(FaceSample(source_name=f"ref{index}.jpg", source_sha256=f"{index:064d}", role="face",
-                                  embeddings=embeddings, thumbnail=np.zeros((8, 8, 3), np.uint8), quality=1.0,
-                                  face_crop=crop_rng.integers(0, 255, (224, 224, 3), dtype=np.uint8)
-                                  if face_crops else None))
+        sample = FaceSample(source_name=f"ref{index}.jpg", source_sha256=f"{index:064d}", role="face",
+                            embeddings=embeddings, thumbnail=np.zeros((8, 8, 3), np.uint8), quality=1.0)
+        if face_crops:
+            sample.face_crop = crop_rng.integers(0, 255, (224, 224, 3), dtype=np.uint8)
+        samples.append(sample)
     embeddings = {}
     if with_insightface:
         combined = np.mean(vectors, axis=0)
