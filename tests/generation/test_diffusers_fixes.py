@@ -104,7 +104,7 @@ def test_version_floors_accept_what_the_loaders_pass():
         match = re.match(r"([A-Za-z0-9_.-]+)\s*>=\s*([0-9.]+)", line)
         if match:
             floors[match.group(1).lower().replace("_", "-")] = match.group(2)
-    for package in ("diffusers", "transformers", "torch", "onnxruntime", "peft"):
+    for package in ("diffusers", "transformers", "torch", "onnxruntime", "peft", "huggingface-hub"):
         assert floors[package] == VERSION_FLOORS[package], package
     assert tuple(map(int, floors["diffusers"].split("."))) >= (0, 42)
     assert tuple(map(int, floors["transformers"].split("."))) >= (4, 56)
