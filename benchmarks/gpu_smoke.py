@@ -14,17 +14,26 @@ GPU section and `canvas-app doctor`), in order:
  8. offload_tiling        model CPU offload with VAE tiling
  9. single_file           a single-file checkpoint with model_config
 10. sdxl_1024             SDXL at 1024x1024 with FaceID
+11. sdxl_motion_fp16      SDXL AnimateDiff in fp16: the clip decodes (upstream's partial
+                          VAE upcast fails there)
+12. frames_40_gpu_generator 40 frames with the pipeline on the GPU (no offload): the
+                          generator that reaches FreeNoise's randperm is a CPU one. On the
+                          CPU the bundle is told it is on "cuda" and torch.Generator records
+                          the device asked for, so the check runs without a GPU too.
+13. eviction_under_cap    a memory cap of 1.5 pipelines: a shot with other weights unloads
+                          the least recently used pipeline, and what is held stays under it
 
 Each step prints one JSON line: PASS/FAIL, seconds, peak memory, and where it
 applies the overhead against a bare pipeline call on the same seed. The exit
 code is the number of failures. Without CUDA or the weights it says what is
 missing and exits 0.
 
-`--tiny` runs every step on the tiny random-weight test models on the CPU
-(small sizes, 2 steps), so CI proves the script itself works; likeness is
-then checked as "FaceID changes the picture", since random weights draw no face.
+`--tiny` runs every step on the tiny random-weight test models (small sizes,
+2 steps) on the CPU, or with `--device cuda` on the GPU in fp16 with CUDA
+generators, so CI proves the script itself works; likeness is then checked as
+"FaceID changes the picture", since random weights draw no face.
 
-    python benchmarks/gpu_smoke.py [--tiny] [--face FACE.jpg] [--checkpoint FILE.safetensors]
+    python benchmarks/gpu_smoke.py [--tiny [--device cuda]] [--face FACE.jpg] [--checkpoint FILE.safetensors]
 """
 from __future__ import annotations
 
@@ -51,16 +60,20 @@ class Setup:
 
     def __init__(self, tiny: bool, args: argparse.Namespace) -> None:
         self.tiny = tiny
-        self.device = "cpu" if tiny else "cuda"
+        self.device = getattr(args, "device", None) or ("cpu" if tiny else "cuda")
         self.size = 32 if tiny else 512
         self.xl_size = 32 if tiny else 1024
         self.steps = 2 if tiny else 25
         self.options: dict[str, Any] = {"preview_interval": 0.0 if tiny else 0.5}
         self.xl_options: dict[str, Any] = {"model": SDXL}
+        self.xl_motion_adapter = "auto"
         self.single_file: dict[str, Any] | None = None
         self.scorer: Callable[[Any], float] | None = None
         if tiny:
             self._tiny()
+            if self.device.startswith("cuda"):  # as a user's GPU runs: fp16
+                self.options["dtype"] = "fp16"
+                self.xl_options["dtype"] = "fp16"
         else:
             self._real(args)
 
@@ -72,11 +85,10 @@ class Setup:
         self.options.update(model=str(paths["model"]), faceid_adapter=str(paths["faceid"]),
                             image_adapter=str(paths["image_adapter"]), image_encoder=str(paths["image_encoder"]),
                             motion_adapter=str(paths["motion"]))
-        xl = tm.save_sdxl_folder(root / "sdxl")
-        xl_config = json.loads((xl / "unet" / "config.json").read_text())
-        self.xl_options = {"model": str(xl), "image_adapter": "auto", "image_encoder": "auto",
-                           "motion_adapter": "auto", "faceid_adapter": str(
-            tm.save_adapter_safetensors(tm.faceid_state_dict(xl_config), root / "faceid_xl.safetensors"))}
+        xl = tm.build_sdxl(root / "xl")
+        self.xl_options = {"model": str(xl["model"]), "image_adapter": "auto", "image_encoder": "auto",
+                           "motion_adapter": "auto", "faceid_adapter": str(xl["faceid"])}
+        self.xl_motion_adapter = str(xl["motion"])
         self.identity = tm.tiny_identity(0)
 
     def _real(self, args: argparse.Namespace) -> None:
@@ -315,8 +327,92 @@ class Smoke:
         return clip.metadata["model_kind"] == "sdxl" and clip.frames[0].shape[0] == self.setup.xl_size, {
             "pipeline": clip.metadata["pipeline"]}
 
+    def sdxl_motion_fp16(self):
+        frames = 4 if self.setup.tiny else 8
+        options = {**self.setup.options, **self.setup.xl_options, "motion": True,
+                   "motion_adapter": self.setup.xl_motion_adapter, "max_frames": frames}
+        clip = self.render(self.request(options=options, size=self.setup.xl_size, duration=frames / 8.0, fps=8.0))
+        details = {"pipeline": clip.metadata["pipeline"], "dtype": clip.metadata["dtype"],
+                   "frames_rendered": clip.metadata["frames_rendered"],
+                   "frame_std": round(float(clip.frames[0].std()), 2)}
+        return (clip.metadata["pipeline"] == "AnimateDiffSDXLPipeline" and clip.metadata["frames_rendered"] == frames
+                and details["frame_std"] > 1.0), details
+
+    def frames_40_gpu_generator(self):
+        import torch
+        from diffusers import AnimateDiffPipeline
+
+        reached: list[str] = []
+        original = AnimateDiffPipeline._prepare_latents_free_noise
+
+        def spy(pipe, *args, **kwargs):
+            generator = kwargs.get("generator", args[7] if len(args) > 7 else None)
+            reached.append(getattr(generator, "asked_device", None) or generator.device.type)
+            return original(pipe, *args, **kwargs)
+
+        class RecordingGenerator(torch.Generator):  # on the CPU: asked for "cuda", made on the CPU
+            def __new__(cls, device="cpu"):
+                generator = super().__new__(cls, device="cpu")
+                generator.asked_device = torch.device(device).type
+                return generator
+
+        request = self.request(motion=True, duration=5.0, fps=8.0, max_frames=40, size=self._motion_size(),
+                               cpu_offload=False)
+        on_gpu = self.setup.device.startswith("cuda")
+        pretend = None
+        if not on_gpu:  # load on the CPU, then tell the bundle it is on the GPU
+            self.render(self.request(motion=True, duration=0.5, size=self._motion_size()))
+            pretend = next(self.backend.manager.peek(key).value for key in self.backend.manager.keys()
+                           if self.backend.manager.peek(key).value.motion)
+            pretend.device = "cuda"
+        real_generator = torch.Generator
+        AnimateDiffPipeline._prepare_latents_free_noise = spy
+        if pretend is not None:
+            torch.Generator = RecordingGenerator
+        try:
+            clip = self.render(request)
+        finally:
+            AnimateDiffPipeline._prepare_latents_free_noise = original
+            torch.Generator = real_generator
+            if pretend is not None:
+                pretend.device = "cpu"
+        details = {"frames_rendered": clip.metadata["frames_rendered"], "free_noise_generator": sorted(set(reached)),
+                   "pipeline_device": self.setup.device if on_gpu else "cuda (pretended on the CPU)"}
+        return clip.metadata["frames_rendered"] == 40 and set(reached) == {"cpu"}, details
+
+    def eviction_under_cap(self):
+        manager = self.backend.manager
+        kind = "cuda" if self.setup.device.startswith("cuda") else "cpu"
+        largest = max(manager.peek(key).device_bytes.get(kind, 0) for key in manager.keys())
+        previous_budget = manager._budget
+        evictions_before = len(manager.evictions)
+        cap = int(largest * 1.5)
+        try:
+            manager.budget_bytes = cap
+            for index in range(2):  # two FaceID-only shots with other weights each: new cache keys
+                weights = self._faceid_copy(index)
+                self.render(self.request(faceid_adapter=weights, image_adapter="none"))
+            held = manager.bytes_on(kind)
+            details = {"cap_bytes": cap, "held_bytes": held, "cached": len(manager.keys()),
+                       "evicted": len(manager.evictions) - evictions_before}
+        finally:
+            manager.budget_bytes = previous_budget
+        return details["evicted"] >= 2 and held <= cap, details
+
+    def _faceid_copy(self, index: int) -> str:
+        """The FaceID weights under another name (a symlink: another cache key, same weights)."""
+        from canvas_app.generation.model_manager import resolve_source
+
+        source = resolve_source(self.setup.options.get("faceid_adapter") or
+                                "h94/IP-Adapter-FaceID/ip-adapter-faceid_sd15.bin", field="faceid_adapter")
+        folder = Path(tempfile.mkdtemp(prefix="gpu-smoke-weights-"))
+        target = folder / f"copy{index}_{source.path.name}"
+        target.symlink_to(source.path)
+        return str(target)
+
     STEPS = ("sd15_faceid_fp16", "faceid_and_image", "img2img_continuity", "cancel_then_clean", "animatediff_16",
-             "video2video", "frames_40", "offload_tiling", "single_file", "sdxl_1024")
+             "video2video", "frames_40", "offload_tiling", "single_file", "sdxl_1024", "sdxl_motion_fp16",
+             "frames_40_gpu_generator", "eviction_under_cap")
 
     def run(self, only: list[str] | None = None) -> int:
         failures = 0
@@ -343,9 +439,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--face", help="a photo of one face (real run)")
     parser.add_argument("--checkpoint", help="a single-file SD 1.5 checkpoint for step 9 (real run)")
     parser.add_argument("--only", nargs="*", help="run only these steps")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="with --tiny: where the tiny models run "
+                        "(default cpu; cuda runs them in fp16 with CUDA generators)")
     args = parser.parse_args(argv)
     if args.tiny:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        if args.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                print(json.dumps({"summary": True, "skipped": True, "missing": ["a CUDA GPU for --device cuda"]}),
+                      flush=True)
+                return 0
     else:
         missing = missing_for_real_run(args)
         if missing:

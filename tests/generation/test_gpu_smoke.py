@@ -23,11 +23,15 @@ def test_gpu_smoke_tiny_passes_every_step():
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert list(steps) == ["sd15_faceid_fp16", "faceid_and_image", "img2img_continuity", "cancel_then_clean",
                            "animatediff_16", "video2video", "frames_40", "offload_tiling", "single_file",
-                           "sdxl_1024"]
+                           "sdxl_1024", "sdxl_motion_fp16", "frames_40_gpu_generator", "eviction_under_cap"]
     assert all(step["status"] in ("PASS", "SKIP") for step in steps.values())
     assert steps["frames_40"]["frames_rendered"] == 40 and steps["frames_40"]["long_clip"] == "free_noise"
     assert all(step["seconds"] >= 0 and step["peak_rss_bytes"] > 0 for step in steps.values())
     assert "overhead_pct" in steps["sd15_faceid_fp16"]
+    assert steps["sdxl_motion_fp16"]["pipeline"] == "AnimateDiffSDXLPipeline"
+    assert steps["frames_40_gpu_generator"]["free_noise_generator"] == ["cpu"]
+    assert steps["eviction_under_cap"]["evicted"] >= 2
+    assert steps["eviction_under_cap"]["held_bytes"] <= steps["eviction_under_cap"]["cap_bytes"]
     assert lines[-1] == {"summary": True, "failures": 0, "tiny": True}
 
 
