@@ -338,7 +338,8 @@ def device_kind(device: str) -> str:
 
 
 def free_device_bytes(device: str) -> int | None:
-    """Free memory on a CUDA card as the driver reports it; None elsewhere."""
+    """Free memory on a CUDA card: what the driver reports free plus what
+    torch's caching allocator holds unused (a new load reuses it); None elsewhere."""
     if not device.startswith("cuda"):
         return None
     import sys
@@ -347,8 +348,9 @@ def free_device_bytes(device: str) -> int | None:
     if torch is None or not torch.cuda.is_available():
         return None
     try:
-        free, _total = torch.cuda.mem_get_info(torch.device(device))
-        return int(free)
+        card = torch.device(device)
+        free, _total = torch.cuda.mem_get_info(card)
+        return int(free) + int(torch.cuda.memory_reserved(card) - torch.cuda.memory_allocated(card))
     except Exception:  # pragma: no cover - driver without the query
         return None
 
