@@ -76,7 +76,10 @@ def faceid_crop(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
         return None
     import warnings
 
-    from insightface.utils import face_align
+    try:
+        from insightface.utils import face_align
+    except ImportError:  # a dlib-only install still locks identities; Plus v2 then says what is missing
+        return None
 
     with warnings.catch_warnings():  # scikit-image deprecates the estimate() call it uses
         warnings.simplefilter("ignore", FutureWarning)
