@@ -7,6 +7,17 @@ was. MP4 and MOV can carry an audio track (float samples from
 `audio.load_audio`: AAC in the MP4, 16-bit PCM in the MOV) and text metadata
 (the project graph, see `provenance`). Timestamps count frames in a 1/fps
 time base, so readers report exactly len(frames) frames at fps.
+
+Colour: RGB frames are converted to Y'CbCr with the matrix the standards
+give the frame size (BT.709 for HD and up, BT.601 - SMPTE 170M, or BT.470BG
+for 576-line PAL - below 720 lines) in limited ("tv") range, and tagged so:
+primaries, transfer, matrix and range in the stream (H.264 VUI, ProRes frame
+header) and in the container's `colr` atom, so players and editors decode
+the colours as they were made instead of guessing from the size.
+
+MP4 and MOV get a timecode track starting at 00:00:00:00 and, when given,
+a reel name (`reel_name` tag on the file, and on the timecode track of a
+MOV), which the EDL's events name.
 """
 from __future__ import annotations
 
@@ -28,6 +39,7 @@ class Kind:
     options: dict
     audio_codec: str | None  # None: the format carries no sound
     max_width: int = 0  # sharing formats are scaled down
+    max_fps: float = 0  # GIF delays are whole hundredths of a second: faster frames are dropped
 
 
 KINDS = {
@@ -36,8 +48,41 @@ KINDS = {
     "prores": Kind("mov", "prores_ks", "yuv422p10le", {"profile": "3", "vendor": "apl0"},
                    "pcm_s16le"),
     "webp": Kind("webp", "libwebp_anim", "yuv420p", {"quality": "80", "loop": "0"}, None, 640),
-    "gif": Kind("gif", "gif", "rgb8", {"loop": "0"}, None, 480),
+    "gif": Kind("gif", "gif", "rgb8", {"loop": "0"}, None, 480, 50),
 }
+
+
+@dataclass(frozen=True)
+class Colour:
+    """How RGB becomes Y'CbCr for one frame size, and the tags that say so
+    (values as in ITU-T H.273, which FFmpeg, H.264 VUI and the colr atom share)."""
+    matrix: str  # the swscale colorspace for the RGB -> Y'CbCr conversion
+    primaries: int
+    transfer: int
+    colorspace: int
+    name: str
+
+
+BT709 = Colour("itu709", 1, 1, 1, "Rec. 709")
+BT601_525 = Colour("smpte170m", 6, 6, 6, "Rec. 601 (NTSC)")
+BT601_625 = Colour("itu601", 5, 1, 5, "Rec. 601 (PAL)")
+TV_RANGE = 1  # AVCOL_RANGE_MPEG: 16-235 luma
+
+
+def colour_for(width: int, height: int) -> Colour:
+    """BT.709 from 720 lines (or 1280 wide) up; SD as BT.601 says: 576/288 lines
+    are 625-line (PAL) primaries, anything else 525-line (NTSC, SMPTE 170M)."""
+    if height >= 720 or width >= 1280:
+        return BT709
+    return BT601_625 if height in (576, 288) else BT601_525
+
+
+def _fps_limit(frames: Iterable[np.ndarray], fps: float, max_fps: float):
+    """Every k-th frame when fps is over max_fps, and the rate that leaves."""
+    if not max_fps or fps <= max_fps:
+        return frames, fps
+    step = int(np.ceil(fps / max_fps))
+    return (frame for index, frame in enumerate(frames) if index % step == 0), fps / step
 
 
 def _even_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -48,9 +93,10 @@ def _even_size(width: int, height: int, max_width: int) -> tuple[int, int]:
 
 def encode_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, kind: str = "h264",
                  audio: np.ndarray | None = None, metadata: dict[str, str] | None = None,
-                 on_frame: Callable[[int], None] | None = None) -> Path:
+                 on_frame: Callable[[int], None] | None = None, reel: str | None = None) -> Path:
     """Write `frames` as a `kind` file at `path`; `on_frame(count)` after each
-    frame (progress, and a cancel point if it raises)."""
+    frame (progress, and a cancel point if it raises). `reel` names the
+    file's reel (an EDL event's source) in its metadata."""
     import av
 
     from canvas_app.media.exports.audio import SAMPLE_RATE
@@ -58,25 +104,36 @@ def encode_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, 
 
     spec = KINDS[kind]
     path = Path(path)
+    counted_frames, fps = _fps_limit(frames, float(fps), spec.max_fps)
     rate = fps_fraction(fps)
-    iterator = iter(frames)
+    iterator = iter(counted_frames)
     first = next(iterator, None)
     if first is None:
         raise ValueError("no frames to write")
     size = _even_size(first.shape[1], first.shape[0], spec.max_width)
+    colour = colour_for(*size) if kind != "webp" else BT601_525  # WebP is BT.601 by its spec
+    yuv = spec.pix_fmt.startswith("yuv")
+    movie = spec.container in ("mp4", "mov")
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.parent / f".{path.stem}.{uuid.uuid4().hex[:10]}.part{path.suffix}"
-    options = {"movflags": "+faststart+use_metadata_tags"} if spec.container in ("mp4", "mov") \
-        else {}
+    options = {"movflags": "+faststart+use_metadata_tags+write_colr"} if movie else {}
     if spec.container in ("webp", "gif"):
         options["loop"] = spec.options.get("loop", "0")
     try:
         with av.open(str(temp), mode="w", format=spec.container, options=options) as container:
             for key, value in (metadata or {}).items():
-                container.metadata[key] = value
+                container.metadata[key] = _utf8(value)
             stream = container.add_stream(spec.codec, rate=rate)
             stream.width, stream.height = size
             stream.pix_fmt = spec.pix_fmt
+            if movie:
+                stream.metadata["timecode"] = "00:00:00:00"
+                if reel:
+                    container.metadata["reel_name"] = stream.metadata["reel_name"] = _utf8(reel)
+            if yuv:
+                context = stream.codec_context
+                context.colorspace, context.color_primaries = colour.colorspace, colour.primaries
+                context.color_trc, context.color_range = colour.transfer, TV_RANGE
             stream.time_base = 1 / rate
             stream.codec_context.time_base = 1 / rate
             stream.options = {k: v for k, v in spec.options.items() if k != "loop"}
@@ -92,6 +149,12 @@ def encode_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, 
                     frame = conform(np.ascontiguousarray(frame[:, :, :3]), *size)
                 video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
                                                          format="rgb24")
+                if yuv:  # our matrix, not the encoder's default guess (BT.601 at any size)
+                    video_frame = video_frame.reformat(
+                        format=spec.pix_fmt, dst_colorspace=colour.matrix,
+                        dst_color_range="MPEG", dst_color_trc=colour.transfer,
+                        dst_color_primaries=colour.primaries)
+                    video_frame.colorspace = colour.colorspace
                 video_frame.pts = count
                 video_frame.time_base = 1 / rate
                 container.mux(stream.encode(video_frame))
@@ -104,6 +167,11 @@ def encode_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, 
         temp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _utf8(text) -> str:
+    """Text FFmpeg can store (UTF-8): a lone surrogate, from a file name say, becomes "?"."""
+    return str(text).encode("utf-8", "replace").decode("utf-8")
 
 
 def _chain(first, rest):
