@@ -77,7 +77,8 @@ class Sequence(NodeType):
             ParamSpec("trims", "trims", [], help="Per shot, in order: in and out points in "
                                                  "seconds, and seconds of dissolve into it."),
             ParamSpec("fps", "float", 0.0, minimum=0.0, maximum=120.0,
-                      help="Frame rate of the cut; 0 = the first shot's."),
+                      help="Frame rate of the cut; 0 = the first shot's (24 when the EDL or "
+                           "XML exports are on and no timecode rate is a multiple of it)."),
             ParamSpec("width", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
             ParamSpec("height", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
             ParamSpec("audio", "file", "", help="WAV, MP3 or AAC laid under the cut, trimmed or "
@@ -105,11 +106,11 @@ class Sequence(NodeType):
         if ctx.output_dir is None:
             raise BadInput("no output folder was chosen for the export", node=node)
         name = safe_name(params["name"])
-        fps = params["fps"] or clips[0].fps
+        chosen = {key for key in EXPORTS if params.get(param_name(key))}
+        fps = params["fps"] or _first_shot_rate(clips[0].fps, chosen)
         width = params["width"] or clips[0].size[0]
         height = params["height"] or clips[0].size[1]
         trims = params["trims"]
-        chosen = {key for key in EXPORTS if params.get(param_name(key))}
         problem = _timecode_problem(fps, chosen)
         if problem:
             raise BadInput(problem, node=node, field="fps")
@@ -292,6 +293,15 @@ def _timecode_problem(fps: float, chosen: set[str]) -> str | None:
         return (f"{error}, which the {', '.join(EXPORTS[key][0] for key in formats)} export "
                 f"needs: choose such a cut rate (e.g. 24, 25 or 30) or turn that export off")
     return None
+
+
+def _first_shot_rate(fps: float, chosen: set[str]) -> float:
+    """The cut's rate when its fps param is 0: the first shot's, unless the EDL or
+    XML timelines are wanted and no timecode rate is a multiple of it (a 7 fps
+    shot): then 24 fps, the shots' frames held as long as they last."""
+    if _timecode_problem(fps, chosen):
+        return 24.0
+    return fps
 
 
 def _even_size(frame) -> tuple[int, int]:

@@ -96,6 +96,12 @@ def reel_name(cut_name: str, index: int) -> str:
 
 
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_text(text) -> str:
+    """Text UTF-8 can hold (what OTIO stores): a lone surrogate becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", str(text))
 
 
 def xml_text(text) -> str:
@@ -107,7 +113,7 @@ def xml_text(text) -> str:
 def _plain(value: Any) -> Any:
     """Metadata OTIO can store: str, bool, int, float, None, lists and dicts of them."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {utf8_text(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
         return [_plain(v) for v in value]
     if isinstance(value, np.ndarray):
@@ -120,11 +126,11 @@ def _plain(value: Any) -> Any:
         # float32 scores print as 0.9, not 0.8999999761581421.
         value = float(str(value)) if isinstance(value, np.floating) else float(value)
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str):
+    if value is None:
         return value
     if isinstance(value, Path):
-        return value.as_posix()
-    return str(value)
+        return utf8_text(value.as_posix())
+    return utf8_text(value)
 
 
 def _from_otio(value: Any) -> Any:
@@ -242,7 +248,7 @@ def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timelin
     def at(frames, rate=fps):
         return otio.opentime.RationalTime(frames, rate)
 
-    timeline = otio.schema.Timeline(name=name)
+    timeline = otio.schema.Timeline(name=utf8_text(name))
     timeline.global_start_time = at(0)
     timeline.metadata[METADATA_KEY] = _plain({"fps": fps, **(metadata or {})})
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
@@ -257,7 +263,7 @@ def build_timeline(name: str, shots: Iterable[TimelineShot], fps: float, timelin
             available_range=otio.opentime.TimeRange(
                 start_time=at(0, media_rate), duration=at(int(shot.available_frames), media_rate)))
         clip = otio.schema.Clip(
-            name=shot.name or f"shot {index + 1}", media_reference=reference,
+            name=utf8_text(shot.name or f"shot {index + 1}"), media_reference=reference,
             source_range=otio.opentime.TimeRange(
                 start_time=at(float(placed.source_in * placed.media_fps), media_rate),
                 duration=at(placed.record_out - placed.record_in)))
