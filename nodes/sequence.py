@@ -290,8 +290,10 @@ def _timecode_problem(fps: float, chosen: set[str]) -> str | None:
     try:
         timecode_fraction(fps)
     except ValueError as error:
-        return (f"{error}, which the {', '.join(EXPORTS[key][0] for key in formats)} export "
-                f"needs: choose such a cut rate (e.g. 24, 25 or 30) or turn that export off")
+        exports = ", ".join(EXPORTS[key][0] for key in formats)
+        needs = "export needs" if len(formats) == 1 else "exports need"
+        return (f"{error}, which the {exports} {needs}: choose such a cut rate (e.g. 24, 25 "
+                f"or 30) or turn {'that export' if len(formats) == 1 else 'those'} off")
     return None
 
 

@@ -24,7 +24,7 @@ import urllib.parse
 from fractions import Fraction
 from pathlib import Path
 
-from canvas_app.media.timeline import (Placement, TimelineSound, media_url, reel_name,
+from canvas_app.media.timeline_layout import (Placement, TimelineSound, media_url, reel_name,
                                        timecode_fraction)
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")

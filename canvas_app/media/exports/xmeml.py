@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
 
-from canvas_app.media.timeline import (Placement, TimelineSound, media_url, timecode_fraction,
+from canvas_app.media.timeline_layout import (Placement, TimelineSound, media_url, timecode_fraction,
                                        xml_text)
 
 
