@@ -77,12 +77,11 @@ def colour_for(width: int, height: int) -> Colour:
     return BT601_625 if height in (576, 288) else BT601_525
 
 
-def _fps_limit(frames: Iterable[np.ndarray], fps: float, max_fps: float):
-    """Every k-th frame when fps is over max_fps, and the rate that leaves."""
+def frame_step(fps: float, max_fps: float) -> int:
+    """Keep every k-th frame so that fps / k is at most max_fps (1 = all)."""
     if not max_fps or fps <= max_fps:
-        return frames, fps
-    step = int(np.ceil(fps / max_fps))
-    return (frame for index, frame in enumerate(frames) if index % step == 0), fps / step
+        return 1
+    return int(np.ceil(fps / max_fps))
 
 
 def _even_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -104,9 +103,9 @@ def encode_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, 
 
     spec = KINDS[kind]
     path = Path(path)
-    counted_frames, fps = _fps_limit(frames, float(fps), spec.max_fps)
-    rate = fps_fraction(fps)
-    iterator = iter(counted_frames)
+    step = frame_step(float(fps), spec.max_fps)
+    rate = fps_fraction(fps) / step
+    iterator = iter(frames)
     first = next(iterator, None)
     if first is None:
         raise ValueError("no frames to write")
@@ -144,7 +143,11 @@ def encode_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, 
                 sound.layout = "stereo"
                 _encode_audio(container, sound, audio)
             count = 0
-            for frame in _chain(first, iterator):
+            for index, frame in enumerate(_chain(first, iterator)):
+                if index % step:  # dropped (a GIF over 50 fps), but counted as done
+                    if on_frame is not None:
+                        on_frame(index + 1)
+                    continue
                 if (frame.shape[1], frame.shape[0]) != size:
                     frame = conform(np.ascontiguousarray(frame[:, :, :3]), *size)
                 video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
@@ -160,7 +163,7 @@ def encode_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, 
                 container.mux(stream.encode(video_frame))
                 count += 1
                 if on_frame is not None:
-                    on_frame(count)
+                    on_frame(index + 1)
             container.mux(stream.encode(None))
         os.replace(temp, path)
     except BaseException:
