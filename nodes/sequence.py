@@ -185,7 +185,7 @@ class Sequence(NodeType):
             if audio is not None:  # a copy in the output folder, as under the cut (faded)
                 from canvas_app.media.exports.audio import write_wav
 
-                sound_file = Path("shots") / f"{name}_sound.wav"
+                sound_file = Path(f"{name}.wav")
                 write_wav(audio, staging / sound_file)
                 sound = TimelineSound(out_dir / sound_file, plan.total_frames / fps)
             write_timeline(staging / f"{name}.otio", name, timeline_shots, fps, media_root=out_dir,
@@ -217,7 +217,7 @@ class Sequence(NodeType):
             report["transitions"] = [{"into_shot": i + 1, "dissolve_frames": s.dissolve}
                                      for i, s in enumerate(planned) if s.dissolve]
             report["audio"] = str(params["audio"]) if audio is not None else None
-            report["sound_file"] = f"shots/{name}_sound.wav" if audio is not None else None
+            report["sound_file"] = f"{name}.wav" if audio is not None else None
             report["exports"] = exported
             write_report(staging / f"{name}.report.json", report)
             ctx.check_cancel()

@@ -201,7 +201,7 @@ def test_fcp7_rates_and_durations_agree_with_the_media(cut):
 # --- the sound, and a moved folder -----------------------------------------------------------
 
 def test_sound_copy_in_the_output_folder_is_the_cut_long_and_faded(cut):
-    with wave.open(str(cut / "shots/film_sound.wav")) as handle:
+    with wave.open(str(cut / "film.wav")) as handle:
         rate, frames = handle.getframerate(), handle.getnframes()
         samples = np.frombuffer(handle.readframes(frames), "<i2").reshape(-1, 2)
     assert frames / rate == pytest.approx(CUT_FRAMES / FPS, abs=1e-3)
