@@ -19,6 +19,7 @@ only those, are replaced, and a crash in the middle never loses both.
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import time
@@ -246,7 +247,9 @@ class Sequence(NodeType):
         """`validate` refuses a frame rate the EDL and XML timelines cannot count."""
         problems = super().check_inputs(params)
         chosen = {key for key in EXPORTS if params.get(param_name(key))}
-        problem = _timecode_problem(params.get("fps") or 0, chosen)
+        fps = params.get("fps")
+        fps = fps if isinstance(fps, (int, float)) and not isinstance(fps, bool) else 0
+        problem = _timecode_problem(fps, chosen) if math.isfinite(fps) and fps > 0 else None
         return problems + ([("fps", problem)] if problem else [])
 
     def cache_key_extra(self, params, ctx):

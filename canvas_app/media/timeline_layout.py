@@ -115,6 +115,8 @@ def timecode_fraction(fps: float) -> Fraction:
     from canvas_app.media.video import fps_fraction
 
     rate = fps_fraction(fps)
+    if rate <= 0:  # a rate too small to write as a fraction of a thousandth
+        raise ValueError(f"no timecode rate is a whole multiple of {float(fps):g} fps")
     for candidate in sorted(TIMECODE_RATES):
         multiple = candidate / rate
         if multiple.denominator == 1:
