@@ -30,6 +30,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from canvas_app.media.colour import BT601_525, colour_for, tag_stream, to_yuv
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -50,31 +52,6 @@ KINDS = {
     "webp": Kind("webp", "libwebp_anim", "yuv420p", {"quality": "80", "loop": "0"}, None, 640),
     "gif": Kind("gif", "gif", "rgb8", {"loop": "0"}, None, 480, 50),
 }
-
-
-@dataclass(frozen=True)
-class Colour:
-    """How RGB becomes Y'CbCr for one frame size, and the tags that say so
-    (values as in ITU-T H.273, which FFmpeg, H.264 VUI and the colr atom share)."""
-    matrix: str  # the swscale colorspace for the RGB -> Y'CbCr conversion
-    primaries: int
-    transfer: int
-    colorspace: int
-    name: str
-
-
-BT709 = Colour("itu709", 1, 1, 1, "Rec. 709")
-BT601_525 = Colour("smpte170m", 6, 6, 6, "Rec. 601 (NTSC)")
-BT601_625 = Colour("itu601", 5, 1, 5, "Rec. 601 (PAL)")
-TV_RANGE = 1  # AVCOL_RANGE_MPEG: 16-235 luma
-
-
-def colour_for(width: int, height: int) -> Colour:
-    """BT.709 from 720 lines (or 1280 wide) up; SD as BT.601 says: 576/288 lines
-    are 625-line (PAL) primaries, anything else 525-line (NTSC, SMPTE 170M)."""
-    if height >= 720 or width >= 1280:
-        return BT709
-    return BT601_625 if height in (576, 288) else BT601_525
 
 
 def frame_step(fps: float, max_fps: float) -> int:
@@ -130,9 +107,7 @@ def encode_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, 
                 if reel:
                     container.metadata["reel_name"] = stream.metadata["reel_name"] = _utf8(reel)
             if yuv:
-                context = stream.codec_context
-                context.colorspace, context.color_primaries = colour.colorspace, colour.primaries
-                context.color_trc, context.color_range = colour.transfer, TV_RANGE
+                tag_stream(stream.codec_context, colour)
             stream.time_base = 1 / rate
             stream.codec_context.time_base = 1 / rate
             stream.options = {k: v for k, v in spec.options.items() if k != "loop"}
@@ -153,11 +128,7 @@ def encode_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, 
                 video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
                                                          format="rgb24")
                 if yuv:  # our matrix, not the encoder's default guess (BT.601 at any size)
-                    video_frame = video_frame.reformat(
-                        format=spec.pix_fmt, dst_colorspace=colour.matrix,
-                        dst_color_range="MPEG", dst_color_trc=colour.transfer,
-                        dst_color_primaries=colour.primaries)
-                    video_frame.colorspace = colour.colorspace
+                    video_frame = to_yuv(video_frame, spec.pix_fmt, colour)
                 video_frame.pts = count
                 video_frame.time_base = 1 / rate
                 container.mux(stream.encode(video_frame))

@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
 
+from canvas_app.media.colour import colour_for
 from canvas_app.media.timeline_layout import (Placement, TimelineSound, media_url, timecode_fraction,
                                        xml_text)
 
@@ -54,8 +55,6 @@ def format_name(width: int, height: int, rate: Fraction) -> str:
 
 
 def _colour_space(width: int, height: int) -> str:
-    from canvas_app.media.exports.encode import colour_for
-
     colour = colour_for(width, height)
     return f"{colour.primaries}-{colour.transfer}-{colour.colorspace} ({colour.name})"
 
