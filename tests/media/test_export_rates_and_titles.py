@@ -18,6 +18,7 @@ from nodes.sequence import Sequence
 from test_exports import EXAMPLE, export, sequence_params, write_wav
 
 ALL = {param_name(key): True for key in EXPORTS}
+DTD = Path(__file__).with_name("FCPXMLv1_8.dtd")
 TITLES = ["Shot 1 - don't stop", "Shot 2 \x1b[31mred\x1b[0m", 'Shot 3 "q" & <b> \udc80 é']
 
 
@@ -40,8 +41,9 @@ def read_every_timeline(out: Path, name: str) -> dict[str, list[str]]:
     for suffix, shots in ((".fcpxml", "./library/event/project/sequence/spine/asset-clip"),
                           (".fcp7.xml", "./sequence/media/video/track/clipitem")):
         path = out / f"{name}{suffix}"
-        if shutil.which("xmllint"):  # a reader that is not Python's
-            subprocess.run(["xmllint", "--noout", str(path)], check=True)
+        if shutil.which("xmllint"):  # a reader that is not Python's; the FCPXML against the DTD
+            dtd = ["--dtdvalid", str(DTD)] if suffix == ".fcpxml" else []
+            subprocess.run(["xmllint", "--noout", *dtd, str(path)], check=True)
         names[suffix] = [element.get("name") or element.findtext("name")
                          for element in ET.parse(path).getroot().findall(shots)]
     return names
@@ -72,6 +74,8 @@ def test_titles_with_quotes_escapes_and_surrogates_export_everywhere(tmp_path):
     (7.0, 0.0, 24.0),   # no timecode rate is a multiple of 7: the cut runs at 24
     (9.0, 0.0, 24.0),
     (7.0, 24.0, 24.0),
+    (23.976, 0.0, 23.976),  # NTSC: 24000/1001 timecode, written as such
+    (29.97, 0.0, 29.97),
 ])
 def test_every_rate_the_params_accept_exports_everything(tmp_path, shot_fps, cut_fps,
                                                          expected_cut_fps):
@@ -83,8 +87,10 @@ def test_every_rate_the_params_accept_exports_everything(tmp_path, shot_fps, cut
     seconds = 2 * 4 / shot_fps
     timeline = otio.adapters.read_from_file(str(tmp_path / "cut.otio"))
     assert timeline.duration().to_seconds() == pytest.approx(seconds, abs=1.5 / expected_cut_fps)
-    edl = otio.adapters.read_from_file(str(tmp_path / "cut.edl"), rate=24 if expected_cut_fps < 24
-                                       else expected_cut_fps)
+    from canvas_app.media.timeline import timecode_rate
+
+    edl = otio.adapters.read_from_file(str(tmp_path / "cut.edl"),
+                                       rate=timecode_rate(expected_cut_fps))
     assert edl.duration().to_seconds() == pytest.approx(seconds, abs=1.5 / expected_cut_fps)
     assert read_every_timeline(tmp_path, "cut")["edl"] == ["Shot 1", "Shot 2"]
     with Image.open(tmp_path / "cut.gif") as gif:
