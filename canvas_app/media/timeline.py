@@ -6,12 +6,13 @@ per shot, in order, and with `sound=` an audio track holding the sound file
 under the whole cut. The .otio goes through OpenTimelineIO; the EDL and the
 two XMLs are written by this program's own writers (media/exports/edl.py,
 xmeml.py, fcpxml.py) from the same `placements`, because the adapter
-plugins' output did not conform (see docs/export.md). Each clip references the shot's media file (an
-ExternalReference whose available range is the whole file) and is trimmed to
-the shot's in/out frames (source_range). What made the shot - identity score,
-seed, backend, prompt - goes under `metadata["canvas_app"]` of the clip.
+plugins' output did not conform (see docs/export.md). Each clip references
+the shot's media file (an ExternalReference whose available range is the
+whole file, at the media's own rate) and is trimmed to the shot's in/out
+frames (source_range). What made the shot - identity score, seed, backend,
+prompt - goes under `metadata["canvas_app"]` of the clip.
 
-Media paths are written relative to the .otio file's folder when the media is
+Media paths are written relative to the timeline file's folder when the media is
 inside it (as percent-encoded relative URL references, e.g.
 "shots/shot%2001.mp4"), so an export folder can be moved or shared as a
 whole; otherwise as absolute file:// URLs. An .otio written in a staging
