@@ -14,7 +14,9 @@ queries from clip names (an apostrophe in a title broke the export).
 - the sound: an `<asset-clip>` anchored below the first shot (lane -1) for
   the whole cut.
 Times are rational seconds; media `src` is relative to the .fcpxml's folder
-when the media lies inside it, so the folder can be moved or copied whole.
+when the media lies inside it ("./shots/...", which Apple's FCPXML reference
+allows: "a relative URL based on the location of the FCPXML document
+itself"), so the folder can be moved or copied whole.
 The file is valid against Apple's FCPXML 1.8 DTD (tests/media/FCPXMLv1_8.dtd).
 """
 from __future__ import annotations
@@ -57,6 +59,13 @@ def format_name(width: int, height: int, rate: Fraction) -> str:
 def _colour_space(width: int, height: int) -> str:
     colour = colour_for(width, height)
     return f"{colour.primaries}-{colour.transfer}-{colour.colorspace} ({colour.name})"
+
+
+def _src(media, root: Path) -> str:
+    """An asset's URL: relative ones as Apple's reference writes them, "./shots/..."
+    ("a relative URL based on the location of the FCPXML document itself")."""
+    url = media_url(media, root)
+    return url if "://" in url else f"./{url}"
 
 
 class _Resources:
@@ -102,17 +111,17 @@ def fcpxml_text(name: str, laid: list[Placement], fps: float, root: Path, *,
         asset_id = resources.next_id()
         ET.SubElement(resources.element, "asset", {
             "id": asset_id, "name": xml_text(Path(shot.media_path).stem),
-            "src": media_url(shot.media_path, root), "start": "0s",
+            "src": _src(shot.media_path, root), "start": "0s",
             "duration": seconds(Fraction(int(shot.available_frames)) / placed.media_fps),
-            "hasVideo": "1", "format": asset_format})
+            "hasVideo": "1", "hasAudio": "0", "format": asset_format})
         assets.append((asset_id, asset_format))
     sound_id = None
     if sound is not None and laid:
         sound_id = resources.next_id()
         ET.SubElement(resources.element, "asset", {
             "id": sound_id, "name": xml_text(Path(sound.media_path).stem),
-            "src": media_url(sound.media_path, root), "start": "0s",
-            "duration": seconds(total), "hasAudio": "1", "audioSources": "1",
+            "src": _src(sound.media_path, root), "start": "0s",
+            "duration": seconds(total), "hasVideo": "0", "hasAudio": "1", "audioSources": "1",
             "audioChannels": str(int(sound.channels)), "audioRate": str(int(sound.sample_rate))})
 
     event = ET.SubElement(ET.SubElement(document, "library"), "event", {"name": xml_text(name)})
