@@ -34,9 +34,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from canvas_app.fileio import replacing
-from canvas_app.media.timeline_layout import (  # noqa: F401  (re-exported: the writers' names)
-    TIMECODE_RATES, Placement, TimelineShot, TimelineSound, media_url, placements, reel_name,
-    timecode_fraction, timecode_rate, utf8_text, xml_text)
+from canvas_app.media.timeline_layout import (  # noqa: F401  (some re-exported for callers)
+    TimelineShot, TimelineSound, media_url, placements, reel_name, timecode_fraction,
+    timecode_rate, utf8_text)
 
 METADATA_KEY = "canvas_app"
 
