@@ -19,6 +19,7 @@ only those, are replaced, and a crash in the middle never loses both.
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import time
@@ -77,7 +78,8 @@ class Sequence(NodeType):
             ParamSpec("trims", "trims", [], help="Per shot, in order: in and out points in "
                                                  "seconds, and seconds of dissolve into it."),
             ParamSpec("fps", "float", 0.0, minimum=0.0, maximum=120.0,
-                      help="Frame rate of the cut; 0 = the first shot's."),
+                      help="Frame rate of the cut; 0 = the first shot's (24 when the EDL or "
+                           "XML exports are on and no timecode rate is a multiple of it)."),
             ParamSpec("width", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
             ParamSpec("height", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
             ParamSpec("audio", "file", "", help="WAV, MP3 or AAC laid under the cut, trimmed or "
@@ -95,7 +97,7 @@ class Sequence(NodeType):
         from canvas_app.media.exports.encode import encode_video
         from canvas_app.media.exports.provenance import KEY, graph_json
         from canvas_app.media.images import save_png
-        from canvas_app.media.timeline import TimelineShot, write_timeline
+        from canvas_app.media.timeline import TimelineShot, TimelineSound, reel_name, write_timeline
         from canvas_app.report import build_report, png_text, write_report
 
         node = ctx.node_title or ctx.node_id
@@ -105,11 +107,14 @@ class Sequence(NodeType):
         if ctx.output_dir is None:
             raise BadInput("no output folder was chosen for the export", node=node)
         name = safe_name(params["name"])
-        fps = params["fps"] or clips[0].fps
+        chosen = {key for key in EXPORTS if params.get(param_name(key))}
+        fps = params["fps"] or _first_shot_rate(clips[0].fps, chosen)
         width = params["width"] or clips[0].size[0]
         height = params["height"] or clips[0].size[1]
         trims = params["trims"]
-        chosen = {key for key in EXPORTS if params.get(param_name(key))}
+        problem = _timecode_problem(fps, chosen)
+        if problem:
+            raise BadInput(problem, node=node, field="fps")
 
         planned = []
         for index, clip in enumerate(clips):
@@ -144,9 +149,10 @@ class Sequence(NodeType):
                 shot_name = safe_name(str(clip.metadata.get("shot") or f"shot{index + 1}"), "shot")
                 stems.append(f"{name}_{index + 1:02d}_{shot_name}")
                 shot_file = Path("shots") / f"{stems[-1]}.mp4"
+                reel = reel_name(name, index)  # the EDL's reel, tagged in the file
                 progress.what = f"shot {index + 1} of {len(clips)}"
                 encode_video(clip.frames, clip.fps, staging / shot_file, metadata=provenance,
-                             on_frame=lambda _count: progress.step())
+                             on_frame=lambda _count: progress.step(), reel=reel)
                 # A still of each shot with how it was made in its PNG text chunks.
                 texts.append({**png_text(clip.metadata), **provenance})
                 save_png(clip.frames[shot.first], staging / shot_file.with_suffix(".png"),
@@ -155,7 +161,8 @@ class Sequence(NodeType):
                     name=str(clip.metadata.get("shot") or f"Shot {index + 1}"),
                     media_path=out_dir / shot_file, available_frames=len(clip.frames),
                     in_frame=shot.first, out_frame=shot.last, metadata=_timeline_metadata(clip),
-                    dissolve=shot.dissolve))
+                    dissolve=shot.dissolve, reel=reel, media_fps=clip.fps,
+                    size=_even_size(clip.frames[0])))
                 cut_ranges.append((clip, shot.first, shot.last))
 
             progress.what = "cut"
@@ -175,11 +182,20 @@ class Sequence(NodeType):
                 write_frame_sequences(plan, staging / "frames", stems, texts,
                                       on_frame=lambda _count: progress.step())
                 exported += [f"frames/{stem}" for stem in stems]
-            write_timeline(staging / f"{name}.otio", name, timeline_shots, fps, media_root=out_dir)
+            sound = None
+            if audio is not None:  # a copy in the output folder, as under the cut (faded)
+                from canvas_app.media.exports.audio import write_wav
+
+                sound_file = Path(f"{name}.wav")
+                write_wav(audio, staging / sound_file)
+                sound = TimelineSound(out_dir / sound_file, plan.total_frames / fps)
+            write_timeline(staging / f"{name}.otio", name, timeline_shots, fps, media_root=out_dir,
+                           sound=sound)
             for key in sorted(chosen & set(TIMELINE_FORMATS)):
                 adapter, suffix = TIMELINE_FORMATS[key]
                 write_timeline(staging / f"{name}{suffix}", name, timeline_shots, fps,
-                               media_root=out_dir, adapter_name=adapter)
+                               media_root=out_dir, adapter_name=adapter, sound=sound,
+                               size=(width + width % 2, height + height % 2))
                 exported.append(f"{name}{suffix}")
             if "contact_sheet" in chosen:
                 from canvas_app.media.exports.contact_sheet import sample_frames, write_contact_sheet
@@ -202,6 +218,7 @@ class Sequence(NodeType):
             report["transitions"] = [{"into_shot": i + 1, "dissolve_frames": s.dissolve}
                                      for i, s in enumerate(planned) if s.dissolve]
             report["audio"] = str(params["audio"]) if audio is not None else None
+            report["sound_file"] = f"{name}.wav" if audio is not None else None
             report["exports"] = exported
             write_report(staging / f"{name}.report.json", report)
             ctx.check_cancel()
@@ -225,6 +242,15 @@ class Sequence(NodeType):
             raise BadInput(f"trim {index + 1} leaves no frames (the shot is "
                            f"{count / clip.fps:.2f} s long)", node=node, field="trims")
         return first, last
+
+    def check_inputs(self, params):
+        """`validate` refuses a frame rate the EDL and XML timelines cannot count."""
+        problems = super().check_inputs(params)
+        chosen = {key for key in EXPORTS if params.get(param_name(key))}
+        fps = params.get("fps")
+        fps = fps if isinstance(fps, (int, float)) and not isinstance(fps, bool) else 0
+        problem = _timecode_problem(fps, chosen) if math.isfinite(fps) and fps > 0 else None
+        return problems + ([("fps", problem)] if problem else [])
 
     def cache_key_extra(self, params, ctx):
         return str(Path(ctx.output_dir).resolve()) if ctx.output_dir else ""
@@ -255,6 +281,38 @@ class Sequence(NodeType):
         return {"sequence": result}
 
 
+
+
+def _timecode_problem(fps: float, chosen: set[str]) -> str | None:
+    """Why the chosen timeline exports cannot be written at `fps` (0 = not known yet)."""
+    from canvas_app.media.timeline import timecode_fraction
+
+    formats = sorted(chosen & set(TIMELINE_FORMATS))
+    if not fps or not formats:
+        return None
+    try:
+        timecode_fraction(fps)
+    except ValueError as error:
+        exports = ", ".join(EXPORTS[key][0] for key in formats)
+        needs = "export needs" if len(formats) == 1 else "exports need"
+        return (f"{error}, which the {exports} {needs}: choose such a cut rate (e.g. 24, 25 "
+                f"or 30) or turn {'that export' if len(formats) == 1 else 'those'} off")
+    return None
+
+
+def _first_shot_rate(fps: float, chosen: set[str]) -> float:
+    """The cut's rate when its fps param is 0: the first shot's, unless the EDL or
+    XML timelines are wanted and no timecode rate is a multiple of it (a 7 fps
+    shot): then 24 fps, the shots' frames held as long as they last."""
+    if _timecode_problem(fps, chosen):
+        return 24.0
+    return fps
+
+
+def _even_size(frame) -> tuple[int, int]:
+    """A shot file's frame size (encoded rounded up to even numbers)."""
+    height, width = frame.shape[:2]
+    return width + width % 2, height + height % 2
 
 
 def _timeline_metadata(clip) -> dict:

@@ -51,8 +51,8 @@ def test_example_runs_and_exports_the_cut(example_run):
     assert frames == report["frames"] == sum(shot["frames"] for shot in report["shots"]) - dissolves
 
     timeline = otio.adapters.read_from_file(str(out / "spokesperson.otio"))
-    clips = list(timeline.find_clips())
-    assert len(clips) == 3
+    clips = list(timeline.video_tracks()[0].find_clips())
+    assert len(clips) == 3 and len(list(timeline.audio_tracks()[0].find_clips())) == 1  # the sound
     track = timeline.video_tracks()[0]
     assert sum(isinstance(item, otio.schema.Transition) for item in track) == 2
     assert track.duration().to_frames() == frames

@@ -130,7 +130,11 @@ def save_png(frame: np.ndarray, path: str | Path, text: dict[str, str] | None = 
     from PIL import Image, PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
+    # sRGB chunk (rendering intent 0, perceptual): the pixels are sRGB, said so
+    # rather than left for each viewer to guess.
+    info.add(b"sRGB", b"\x00")
     for key, value in (text or {}).items():
-        info.add_text(key, str(value))
+        # A lone surrogate (from a file name) cannot be stored: "?" in its place.
+        info.add_text(key, str(value).encode("utf-8", "replace").decode("utf-8"))
     # Level 3 is about twice as fast as the default 6 for a few percent more bytes.
     Image.fromarray(frame).save(path, pnginfo=info, compress_level=3)

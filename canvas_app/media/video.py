@@ -11,7 +11,8 @@ Uses PyAV (FFmpeg's libraries), so no `ffmpeg` executable is needed.
   report exactly `len(frames)` frames and `len(frames) / fps` seconds. The file
   is written next to the target under a temporary name and moved into place
   (canvas_app.fileio.replacing), so a cancelled or failed export never leaves a half file
-  under the real name.
+  under the real name. Colour: BT.709 from 720 lines up, BT.601 below, tagged
+  (canvas_app/media/colour.py).
 - `read_video(path, max_frames=None, sample=None)` decodes to RGB uint8 frames;
   `read_samples(path, n)` decodes only n evenly spaced ones (identity scoring).
 - `probe(path)` reports frames, fps, width, height, duration and codec.
@@ -30,6 +31,7 @@ import numpy as np
 from canvas_app.engine.context import RunContext
 from canvas_app.errors import BadInput
 from canvas_app.fileio import replacing
+from canvas_app.media.colour import colour_for, tag_stream, to_yuv
 
 
 def fps_fraction(fps: float) -> Fraction:
@@ -106,7 +108,7 @@ def write_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, c
     count = 0
     with replacing(path, ".mp4") as temp:  # a cancelled or failed export leaves no half file
         with av.open(str(temp), mode="w", format="mp4",
-                     options={"movflags": "+faststart"}) as container:
+                     options={"movflags": "+faststart+write_colr"}) as container:
             stream = None
             size = None
             for frame in frames:
@@ -122,11 +124,14 @@ def write_video(frames: Iterable[np.ndarray], fps: float, path: str | Path, *, c
                     stream.time_base = 1 / rate
                     stream.codec_context.time_base = 1 / rate
                     stream.options = {"crf": str(int(crf)), "preset": preset}
+                    colour = colour_for(*size)
+                    tag_stream(stream.codec_context, colour)
                 if frame.shape[1] != size[0] or frame.shape[0] != size[1]:
                     frame = _even(frame)
                     if (frame.shape[1], frame.shape[0]) != size:
                         frame = conform(frame, *size)
-                video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                video_frame = to_yuv(av.VideoFrame.from_ndarray(frame, format="rgb24"), "yuv420p",
+                                     colour)
                 video_frame.pts = count
                 video_frame.time_base = 1 / rate
                 for packet in stream.encode(video_frame):

@@ -166,7 +166,10 @@ def test_timelines_read_back_with_opentimelineio(full_export, suffix):
 
     timeline = otio.adapters.read_from_file(str(path), rate=timecode_rate(FPS)) \
         if suffix == ".edl" else otio.adapters.read_from_file(str(path))
-    track = timeline.video_tracks()[0]
+    if isinstance(timeline, otio.schema.SerializableCollection):  # FCPXML: library > event
+        timeline = next(iter(timeline.find_children(descended_from_type=otio.schema.Timeline)))
+    # (the fcpx adapter reads the sound, anchored on lane -1, as a video track of its own)
+    track = [track for track in timeline.video_tracks() if track.name != "-1"][0]
     clips = list(track.find_clips())
     transitions = [item for item in track if isinstance(item, otio.schema.Transition)]
 
@@ -177,8 +180,9 @@ def test_timelines_read_back_with_opentimelineio(full_export, suffix):
     if suffix == ".fcpxml":  # the adapter reads no transitions back: read the XML itself
         import xml.etree.ElementTree as ET
 
-        spine = ET.parse(path).getroot().find("./project/sequence/spine")
-        assert [child.tag for child in spine] == ["clip", "transition", "clip", "clip"]
+        spine = ET.parse(path).getroot().find("./library/event/project/sequence/spine")
+        assert [child.tag for child in spine] == ["asset-clip", "transition", "asset-clip",
+                                                  "asset-clip"]
         assert spine[1].get("duration") == f"{DISSOLVE}/{int(FPS)}s"
     else:
         assert len(transitions) == 1

@@ -58,3 +58,19 @@ def fade_out(samples: np.ndarray, seconds: float) -> np.ndarray:
         samples = samples.copy()
         samples[:, -length:] *= np.linspace(1.0, 0.0, length, dtype=np.float32)
     return samples
+
+
+def write_wav(samples: np.ndarray, path: str | Path) -> Path:
+    """Samples shaped (channels, n), floats in -1..1, as a 16-bit PCM WAV at
+    48 kHz: the sound as it is under the cut (trimmed, padded, faded), for
+    the timelines' audio track, which every editor reads."""
+    import wave
+
+    pcm = np.clip(np.round(np.asarray(samples, np.float32).T * 32767), -32768, 32767)
+    path = Path(path)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(int(samples.shape[0]))
+        handle.setsampwidth(2)
+        handle.setframerate(SAMPLE_RATE)
+        handle.writeframes(pcm.astype("<i2").tobytes())
+    return path

@@ -10,6 +10,7 @@ canvas) opens the graph that made it, as ComfyUI does with its PNGs.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,14 @@ def graph_json(graph) -> str:
     """The project graph as compact JSON, paths absolute."""
     from canvas_app.project.format import graph_to_dict
 
-    return json.dumps(graph_to_dict(graph, None), separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(graph_to_dict(graph, None), separators=(",", ":"), ensure_ascii=False)
+    # A lone surrogate (a title pasted from a broken file name) cannot be
+    # written as UTF-8 into a PNG or an MP4 tag: escape it, as ensure_ascii
+    # would, so the JSON stays exact and everything else stays readable.
+    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def is_media(path: str | Path) -> bool:
