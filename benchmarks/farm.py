@@ -4,8 +4,9 @@ Renders the example extended to 6 animatic shots (the cut included) with the
 local dispatcher, then on a local Ray cluster of 2 CPU workers, and prints JSON
 lines: both wall times, the shots phase of each (from the identity being ready
 to the last shot done), the exports phase (the Sequence node, start to end),
-the speedup, whether the frames are identical, and the per-shot dispatch overhead (the farm's round trip minus the time the shot ran
-on its worker, shots sent one at a time so no queueing is counted).
+the speedup, whether the frames are identical, and the per-shot dispatch
+overhead (the farm's round trip minus the time the shot ran on its worker,
+shots sent one at a time so no queueing is counted).
 Goals on 2 cores: speedup >= 1.6x, overhead < 50 ms per shot.
 
     python benchmarks/farm.py [--workers 2]
