@@ -281,6 +281,8 @@ class CanvasView(QGraphicsView):
             base = painter.worldTransform()
             scale = 1.0 / zoom
             width_px = max(int((NODE_WIDTH - 12) * zoom), OVERVIEW_TITLE_PX)
+            if zoom >= LOD_SIMPLE:  # near enough to see ports and wires: keep inside the node
+                width_px = int((NODE_WIDTH - 12) * zoom) // 8 * 8  # 8 px steps: reused a while
             y_offset = (HEADER * 1.6 - 14 * scale) / 2
             for item in (item for batch in batches for item in batch.nodes_meeting(rect)):
                 pos = item.pos()
