@@ -1,10 +1,11 @@
 """A Sequence's exports side by side: independent jobs in threads, one progress line.
 
-Once a cut's frames exist its files do not depend on one another, and the
-work in them runs outside Python's GIL: PyAV releases it around the encoder
-and the colour conversion (x264 and prores_ks also use threads of their own),
-zlib releases it while PNG frames are compressed. So threads run them at
-once; a process per export would copy every frame across for nothing.
+Once a cut's frames exist its files do not depend on one another, and most
+of the work in them runs outside Python's GIL: PyAV releases it around the
+encoder and the colour conversion (x264 and prores_ks also use threads of
+their own). So threads run them at once; a process per export would copy
+every frame across for nothing. (Pillow keeps the GIL while it compresses a
+PNG: PNG frames run beside the encoders, not beside each other.)
 
 Each job writes into the staging folder only; the Sequence publishes the
 folder with its manifest once every job is done (canvas_app/media/publish.py),
