@@ -3,9 +3,9 @@
 Once a cut's frames exist its files do not depend on one another, and most
 of the work in them runs outside Python's GIL: PyAV releases it around the
 encoder and the colour conversion (x264 and prores_ks also use threads of
-their own). So threads run them at once; a process per export would copy
-every frame across for nothing. (Pillow keeps the GIL while it compresses a
-PNG: PNG frames run beside the encoders, not beside each other.)
+their own), and Pillow releases it while it compresses a PNG into a file.
+So threads run them at once; a process per export would copy every frame
+across for nothing.
 
 Each job writes into the staging folder only; the Sequence publishes the
 folder with its manifest once every job is done (canvas_app/media/publish.py),
