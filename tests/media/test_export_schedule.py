@@ -156,3 +156,35 @@ def test_a_shot_file_travels_with_its_clip_once_encoded():
     copy = pickle.loads(pickle.dumps(clip))
     assert copy.shot_file.matches(copy)
     assert copy.shot_file.data() == clip.shot_file.data()
+
+
+def test_copying_a_shot_file_keeps_what_its_writer_put_in_it(tmp_path):
+    """A timecode, a reel name and colour tags written with the shot stay when
+    the Sequence adds the graph (an editor relinks and grades by them)."""
+    import av
+
+    source = tmp_path / "tagged.mp4"
+    frames = make_clip((30, 30, 200)).frames
+    with av.open(str(source), "w", format="mp4",
+                 options={"movflags": "+faststart+use_metadata_tags+write_colr"}) as container:
+        container.metadata["reel_name"] = "CUT01"
+        stream = container.add_stream("libx264", rate=int(FPS))
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.metadata["timecode"] = "00:00:00:00"
+        context = stream.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = 6  # BT.601 (525)
+        for number, frame in enumerate(frames):
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video_frame.pts = number
+            container.mux(stream.encode(video_frame))
+        container.mux(stream.encode(None))
+
+    shot = ShotFile(frames, FPS, data=source.read_bytes())
+    copy = shot.write(tmp_path / "copy.mp4", {KEY: "{}"})
+    with av.open(str(copy)) as container:
+        video = container.streams.video[0]
+        assert container.metadata["reel_name"] == "CUT01" and KEY in container.metadata
+        assert video.metadata.get("timecode") == "00:00:00:00"
+        assert video.codec_context.color_primaries == 6
+        assert len(container.streams) == 2  # the timecode track was made again
+    assert len(decoded(copy)) == FRAMES

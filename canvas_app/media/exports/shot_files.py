@@ -21,6 +21,8 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+UNSPECIFIED = 2  # FFmpeg's value for colour primaries and transfer that were not tagged
+MUXER_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder"}  # it writes its own
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -100,7 +102,10 @@ class ShotFile:
         self._data, self._future = state["data"], None
 
     def write(self, path: Path, metadata: dict[str, str]) -> Path:
-        """The file at `path` with `metadata` in its container, written atomically."""
+        """The file at `path` with `metadata` added to its container, written
+        atomically. Whatever the writer put in the file stays: the video stream
+        as encoded (colour tags included), its tags (a timecode, a reel name),
+        the container's tags."""
         import av
 
         path = Path(path)
@@ -108,18 +113,27 @@ class ShotFile:
         temp = path.parent / f".{path.stem}.{uuid.uuid4().hex[:10]}.part{path.suffix}"
         try:
             source.write_bytes(self.data())
-            with av.open(str(source)) as reader, \
-                    av.open(str(temp), mode="w", format="mp4",
-                            options={"movflags": "+faststart+use_metadata_tags"}) as writer:
-                for key, value in metadata.items():
-                    writer.metadata[key] = value
+            with av.open(str(source)) as reader:
                 incoming = reader.streams.video[0]
-                outgoing = writer.add_stream_from_template(incoming)
-                for packet in reader.demux(incoming):
-                    if packet.dts is None:  # the demuxer's end-of-stream marker
-                        continue
-                    packet.stream = outgoing
-                    writer.mux(packet)
+                context = incoming.codec_context
+                flags = "+faststart+use_metadata_tags"
+                if UNSPECIFIED not in {context.color_primaries, context.color_trc}:
+                    flags += "+write_colr"  # the writer tagged the colours: keep the colr atom
+                with av.open(str(temp), mode="w", format="mp4",
+                             options={"movflags": flags}) as writer:
+                    for key, value in reader.metadata.items():
+                        if key not in MUXER_TAGS:
+                            writer.metadata[key] = value
+                    for key, value in metadata.items():
+                        writer.metadata[key] = value
+                    outgoing = writer.add_stream_from_template(incoming)
+                    for key, value in incoming.metadata.items():  # a timecode makes its track
+                        outgoing.metadata[key] = value
+                    for packet in reader.demux(incoming):
+                        if packet.dts is None:  # the demuxer's end-of-stream marker
+                            continue
+                        packet.stream = outgoing
+                        writer.mux(packet)
             os.replace(temp, path)
         except BaseException:
             temp.unlink(missing_ok=True)
