@@ -58,11 +58,10 @@ class ShotFile:
 
     @classmethod
     def start(cls, clip) -> "ShotFile":
-        frames = list(clip.frames)  # a snapshot: appending to the clip later must not race
-        clip_frames = clip.frames
-        shot = cls(clip_frames, clip.fps, future=_encoder_pool().submit(_encode_bytes, frames,
-                                                                        clip.fps))
-        return shot
+        """Start encoding `clip` on a background thread and return at once."""
+        snapshot = list(clip.frames)  # the encoder's own list: the clip's may be changed later
+        return cls(clip.frames, clip.fps,
+                   future=_encoder_pool().submit(_encode_bytes, snapshot, clip.fps))
 
     def matches(self, clip) -> bool:
         return clip.frames is self.frames and len(clip.frames) == self.count and \
