@@ -113,6 +113,8 @@ class Clip:
     frames: list[np.ndarray]
     fps: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Its H.264 file, encoded as soon as it was rendered (media/exports/shot_files.py).
+    shot_file: Any = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:

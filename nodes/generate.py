@@ -81,6 +81,9 @@ class Generate(NodeType):
                                  tries=params["guard_tries"])
         clip.metadata.setdefault("shot", inputs["prompt"].name or ctx.node_title)
         clip.metadata["node"] = ctx.node_id
+        from canvas_app.media.exports.shot_files import ShotFile
+
+        clip.shot_file = ShotFile.start(clip)  # encoded while the next shot renders
         return {"clip": clip}
 
     def key_params(self, params):

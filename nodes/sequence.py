@@ -22,7 +22,7 @@ import json
 import math
 import re
 import shutil
-import time
+from functools import partial
 from pathlib import Path
 
 from canvas_app.errors import BadInput
@@ -42,21 +42,6 @@ def safe_name(text: str, fallback: str = "cut") -> str:
     """A file name that cannot leave the output folder."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")
     return name[:80] or fallback
-
-
-class Progress:
-    """Frames done of all the frames an export writes, with an ETA, as node progress."""
-
-    def __init__(self, ctx, total: int):
-        self.ctx, self.total, self.done, self.started = ctx, max(1, total), 0, time.monotonic()
-        self.what = ""
-
-    def step(self, count: int = 1) -> None:
-        self.done += count
-        elapsed = time.monotonic() - self.started
-        eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
-        self.ctx.progress(self.done / self.total,
-                          f"{self.what}: frame {self.done}/{self.total}, ETA {eta:.0f} s")
 
 
 def _summary(params) -> list[str]:
@@ -94,10 +79,10 @@ class Sequence(NodeType):
 
     def run(self, inputs, params, ctx):
         from canvas_app.media.exports.cut import CutPlan, PlannedShot
-        from canvas_app.media.exports.encode import encode_video
         from canvas_app.media.exports.provenance import KEY, graph_json
+        from canvas_app.media.exports.schedule import ExportJobs
         from canvas_app.media.images import save_png
-        from canvas_app.media.timeline import TimelineShot, TimelineSound, reel_name, write_timeline
+        from canvas_app.media.timeline import TimelineShot, TimelineSound, reel_name
         from canvas_app.report import build_report, png_text, write_report
 
         node = ctx.node_title or ctx.node_id
@@ -134,25 +119,19 @@ class Sequence(NodeType):
                                fade=params.get("audio_fade", 1.0), node=node, field="audio")
         provenance = {KEY: graph_json(ctx.graph)} if ctx.graph is not None else {}
 
-        video_passes = 1 + len(chosen & set(VIDEO_FORMATS))
-        frames_total = sum(shot.source_frames for shot in planned) if "frames" in chosen else 0
-        progress = Progress(ctx, sum(len(c.frames) for c in clips) + video_passes *
-                            plan.total_frames + frames_total)
-
         out_dir = Path(ctx.output_dir)
         staging = new_staging(out_dir)
         exported = []
         try:
             (staging / "shots").mkdir()
-            timeline_shots, cut_ranges, texts, stems = [], [], [], []
+            timeline_shots, cut_ranges, texts, stems, shot_files, reels = [], [], [], [], [], []
             for index, (clip, shot) in enumerate(zip(clips, planned)):
                 shot_name = safe_name(str(clip.metadata.get("shot") or f"shot{index + 1}"), "shot")
                 stems.append(f"{name}_{index + 1:02d}_{shot_name}")
                 shot_file = Path("shots") / f"{stems[-1]}.mp4"
+                shot_files.append(shot_file)
                 reel = reel_name(name, index)  # the EDL's reel, tagged in the file
-                progress.what = f"shot {index + 1} of {len(clips)}"
-                encode_video(clip.frames, clip.fps, staging / shot_file, metadata=provenance,
-                             on_frame=lambda _count: progress.step(), reel=reel)
+                reels.append(reel)
                 # A still of each shot with how it was made in its PNG text chunks.
                 texts.append({**png_text(clip.metadata), **provenance})
                 save_png(clip.frames[shot.first], staging / shot_file.with_suffix(".png"),
@@ -164,24 +143,6 @@ class Sequence(NodeType):
                     dissolve=shot.dissolve, reel=reel, media_fps=clip.fps,
                     size=_even_size(clip.frames[0])))
                 cut_ranges.append((clip, shot.first, shot.last))
-
-            progress.what = "cut"
-            encode_video(plan.frames(), fps, staging / f"{name}.mp4", audio=audio,
-                         metadata=provenance, on_frame=lambda _count: progress.step())
-            for key in sorted(chosen & set(VIDEO_FORMATS)):
-                kind, suffix = VIDEO_FORMATS[key]
-                progress.what = EXPORTS[key][0]
-                encode_video(plan.frames(), fps, staging / f"{name}{suffix}", kind=kind,
-                             audio=audio, metadata=provenance,
-                             on_frame=lambda _count: progress.step())
-                exported.append(f"{name}{suffix}")
-            if "frames" in chosen:
-                from canvas_app.media.exports.frames import write_frame_sequences
-
-                progress.what = "PNG frames"
-                write_frame_sequences(plan, staging / "frames", stems, texts,
-                                      on_frame=lambda _count: progress.step())
-                exported += [f"frames/{stem}" for stem in stems]
             sound = None
             if audio is not None:  # a copy in the output folder, as under the cut (faded)
                 from canvas_app.media.exports.audio import write_wav
@@ -189,25 +150,48 @@ class Sequence(NodeType):
                 sound_file = Path(f"{name}.wav")
                 write_wav(audio, staging / sound_file)
                 sound = TimelineSound(out_dir / sound_file, plan.total_frames / fps)
-            write_timeline(staging / f"{name}.otio", name, timeline_shots, fps, media_root=out_dir,
-                           sound=sound)
-            for key in sorted(chosen & set(TIMELINE_FORMATS)):
-                adapter, suffix = TIMELINE_FORMATS[key]
-                write_timeline(staging / f"{name}{suffix}", name, timeline_shots, fps,
-                               media_root=out_dir, adapter_name=adapter, sound=sound,
-                               size=(width + width % 2, height + height % 2))
-                exported.append(f"{name}{suffix}")
-            if "contact_sheet" in chosen:
-                from canvas_app.media.exports.contact_sheet import sample_frames, write_contact_sheet
 
-                rows = [{"frames": sample_frames(shot.clip.frames, shot.first, shot.last),
-                         "name": ts.name, "seed": shot.clip.metadata.get("seed"),
-                         "score": (shot.clip.metadata.get("identity_score") or {}).get("mean"),
-                         "passed": shot.clip.metadata.get("identity_passed")}
-                        for shot, ts in zip(planned, timeline_shots)]
-                write_contact_sheet(staging / f"{name}.contact.png", rows,
-                                    f"{name} - {len(rows)} shots, {plan.total_frames / fps:.1f} s",
-                                    {"Software": "canvas-app", **provenance})
+            # Every file below is independent of the others: they are written side by side
+            # (canvas_app/media/exports/schedule.py), the slowest started first.
+            jobs = ExportJobs(ctx)
+            for key in ("prores", "webp"):
+                if key in chosen:
+                    kind, suffix = VIDEO_FORMATS[key]
+                    jobs.add(EXPORTS[key][0], plan.total_frames, partial(
+                        _encode_cut, plan, fps, staging / f"{name}{suffix}", kind, audio,
+                        provenance))
+            if "frames" in chosen:
+                from canvas_app.media.exports.frames import write_frame_sequences
+
+                for index in range(len(planned)):  # a job per shot: PNG frames are the slowest
+                    jobs.add(f"PNG frames {index + 1}", planned[index].source_frames, partial(
+                        _write_frames, plan, index, staging / "frames", stems, texts,
+                        write_frame_sequences))
+            jobs.add("cut", plan.total_frames, partial(
+                _encode_cut, plan, fps, staging / f"{name}.mp4", "h264", audio, provenance))
+            if "gif" in chosen:
+                jobs.add(EXPORTS["gif"][0], plan.total_frames, partial(
+                    _encode_cut, plan, fps, staging / f"{name}.gif", "gif", audio, provenance))
+            for index, clip in enumerate(clips):
+                jobs.add(f"shot {index + 1} of {len(clips)}", len(clip.frames), partial(
+                    _write_shot_file, clip, staging / shot_files[index], provenance, reels[index]))
+            jobs.add("timelines", 0, partial(
+                _write_timelines, staging, name, sorted(chosen & set(TIMELINE_FORMATS)),
+                timeline_shots, fps, out_dir, sound, (width + width % 2, height + height % 2)))
+            if "contact_sheet" in chosen:
+                jobs.add(EXPORTS["contact_sheet"][0], 0, partial(
+                    _write_contact_sheet, staging / f"{name}.contact.png", planned,
+                    timeline_shots, f"{name} - {len(planned)} shots, "
+                                    f"{plan.total_frames / fps:.1f} s", provenance))
+            jobs.run()
+
+            exported += [f"{name}{VIDEO_FORMATS[key][1]}"
+                         for key in sorted(chosen & set(VIDEO_FORMATS))]
+            if "frames" in chosen:
+                exported += [f"frames/{stem}" for stem in stems]
+            exported += [f"{name}{TIMELINE_FORMATS[key][1]}"
+                         for key in sorted(chosen & set(TIMELINE_FORMATS))]
+            if "contact_sheet" in chosen:
                 exported.append(f"{name}.contact.png")
             report = build_report(name, cut_ranges, fps=fps, size=(width, height),
                                   video=f"{name}.mp4", timeline=f"{name}.otio",
@@ -281,6 +265,61 @@ class Sequence(NodeType):
         return {"sequence": result}
 
 
+
+
+# The export jobs: module-level functions (each called with on_frame) so that what
+# each one writes and reads is plain to see.
+def _encode_cut(plan, fps, path, kind, audio, provenance, on_frame):
+    from canvas_app.media.exports.encode import encode_video
+
+    encode_video(plan.frames(), fps, path, kind=kind, audio=audio, metadata=provenance,
+                 on_frame=on_frame)
+
+
+def _write_shot_file(clip, path, provenance, reel, on_frame):
+    """The shot's file as encoded when it was rendered, with the graph and the reel
+    added; encoded now when it has none (read from the disk cache, or its frames
+    were replaced)."""
+    from canvas_app.media.exports.encode import encode_video
+
+    shot = getattr(clip, "shot_file", None)
+    if shot is not None and shot.matches(clip):
+        try:
+            shot.write(path, {**provenance, "reel_name": reel})
+            return
+        except Exception:  # its encode failed: encoding here reports why, naming this node
+            pass
+    encode_video(clip.frames, clip.fps, path, metadata=provenance, on_frame=on_frame, reel=reel)
+
+
+def _write_frames(plan, index, folder, stems, texts, write_frame_sequences, on_frame):
+    """One shot's PNG frames (write_frame_sequences over a plan of that shot alone)."""
+    from canvas_app.media.exports.cut import CutPlan
+
+    single = CutPlan([plan.shots[index]], plan.fps, plan.size)
+    write_frame_sequences(single, folder, [stems[index]], [texts[index]], on_frame=on_frame)
+
+
+def _write_timelines(staging, name, keys, timeline_shots, fps, out_dir, sound, size, on_frame):
+    from canvas_app.media.timeline import write_timeline
+
+    write_timeline(staging / f"{name}.otio", name, timeline_shots, fps, media_root=out_dir,
+                   sound=sound)
+    for key in keys:
+        adapter, suffix = TIMELINE_FORMATS[key]
+        write_timeline(staging / f"{name}{suffix}", name, timeline_shots, fps,
+                       media_root=out_dir, adapter_name=adapter, sound=sound, size=size)
+
+
+def _write_contact_sheet(path, planned, timeline_shots, title, provenance, on_frame):
+    from canvas_app.media.exports.contact_sheet import sample_frames, write_contact_sheet
+
+    rows = [{"frames": sample_frames(shot.clip.frames, shot.first, shot.last),
+             "name": ts.name, "seed": shot.clip.metadata.get("seed"),
+             "score": (shot.clip.metadata.get("identity_score") or {}).get("mean"),
+             "passed": shot.clip.metadata.get("identity_passed")}
+            for shot, ts in zip(planned, timeline_shots)]
+    write_contact_sheet(path, rows, title, {"Software": "canvas-app", **provenance})
 
 
 def _timecode_problem(fps: float, chosen: set[str]) -> str | None:

@@ -17,6 +17,7 @@ import ray
 
 from canvas_app.engine.context import CancelToken, RunContext
 from canvas_app.engine.dispatch.base import Outcome, RemoteError, run_node
+from canvas_app.media.exports.shot_files import settle_outputs
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages sent back per node
 PREVIEW_INTERVAL = 0.25  # frames are big: at most four previews a second per node
@@ -79,6 +80,11 @@ def execute(node_cls, ports: list[str], values: list[Any], params: dict[str, Any
                      on_progress=progress, on_preview=preview,
                      on_log=lambda message: relay.post.remote(("log", node_id, message)))
     outcome = run_node(node_cls(), dict(zip(ports, values)), params, ctx, node_id, host)
+    # A shot's file is encoded here, on the worker that rendered it: its bytes travel back
+    # with the clip, and the machine that writes the output folder only copies them.
+    encoding = time.perf_counter()
+    settle_outputs(outcome.outputs)
+    outcome.elapsed += time.perf_counter() - encoding  # work on the worker, not farm overhead
     outcome.error = _portable(outcome.error)
     ray.get(relay.post.remote(("end", node_id)))  # calls run in order: all sent before this
     return outcome

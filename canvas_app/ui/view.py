@@ -10,7 +10,8 @@ from PySide6.QtWidgets import (QFrame, QGraphicsView, QRubberBand, QStyle, QStyl
                                QStyleOptionRubberBand, QWidget)
 
 from canvas_app.ui import theme
-from canvas_app.ui.items import HEADER, LOD_SIMPLE, NODE_WIDTH, OVERVIEW_FONT, LinkItem, NodeItem
+from canvas_app.ui.items import (HEADER, LOD_BATCHED, LOD_SIMPLE, NODE_WIDTH, OVERVIEW_FONT,
+                                  LinkItem, NodeItem)
 from canvas_app.ui.overview import CACHE_ZOOM, blit_batches, paint_batches
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
@@ -53,7 +54,7 @@ class CanvasView(QGraphicsView):
         self.setScene(scene)
         self.minimap.set_scene(scene)
         if scene is not None:
-            scene.set_detail(self.zoom() >= LOD_SIMPLE)
+            scene.set_detail(self.zoom() >= LOD_BATCHED)
 
     # -- zoom ------------------------------------------------------------------------
     def zoom(self) -> float:
@@ -78,7 +79,7 @@ class CanvasView(QGraphicsView):
     def _zoom_updated(self) -> None:
         scene = self.scene()
         if scene is not None:
-            scene.set_detail(self.zoom() >= LOD_SIMPLE)
+            scene.set_detail(self.zoom() >= LOD_BATCHED)
         self.zoom_changed.emit(self.zoom())
         self.minimap.update()
 
@@ -259,7 +260,7 @@ class CanvasView(QGraphicsView):
         if self.zoom() <= CACHE_ZOOM:
             blit_batches(painter, batches, self.zoom())
         else:
-            paint_batches(painter, batches)
+            paint_batches(painter, batches, near=self.zoom() >= LOD_SIMPLE)
         painter.setPen(Qt.NoPen)
         # run states: few nodes, drawn one by one
         for node_id in scene.active_node_ids:
@@ -280,8 +281,10 @@ class CanvasView(QGraphicsView):
             base = painter.worldTransform()
             scale = 1.0 / zoom
             width_px = max(int((NODE_WIDTH - 12) * zoom), OVERVIEW_TITLE_PX)
+            if zoom >= LOD_SIMPLE:  # near enough to see ports and wires: keep inside the node
+                width_px = int((NODE_WIDTH - 12) * zoom) // 8 * 8  # 8 px steps: reused a while
             y_offset = (HEADER * 1.6 - 14 * scale) / 2
-            for item in (item for batch in batches for item in batch.nodes):
+            for item in (item for batch in batches for item in batch.nodes_meeting(rect)):
                 pos = item.pos()
                 if rect.intersects(QRectF(pos.x(), pos.y(), NODE_WIDTH, HEADER * 1.6)):
                     static = item.overview_title(width_px)

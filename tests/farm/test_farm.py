@@ -80,6 +80,10 @@ def test_farm_renders_the_same_frames_and_scores_as_this_computer(farm, tmp_path
             np.testing.assert_array_equal(mine, farmed)
     assert scores(remote) == scores(local)
     assert (out / "spokesperson.mp4").is_file()
+    # Each shot's file was encoded on the worker that rendered it and came back with it.
+    for shot in SHOTS:
+        farmed = remote.outputs[shot]["clip"]
+        assert farmed.shot_file.matches(farmed) and farmed.shot_file.data()[4:8] == b"ftyp"
     # The shots ran on farm workers, which said where.
     hosts = {event.node_id: event.host for event in events if isinstance(event, NodeStarted)}
     assert all(hosts[shot] for shot in SHOTS)
