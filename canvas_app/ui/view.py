@@ -260,11 +260,13 @@ class CanvasView(QGraphicsView):
             blit_batches(painter, batches, self.zoom())
         else:
             paint_batches(painter, batches)
-        painter.setPen(Qt.NoPen)
         # run states: few nodes, drawn one by one
         for node_id in scene.active_node_ids:
             item = scene.node_items.get(node_id)
-            if item is not None and item.run.state != "idle":
+            if item is None:
+                continue
+            if item.run.state != "idle":
+                painter.setPen(Qt.NoPen)  # never the red frame's pen of a node drawn before
                 painter.setBrush(item._state_color())
                 pos = item.pos()
                 painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
@@ -281,14 +283,18 @@ class CanvasView(QGraphicsView):
             scale = 1.0 / zoom
             width_px = max(int((NODE_WIDTH - 12) * zoom), OVERVIEW_TITLE_PX)
             y_offset = (HEADER * 1.6 - 14 * scale) / 2
-            for item in (item for batch in batches for item in batch.nodes):
+            near = [item for batch in batches for item in batch.nodes]
+            shown = [item for item in near if rect.intersects(
+                QRectF(item.pos().x(), item.pos().y(), NODE_WIDTH, HEADER * 1.6))]
+            room = _title_room(near, width_px * scale)  # a part repaint elides as a whole one
+            for item in shown:
                 pos = item.pos()
-                if rect.intersects(QRectF(pos.x(), pos.y(), NODE_WIDTH, HEADER * 1.6)):
-                    static = item.overview_title(width_px)
-                    painter.setWorldTransform(base)
-                    painter.translate(pos.x() + 6, pos.y() + y_offset)
-                    painter.scale(scale, scale)
-                    painter.drawStaticText(QPointF(0, 0), static)
+                static = item.overview_title(max(int((NODE_WIDTH - 12) * zoom),
+                                                 min(width_px, int(room[item] * zoom))))
+                painter.setWorldTransform(base)
+                painter.translate(pos.x() + 6, pos.y() + y_offset)
+                painter.scale(scale, scale)
+                painter.drawStaticText(QPointF(0, 0), static)
             painter.setWorldTransform(base)
         painter.setBrush(Qt.NoBrush)
         for item in scene.selectedItems():
@@ -342,6 +348,26 @@ class CanvasView(QGraphicsView):
 
     def _end_open_framing(self) -> None:
         self._frame_pending = False
+
+
+def _title_room(items, widest: float) -> dict:
+    """Scene width each title may take far out: up to `widest`, but never over
+    the next node to its right whose title band it would cross (titles wider
+    than their node must not run into a neighbour's: "Shot 2 - theRender Shot 2")."""
+    band = HEADER * 1.6
+    ordered = sorted(items, key=lambda item: item.pos().x())
+    room = {}
+    for index, item in enumerate(ordered):
+        x, y = item.pos().x(), item.pos().y()
+        limit = widest
+        for other in ordered[index + 1:]:
+            gap = other.pos().x() - x
+            if gap >= limit:
+                break
+            if abs(other.pos().y() - y) < band and gap > 0:
+                limit = gap
+        room[item] = max(0.0, limit - 12)
+    return room
 
 
 class Minimap(QWidget):

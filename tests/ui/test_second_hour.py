@@ -1,0 +1,45 @@
+"""The editor's second hour (issue 21): the far-out view, text that fits, an
+editor's timeline, a workspace that stays put, one name per shot, History."""
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QApplication
+
+from canvas_app.ui import theme
+from canvas_app.ui.items import NODE_WIDTH
+
+
+def _red_pixels(image, rect) -> int:
+    """Pixels of a viewport grab close to the error red inside a viewport rect."""
+    red = QColor(theme.ERROR)
+    count = 0
+    rect = rect.toAlignedRect().intersected(image.rect())
+    for y in range(rect.top(), rect.bottom() + 1):
+        for x in range(rect.left(), rect.right() + 1):
+            colour = image.pixelColor(x, y)
+            if abs(colour.red() - red.red()) < 40 and abs(colour.green() - red.green()) < 40 \
+                    and abs(colour.blue() - red.blue()) < 40:
+                count += 1
+    return count
+
+
+def test_far_out_only_the_failed_node_is_red(make_window, qtbot):
+    window = make_window()
+    doc = window.document
+    ids = [doc.add_node("Prompt", (x * 300.0, y * 260.0)).id for y in range(2) for x in range(3)]
+    failed = ids[1]
+    for node_id in ids:
+        window.run_states.update(node_id, "failed" if node_id == failed else "done", elapsed=1.2)
+    for zoom in (0.25, 0.12):
+        window.view.set_zoom(zoom, QPointF(400, 200))
+        QApplication.processEvents()
+        image = window.view.viewport().grab().toImage()
+        for node_id in ids:
+            item = window.scene.node_items[node_id]
+            rect = window.view.mapFromScene(item.sceneBoundingRect()).boundingRect()
+            red = _red_pixels(image, QRectF(rect))
+            if node_id == failed:
+                assert red > 20, (zoom, "the failed node is marked red")
+            else:
+                assert red == 0, (zoom, item.title, red)
