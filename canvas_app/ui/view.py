@@ -14,7 +14,8 @@ from canvas_app.ui.items import HEADER, LOD_SIMPLE, NODE_WIDTH, OVERVIEW_FONT, L
 from canvas_app.ui.overview import CACHE_ZOOM, blit_batches, paint_batches
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
-# A project opens no further out than this: titles, ports and status lines readable.
+# A project opens framed whole and centred when that keeps the detailed drawing
+# (titles, ports, status lines); a bigger graph opens at OPEN_ZOOM on its top-left.
 OPEN_ZOOM = 0.7
 OVERVIEW_TITLE_PX = 150  # far out, titles keep at least this many pixels (Nuke keeps names)
 
@@ -123,11 +124,12 @@ class CanvasView(QGraphicsView):
         self.frame_readable()
 
     def frame_readable(self) -> None:
-        """Frame the graph, but no further out than OPEN_ZOOM: a big graph
-        shows its top-left (where the inputs are) at a readable size."""
+        """Frame the whole graph, centred, as Home does; but a graph too big to
+        be drawn in detail that way shows its top-left (where the inputs are)
+        at OPEN_ZOOM instead."""
         rect = self.scene().items_bounding_rect()
         self.frame_rect(rect)
-        if self.zoom() < OPEN_ZOOM and not rect.isEmpty():
+        if self.zoom() < LOD_SIMPLE and not rect.isEmpty():
             self.resetTransform()
             self.scale(OPEN_ZOOM, OPEN_ZOOM)
             viewport = self.viewport().rect()
