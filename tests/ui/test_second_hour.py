@@ -43,3 +43,21 @@ def test_far_out_only_the_failed_node_is_red(make_window, qtbot):
                 assert red > 20, (zoom, "the failed node is marked red")
             else:
                 assert red == 0, (zoom, item.title, red)
+
+
+# 13 --------------------------------------------------------------------------------
+def test_the_missing_library_message_names_a_readme_heading(monkeypatch):
+    import re
+    from pathlib import Path
+
+    from canvas_app.ui import platform_check
+
+    monkeypatch.setattr(platform_check, "uses_xcb", lambda environ: True)
+    monkeypatch.setattr(platform_check, "xcb_plugin_files", lambda: [Path("libqxcb.so")])
+    monkeypatch.setattr(platform_check, "missing_libraries", lambda files, ldd=None:
+                        ["libxcb-cursor.so.0"])
+    message = platform_check.xcb_problem()
+    section = re.search(r'README\.md, section "([^"]+)"', message).group(1)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    headings = [line.lstrip("#").strip() for line in readme.splitlines() if line.startswith("#")]
+    assert section in headings
