@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 
 from canvas_app.graph.spec import NodeSpec, ParamSpec
 from canvas_app.media.formats import IMAGE_FILTER, is_image_path
+from canvas_app.media.images import image_problem
 from canvas_app.ui import theme
 from canvas_app.ui.thumbnails import thumbnail
 from canvas_app.ui.wheel_guard import WheelGuard
@@ -237,8 +238,10 @@ class ImagesEditor(ParamEditor):
         self.table.setRowCount(len(value))
         for index, entry in enumerate(value):
             name = Path(entry["path"]).name
-            item = QTableWidgetItem(name)
-            item.setToolTip(entry["path"] + ("" if Path(entry["path"]).exists() else "\n(file not found)"))
+            problem = "file not found" if not Path(entry["path"]).exists() else \
+                image_problem(entry["path"])
+            item = QTableWidgetItem(f"{name}\n{problem}" if problem else name)
+            item.setToolTip(entry["path"] + (f"\n({problem})" if problem else ""))
             pixmap = thumbnail(entry["path"], 44)
             if pixmap is not None:
                 from PySide6.QtGui import QIcon

@@ -61,3 +61,29 @@ def test_the_missing_library_message_names_a_readme_heading(monkeypatch):
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     headings = [line.lstrip("#").strip() for line in readme.splitlines() if line.startswith("#")]
     assert section in headings
+
+
+# 12 --------------------------------------------------------------------------------
+def test_a_text_file_named_like_a_jpeg_is_refused_with_why(make_window, tmp_path):
+    from PIL import Image
+
+    window = make_window()
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("not a picture")
+    assert window.scene.drop_images([str(broken)], QPointF(0, 0)) is None
+    message = window.statusBar().currentMessage()
+    assert "broken.jpg" in message and "not a readable image" in message
+    assert not window.document.graph.nodes
+    # one good image and the broken one: the good one is taken, the broken one named
+    Image.new("RGB", (16, 16)).save(tmp_path / "face.png")
+    node_id = window.scene.drop_images([str(tmp_path / "face.png"), str(broken)], QPointF(0, 0))
+    node = window.document.graph.nodes[node_id]
+    assert [entry["path"] for entry in node.params["images"]] == [str((tmp_path / "face.png").resolve())]
+    assert "broken.jpg" in window.statusBar().currentMessage()
+    # already in a project (saved before): the list says what is wrong, not only its path
+    window.document.set_param(node_id, "images", node.params["images"] + [
+        {"path": str(broken), "role": "face"}])
+    window.scene.select_nodes([node_id])
+    table = window.inspector.editors["images"].table
+    row = table.item(1, 0)
+    assert "not a readable image" in row.text() and "not a readable image" in row.toolTip()
