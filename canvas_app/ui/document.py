@@ -150,9 +150,10 @@ class Document(QObject):
         if nodes or backdrops:
             self.push(cmd.MoveCommand(self.graph, nodes, backdrops))
 
-    def set_param(self, node_id: str, name: str, value: Any, merge: bool = False) -> str | None:
+    def set_param(self, node_id: str, name: str, value: Any, merge: Any = False) -> str | None:
         """Edit a param; returns the reason when the value is refused. `merge`
-        joins continuous edits of one field (typing) into one undo step."""
+        joins continuous edits of one field (typing) into one undo step (True:
+        edits close in time; a token: one typing session, see SetParamCommand)."""
         checked, reason = self.graph.check_param(node_id, name, copy.deepcopy(value))
         if reason:
             return reason

@@ -34,6 +34,10 @@ class ParamEditor(QWidget):
     def set_value(self, value: Any) -> None:
         raise NotImplementedError
 
+    def merge_token(self) -> Any:
+        """How this field's edits join into undo steps (SetParamCommand's `merge`)."""
+        return self.continuous
+
 
 class LineEditor(ParamEditor):
     def __init__(self, param, parent=None) -> None:
@@ -69,6 +73,10 @@ class TextEditor(ParamEditor):
         self._timer.timeout.connect(self.commit)
         self.edit.textChanged.connect(self._timer.start)
         self.edit.installEventFilter(self)
+        self._session = 0  # one typing session per stay in the field: one undo step
+
+    def merge_token(self) -> Any:
+        return ("typing", id(self), self._session)
 
     def commit(self) -> None:
         self._timer.stop()
@@ -77,6 +85,8 @@ class TextEditor(ParamEditor):
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
         if event.type() == event.Type.FocusOut and self._timer.isActive():
             self.commit()
+        if event.type() == event.Type.FocusIn:
+            self._session += 1
         return False
 
     def set_value(self, value) -> None:
@@ -534,7 +544,7 @@ class Inspector(QScrollArea):
         if self.node_id is None:
             return
         reason = self.document.set_param(self.node_id, name, value,
-                                         merge=self.editors[name].continuous)
+                                         merge=self.editors[name].merge_token())
         error = self.errors.get(name)
         if error is not None:
             error.setText(reason or "")

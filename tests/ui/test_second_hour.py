@@ -87,3 +87,52 @@ def test_a_text_file_named_like_a_jpeg_is_refused_with_why(make_window, tmp_path
     table = window.inspector.editors["images"].table
     row = table.item(1, 0)
     assert "not a readable image" in row.text() and "not a readable image" in row.toolTip()
+
+
+# 11 --------------------------------------------------------------------------------
+def test_typing_then_backspace_in_a_text_field_is_one_history_step(make_window, qtbot, monkeypatch):
+    from PySide6.QtTest import QTest
+
+    from canvas_app.ui import commands
+
+    monkeypatch.setattr(commands.SetParamCommand, "MERGE_WINDOW", 0.0)  # as after a long pause
+    window = make_window()
+    prompt = window.document.add_node("Prompt", (0, 0)).id
+    window.scene.select_nodes([prompt])
+    stack = window.document.undo_stack
+    before = stack.count()
+    editor = window.inspector.editors["positive"]
+    editor.edit.setFocus()
+    qtbot.waitUntil(editor.edit.hasFocus)
+    QTest.keyClicks(editor.edit, "x")
+    editor.commit()
+    QTest.keyClick(editor.edit, Qt.Key_Backspace)
+    editor.commit()
+    assert stack.count() - before == 1
+    assert stack.text(stack.count() - 1).startswith("Set Prompt ")
+    # another field's typing is its own step
+    window.inspector.editors["negative"].edit.setFocus()
+    qtbot.waitUntil(window.inspector.editors["negative"].edit.hasFocus)
+    QTest.keyClicks(window.inspector.editors["negative"].edit, "blur")
+    window.inspector.editors["negative"].commit()
+    assert stack.count() - before == 2
+
+
+def test_history_names_nodes_by_their_titles(make_window):
+    from canvas_app.graph.model import Link
+
+    window = make_window()
+    doc = window.document
+    prompt = doc.add_node("Prompt", (0, 0), title="Opening line").id
+    sequence = doc.add_node("Sequence", (600, 0), title="Spokesperson cut").id
+    generate = doc.add_node("Generate", (300, 0), title="Render Shot 1").id
+    assert doc.connect(Link(prompt, "prompt", generate, "prompt")) is None
+    assert doc.undo_stack.undoText() == "Connect Opening line to Render Shot 1"
+    assert doc.connect(Link(generate, "clip", sequence, "clips")) is None
+    assert doc.undo_stack.undoText() == "Connect Render Shot 1 to Spokesperson cut"
+    doc.disconnect([Link(generate, "clip", sequence, "clips")])
+    assert doc.undo_stack.undoText() == "Disconnect Render Shot 1 from Spokesperson cut"
+    doc.remove([prompt])
+    assert doc.undo_stack.undoText() == "Delete Opening line"
+    doc.remove([generate, sequence])
+    assert doc.undo_stack.undoText() == "Delete Render Shot 1 and Spokesperson cut"
