@@ -453,6 +453,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
+        self.farm_status.shutdown()
         if self.execution is not None:
             self.execution.shutdown()
         self.autosaver.timer.stop()

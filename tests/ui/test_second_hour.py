@@ -136,3 +136,58 @@ def test_history_names_nodes_by_their_titles(make_window):
     assert doc.undo_stack.undoText() == "Delete Opening line"
     doc.remove([generate, sequence])
     assert doc.undo_stack.undoText() == "Delete Render Shot 1 and Spokesperson cut"
+
+
+# 7 ---------------------------------------------------------------------------------
+def test_farm_line_for_ray_here_does_not_say_unreachable_and_fits(qtbot):
+    from canvas_app.ui.farm_status import LINE_WIDTH, FarmStatus, status_text
+
+    # "ray" starts a cluster on this computer with the next run: none running is no fault
+    line = status_text({"address": "ray", "error": "cannot join the Ray cluster at auto: "
+                        "ConnectionError: could not find any running Ray instance"})
+    assert "unreachable" not in line and "auto" not in line and "next run" in line
+    assert status_text({"address": "ray", "error": "the Ray farm needs the 'ray' package, "
+                        "which is not installed"}).startswith("farm unreachable")
+    assert status_text({"address": "ray://head:10001", "error": "cannot reach"}).startswith(
+        "farm unreachable")
+    widget = FarmStatus()
+    qtbot.addWidget(widget)
+    long = {"address": "ray://render-head.example.com:10001", "error": "cannot reach the Ray "
+            "cluster at ray://render-head.example.com:10001 (Connection refused) " * 3}
+    widget.show_status(long)
+    assert widget.line.fontMetrics().horizontalAdvance(widget.line.text()) <= LINE_WIDTH
+    assert widget.line.toolTip() == status_text(long)  # the whole message, on hover
+
+
+def test_farm_probe_restarts_after_one_ends_and_quit_does_not_wait(qtbot, monkeypatch):
+    import sys
+    import time
+
+    from PySide6.QtCore import QCoreApplication, QEvent, QProcess
+
+    from canvas_app.ui import farm_status
+    from canvas_app.ui.settings import set_render_on
+
+    set_render_on("")
+    widget = farm_status.FarmStatus()
+    qtbot.addWidget(widget)
+    monkeypatch.setattr(sys, "executable", "/bin/true")  # a probe that ends at once
+    widget.address.setText("ray://127.0.0.1:9")
+    widget.choice.setCurrentText(farm_status.RAY_CLUSTER)
+    try:
+        first = widget._process
+        assert first is not None
+        qtbot.waitUntil(lambda: widget._process is None, timeout=5000)
+        QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)  # Qt frees the old one
+        widget.refresh()  # asked the deleted QProcess before: RuntimeError tracebacks
+        assert widget._process is not None and widget._process is not first
+        qtbot.waitUntil(lambda: widget._process is None, timeout=5000)
+        monkeypatch.setattr(QProcess, "start", lambda self, program, args: QProcess.startCommand(
+            self, "/bin/sleep 30"))
+        widget.refresh()
+        assert widget._process.waitForStarted(3000)
+        started = time.monotonic()
+        widget.shutdown()
+        assert time.monotonic() - started < 2.0
+    finally:
+        widget.choice.setCurrentText(farm_status.THIS_COMPUTER)
