@@ -259,12 +259,13 @@ def test_renaming_a_shot_renames_it_in_the_cut(tmp_path):
     out = tmp_path / "out"
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
     project = json.loads(path.read_text())
-    node(project, "prompt1")["title"] = "Opening"
+    node(project, "generate1")["title"] = "Opening"  # a shot's name is its Generate's title
     path.write_text(json.dumps(project))
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
     report = json.loads((out / "spokesperson.report.json").read_text())
     assert report["shots"][0]["name"] == "Opening"
     assert (out / report["shots"][0]["file"]).is_file()
+    assert report["shots"][0]["file"].endswith("_01_Opening.mp4")
 
 
 def test_an_edited_export_is_made_again_and_then_cached(tmp_path):

@@ -305,6 +305,7 @@ class TrimsEditor(ParamEditor):
     def __init__(self, param, parent=None) -> None:
         super().__init__(param, parent)
         self.value: list[dict] = []
+        self.shot_names = lambda: []  # the inspector sets it: titles of the shots, in order
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.table = QTableWidget(0, 3)
@@ -327,8 +328,10 @@ class TrimsEditor(ParamEditor):
         self.value = copy.deepcopy(value)
         self.table.blockSignals(True)
         self.table.setRowCount(len(value))
+        names = self.shot_names()
         for index, entry in enumerate(value):
-            self.table.setVerticalHeaderItem(index, QTableWidgetItem(f"Shot {index + 1}"))
+            name = names[index] if index < len(names) else f"Shot {index + 1}"
+            self.table.setVerticalHeaderItem(index, QTableWidgetItem(f"{index + 1}. {name}"))
             self.table.setItem(index, 0, QTableWidgetItem(f"{entry['in']:g}"))
             self.table.setItem(index, 1, QTableWidgetItem("" if entry["out"] is None else f"{entry['out']:g}"))
             dissolve = entry.get("dissolve")
@@ -438,7 +441,8 @@ class Inspector(QScrollArea):
         outer.setContentsMargins(10, 10, 10, 10)
         self.title_edit = QLineEdit(node.title)
         self.title_edit.setObjectName("inspector_title")
-        self.title_edit.setToolTip("Node title (also the shot name for prompts)")
+        self.title_edit.setToolTip("Node title (a Generate's title is its shot's name in the cut "
+                                   "and its files)")
         self.title_edit.editingFinished.connect(
             lambda: self.document.set_title(self.node_id, self.title_edit.text()))
         outer.addWidget(self.title_edit)
@@ -480,6 +484,8 @@ class Inspector(QScrollArea):
         for param in node.spec.params:
             editor = EDITORS[param.kind](param)
             editor.setObjectName(f"param_{param.name}")
+            if param.kind == "trims":  # rows named as the Timeline names the shots
+                editor.shot_names = lambda node_id=node.id: self._shot_names(node_id)
             editor.set_value(node.params.get(param.name))
             editor.setToolTip(param.help)
             editor.edited.connect(lambda value, name=param.name: self._edited(name, value))
@@ -525,6 +531,11 @@ class Inspector(QScrollArea):
         outer.addStretch(1)
         self.wheel_guard.guard(widget)
         self.setWidget(widget)
+
+    def _shot_names(self, node_id: str) -> list[str]:
+        graph = self.document.graph
+        return [graph.nodes[link.src].title if link.src in graph.nodes else link.src
+                for link in graph.links_into(node_id, "clips")]
 
     def _update_applicable(self, node) -> None:
         """Disable the fields that do not apply with the node's other params

@@ -2,6 +2,8 @@
 editor's timeline, a workspace that stays put, one name per shot, History."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
@@ -191,3 +193,59 @@ def test_farm_probe_restarts_after_one_ends_and_quit_does_not_wait(qtbot, monkey
         assert time.monotonic() - started < 2.0
     finally:
         widget.choice.setCurrentText(farm_status.THIS_COMPUTER)
+
+
+# 6 ---------------------------------------------------------------------------------
+def _shot_clip(colour, metadata, frames=12):
+    import numpy as np
+
+    from canvas_app.values import Clip
+
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:] = colour
+    return Clip(frames=[frame.copy() for _ in range(frames)], fps=12.0, metadata=metadata)
+
+
+def test_one_name_per_shot_everywhere(make_window, tmp_path, monkeypatch):
+    from canvas_app.engine.context import RunContext
+    from canvas_app.graph.model import Link
+    from canvas_app.media.exports import contact_sheet
+    from canvas_app.ui.execution.preview import shot_table_html
+    from nodes.sequence import Sequence
+
+    window = make_window()
+    doc = window.document
+    sequence = doc.add_node("Sequence", (900, 0), title="Spokesperson cut").id
+    clips = {}
+    for index, (prompt_title, shot_title) in enumerate([("Shot 1 - hello", "Hello"),
+                                                        ("Shot 2 - the launch", "Launch")]):
+        prompt = doc.add_node("Prompt", (0, index * 300), title=prompt_title).id
+        generate = doc.add_node("Generate", (300, index * 300), title=shot_title).id
+        assert doc.connect(Link(prompt, "prompt", generate, "prompt")) is None
+        assert doc.connect(Link(generate, "clip", sequence, "clips")) is None
+        # what a Generate's clip carries: the prompt's name, and its own node id
+        clips[generate] = _shot_clip((80 * index, 90, 200), {"shot": prompt_title, "node": generate,
+                                                             "identity_passed": True})
+    rows = []
+    real_sheet = contact_sheet.write_contact_sheet
+    monkeypatch.setattr(contact_sheet, "write_contact_sheet",
+                        lambda path, sheet_rows, *args: (rows.extend(sheet_rows),
+                                                         real_sheet(path, sheet_rows, *args)))
+    params = {spec.name: spec.default for spec in Sequence.spec.params}
+    params.update(name="cut", export_contact_sheet=True)
+    ctx = RunContext(node_id=sequence, node_title="Spokesperson cut", output_dir=tmp_path)
+    ctx.graph = doc.graph
+    result = Sequence().run({"clips": list(clips.values())}, params, ctx)["sequence"]
+    names = ["Hello", "Launch"]
+    assert [shot["name"] for shot in result.report["shots"]] == names  # report, Preview table
+    assert all(name in shot_table_html(result.report) for name in names)
+    assert [Path(shot["file"]).name for shot in result.report["shots"]] == \
+        ["cut_01_Hello.mp4", "cut_02_Launch.mp4"]  # file names
+    assert [row["name"] for row in rows] == names  # contact sheet
+    window.timeline.clip_source = clips.get
+    window.scene.select_nodes([sequence])
+    window.timeline.show_sequence(sequence)
+    assert [shot.title for shot in window.timeline.strip.shots] == names  # Timeline
+    doc.set_param(sequence, "trims", [{"in": 0.0, "out": None}, {"in": 0.0, "out": None}])
+    table = window.inspector.editors["trims"].table
+    assert [table.verticalHeaderItem(row).text() for row in range(2)] == ["1. Hello", "2. Launch"]
