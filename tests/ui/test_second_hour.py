@@ -249,3 +249,32 @@ def test_one_name_per_shot_everywhere(make_window, tmp_path, monkeypatch):
     doc.set_param(sequence, "trims", [{"in": 0.0, "out": None}, {"in": 0.0, "out": None}])
     table = window.inspector.editors["trims"].table
     assert [table.verticalHeaderItem(row).text() for row in range(2)] == ["1. Hello", "2. Launch"]
+
+
+# 10 --------------------------------------------------------------------------------
+EXAMPLE = Path(__file__).resolve().parents[2] / "resources/examples/spokesperson/spokesperson.canvas.json"
+
+
+def test_a_graph_reopened_from_an_exported_png_has_the_same_cache_keys(make_window, tmp_path):
+    import numpy as np
+
+    from canvas_app.engine.executor import Executor
+    from canvas_app.media.exports.provenance import KEY, graph_json
+    from canvas_app.media.images import save_png
+
+    first = make_window(EXAMPLE)
+    still = tmp_path / "exported" / "spokesperson_01_Render_Shot_1.png"
+    still.parent.mkdir()
+    save_png(np.zeros((8, 8, 3), np.uint8), still, {KEY: graph_json(first.document.graph)})
+    second = make_window(still)  # as a drop or File > Open does, the first window still open
+    assert second.document.path is None and len(second.document.graph.nodes) == 11
+    executor = Executor()
+
+    def keys(window):
+        graph = window.document.graph
+        return executor.keys_for(graph, list(graph.nodes), output_dir=tmp_path / "out",
+                                 project_dir=window.document.base_dir)
+
+    before, after = keys(first), keys(second)
+    assert len(before) == 11
+    assert before == after  # every render and identity comes from the cache
