@@ -278,3 +278,61 @@ def test_a_graph_reopened_from_an_exported_png_has_the_same_cache_keys(make_wind
     before, after = keys(first), keys(second)
     assert len(before) == 11
     assert before == after  # every render and identity comes from the cache
+
+
+# 8 ---------------------------------------------------------------------------------
+def _open_window(qtbot):
+    from canvas_app.ui.app import create_window
+
+    window = create_window(None, offer_recovery=False)
+    window.ask_unsaved = lambda: "discard"
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def test_layout_and_size_come_back_after_a_restart_and_reset_layout(app, qtbot):
+    from PySide6.QtWidgets import QDockWidget
+
+    first = _open_window(qtbot)
+    assert first.dockWidgetArea(first.preview_dock) == Qt.RightDockWidgetArea
+    first.resize(1280, 800)
+    first.addDockWidget(Qt.LeftDockWidgetArea, first.preview_dock)  # the artist's own place
+    first.history_dock.hide()
+    QApplication.processEvents()
+    first.close()
+
+    second = _open_window(qtbot)  # the window opened again: as it was left
+    assert (second.width(), second.height()) == (1280, 800)
+    assert second.dockWidgetArea(second.preview_dock) == Qt.LeftDockWidgetArea
+    assert not second.history_dock.isVisible()
+
+    second.act_reset_layout.trigger()
+    QApplication.processEvents()
+    assert (second.width(), second.height()) == (1600, 1000)
+    assert second.dockWidgetArea(second.preview_dock) == Qt.RightDockWidgetArea
+    assert second.preview_dock.isVisible() and second.inspector_dock.isVisible()
+    assert "Reset Layout" in [action.text().replace("&", "") for action in
+                              second.menuBar().actions()[3].menu().actions()]
+    # a touch on a title bar does not tear a panel off; panels still move between areas
+    for dock in second.findChildren(QDockWidget):
+        assert not dock.features() & QDockWidget.DockWidgetFloatable, dock.objectName()
+        assert dock.features() & QDockWidget.DockWidgetMovable
+    second.close()
+
+
+def test_the_preview_has_room_and_the_models_panel_follows_the_graph(make_window, qtbot):
+    window = make_window()
+    qtbot.wait(50)
+    column = window.inspector_dock.height() + window.preview_dock.height()
+    assert window.preview_dock.height() >= 0.5 * column  # the Sequence table's rows fit
+    generate = window.document.add_node("Generate", (0, 0), params={"backend": "animatic"}).id
+    window.models_dock.show()
+    window.models_dock.raise_()
+    qtbot.waitUntil(lambda: window.models_panel.isVisible())
+    qtbot.wait(400)
+    before = window.models_panel.tree.topLevelItemCount()
+    window.document.set_param(generate, "backend", "diffusers")
+    qtbot.waitUntil(lambda: window.models_panel.tree.topLevelItemCount() > before, timeout=5000)
+    assert window.models_panel.tree.height() >= 150
