@@ -155,7 +155,7 @@ def test_sequence_table_shows_each_shots_threshold_and_why_and_the_cut_plays(
     text = preview.details.text()
     assert "<th>threshold</th>" in text and "<th>verdict</th>" in text
     assert "0.99" in text and "0.10" in text
-    assert "below (" in text and "pass (" in text  # why one is red and the other green
+    assert "✗ below" in text and "✓ pass" in text  # beside the score and threshold that say why
     assert preview.clip is not None and len(preview.clip.frames) > 0  # the finished cut plays
     preview.toggle_play()
     assert preview.timer.isActive()

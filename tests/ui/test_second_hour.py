@@ -336,3 +336,51 @@ def test_the_preview_has_room_and_the_models_panel_follows_the_graph(make_window
     window.document.set_param(generate, "backend", "diffusers")
     qtbot.waitUntil(lambda: window.models_panel.tree.topLevelItemCount() > before, timeout=5000)
     assert window.models_panel.tree.height() >= 150
+
+
+# 3 ---------------------------------------------------------------------------------
+def test_the_verdict_and_the_edited_mark_are_never_the_text_cut_off(make_window):
+    from PySide6.QtGui import QImage
+
+    window = make_window()
+    node = window.document.add_node("Generate", (0, 0), title="Render Shot 2").id
+    window.run_states.update(node, "done", elapsed=3.3)
+    window.run_states.set_likeness(node, 0.827, False, 0.99)
+    picture = QImage(96, 54, QImage.Format_RGB32)
+    picture.fill(0)
+    window.run_states.set_picture(node, picture)  # the result beside the status line
+    item = window.scene.node_items[node]
+    text = item.footer_text(item.footer_width())
+    assert "0.83" in text and "0.99" in text and "…" not in text, text
+    window.run_states.update(node, stale=True)
+    text = item.footer_text(item.footer_width())
+    assert "0.83" in text and "0.99" in text and "edited" in text and "…" not in text, text
+    passed = window.document.add_node("Generate", (0, 300)).id
+    window.run_states.update(passed, "done", elapsed=3.3, stale=True)
+    window.run_states.set_likeness(passed, 0.83, True, 0.4)
+    window.run_states.set_picture(passed, picture)
+    text = window.scene.node_items[passed].footer_text(window.scene.node_items[passed].footer_width())
+    assert "0.83" in text and "edited" in text and "…" not in text, text
+
+
+def test_the_sequence_table_keeps_its_verdicts_and_all_its_rows(app, qtbot):
+    from canvas_app.ui.execution.preview import PreviewPanel
+    from canvas_app.values import SequenceResult
+
+    report = {"shots": [{"index": i + 1, "name": f"Render Shot {i + 1}",
+                         "identity_score": {"mean": 0.827, "minimum": 0.7},
+                         "threshold": 0.99 if i == 1 else 0.4, "passed": i != 1} for i in range(4)]}
+    result = SequenceResult(video_path=Path("/nowhere/cut.mp4"), timeline_path=Path("/nowhere/cut.otio"),
+                            report_path=Path("/nowhere/cut.report.json"), report=report)
+    panel = PreviewPanel()
+    qtbot.addWidget(panel)
+    panel.resize(380, 470)
+    panel.show()
+    panel.show_node("sequence1", "Spokesperson cut", {"sequence": result})
+    QApplication.processEvents()
+    html = panel.details.text()
+    assert html.count("✓ pass") == 3 and html.count("✗ below") == 1  # short enough not to wrap
+    scroll = panel.details_scroll
+    # every row can be reached: what the viewport does not show, the scroll bar does
+    assert scroll.viewport().height() + scroll.verticalScrollBar().maximum() >= panel.details.height()
+    assert scroll.viewport().height() >= 100  # and the table is not squeezed to a line
