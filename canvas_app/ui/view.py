@@ -445,7 +445,7 @@ class Minimap(QWidget):
                 painter.drawPoints(dots)
         marked = [(item, theme.SELECTION) for item in scene.selectedItems() if isinstance(item, NodeItem)]
         marked += [(scene.node_items[node_id], theme.ERROR) for node_id in scene.active_node_ids
-                   if node_id in scene.node_items and scene.node_items[node_id].run.state == "failed"]
+                   if node_id in scene.node_items and scene.node_items[node_id].alarmed]
         for item, color in marked:
             color = color.lighter(120)
             pen = QPen(color, 2)

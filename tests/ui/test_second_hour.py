@@ -30,9 +30,13 @@ def test_far_out_only_the_failed_node_is_red(make_window, qtbot):
     window = make_window()
     doc = window.document
     ids = [doc.add_node("Prompt", (x * 300.0, y * 260.0)).id for y in range(2) for x in range(3)]
-    failed = ids[1]
+    failed, below = ids[1], ids[4]
     for node_id in ids:
         window.run_states.update(node_id, "failed" if node_id == failed else "done", elapsed=1.2)
+    window.run_states.set_likeness(below, 0.62, False, 0.99)  # rendered below its threshold
+    window.view.minimap._render()
+    minimap = window.view.minimap._picture.toImage()
+    assert _red_pixels(minimap, QRectF(minimap.rect())) > 0  # the overview map shows them too
     for zoom in (0.25, 0.12):
         window.view.set_zoom(zoom, QPointF(400, 200))
         QApplication.processEvents()
@@ -41,10 +45,25 @@ def test_far_out_only_the_failed_node_is_red(make_window, qtbot):
             item = window.scene.node_items[node_id]
             rect = window.view.mapFromScene(item.sceneBoundingRect()).boundingRect()
             red = _red_pixels(image, QRectF(rect))
-            if node_id == failed:
+            if node_id in (failed, below):
                 assert red > 20, (zoom, "the failed node is marked red")
             else:
                 assert red == 0, (zoom, item.title, red)
+
+
+
+def test_far_out_titles_stop_short_of_the_next_node(make_window):
+    from canvas_app.ui.view import _title_room
+
+    window = make_window()
+    doc = window.document
+    left = doc.add_node("Prompt", (0, 0), title="Shot 2 - the launch of the rocket").id
+    right = doc.add_node("Generate", (260, 0), title="Render Shot 2").id
+    below = doc.add_node("Prompt", (0, 400), title="Shot 3 - the mission").id
+    items = [window.scene.node_items[n] for n in (left, right, below)]
+    room = _title_room(items, 150 / 0.25)  # 25 %: 150 px of title is 600 scene units
+    assert room[items[0]] <= 260 - 12  # no "Shot 2 - theRender Shot 2"
+    assert room[items[2]] == 600 - 12  # nothing beside it: the whole width
 
 
 # 13 --------------------------------------------------------------------------------
