@@ -403,3 +403,11 @@ def test_the_sequence_table_keeps_its_verdicts_and_all_its_rows(app, qtbot):
     # every row can be reached: what the viewport does not show, the scroll bar does
     assert scroll.viewport().height() + scroll.verticalScrollBar().maximum() >= panel.details.height()
     assert scroll.viewport().height() >= 100  # and the table is not squeezed to a line
+
+
+def test_screenshot_zoom_out_of_range_is_refused_with_exit_code_2(tmp_path, capsys):
+    from canvas_app.cli import main
+
+    assert main(["open", str(EXAMPLE), "--zoom", "2", "--screenshot", str(tmp_path / "x.png")]) == 2
+    assert "--zoom" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
