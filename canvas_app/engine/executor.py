@@ -235,6 +235,7 @@ class Executor:
             try:
                 node_type = self._type_instance(graph, node)
                 ctx = self._context(node, CancelToken(), output_dir, project_dir, lambda event: None)
+                ctx.graph = graph  # as in a run: a key may read the graph (a Sequence's shot names)
                 keys[node_id] = self._key(graph, node, node_type, inputs_from, keys, ctx)
             except Exception:  # noqa: BLE001 - no key is "cannot tell": shown as edited
                 continue

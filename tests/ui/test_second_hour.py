@@ -411,3 +411,25 @@ def test_screenshot_zoom_out_of_range_is_refused_with_exit_code_2(tmp_path, caps
     assert main(["open", str(EXAMPLE), "--zoom", "2", "--screenshot", str(tmp_path / "x.png")]) == 2
     assert "--zoom" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_sequence_key_is_the_same_in_a_run_and_in_the_edited_since_check(make_window, tmp_path):
+    """The shot names in a Sequence's key come from the graph: the check that says
+    "edited since" must see them too, or every finished cut reads as edited."""
+    from canvas_app.engine.context import RunContext
+    from canvas_app.engine.executor import Executor
+    from canvas_app.graph.model import Link
+    from nodes.sequence import Sequence
+
+    window = make_window()
+    doc = window.document
+    sequence = doc.add_node("Sequence", (600, 0)).id
+    generate = doc.add_node("Generate", (300, 0), title="Hello").id
+    doc.connect(Link(generate, "clip", sequence, "clips"))
+    executor = Executor()
+    before = executor.keys_for(doc.graph, [sequence], output_dir=tmp_path)[sequence]
+    ctx = RunContext(node_id=sequence, output_dir=tmp_path)
+    ctx.graph = doc.graph
+    assert "Hello" in Sequence().cache_key_extra({}, ctx)
+    doc.set_title(generate, "Goodbye")  # a renamed shot: the cut is exported again
+    assert executor.keys_for(doc.graph, [sequence], output_dir=tmp_path)[sequence] != before
