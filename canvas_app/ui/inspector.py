@@ -309,8 +309,13 @@ class TrimsEditor(ParamEditor):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["In (s)", "Out (s)", "Dissolve (s)"])
+        self.table.setHorizontalHeaderLabels(["In", "Out", "Dissolve"])
+        for column, tip in enumerate(("In point, seconds into the shot",
+                                      "Out point, seconds into the shot (empty: its end)",
+                                      "Seconds of dissolve into the shot (empty: a cut)")):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.verticalHeader().setMaximumWidth(130)  # shot names: the columns keep their room
         self.table.setMinimumHeight(110)
         self.table.itemChanged.connect(self._changed)
         layout.addWidget(self.table)
@@ -331,7 +336,9 @@ class TrimsEditor(ParamEditor):
         names = self.shot_names()
         for index, entry in enumerate(value):
             name = names[index] if index < len(names) else f"Shot {index + 1}"
-            self.table.setVerticalHeaderItem(index, QTableWidgetItem(f"{index + 1}. {name}"))
+            header = QTableWidgetItem(f"{index + 1}. {name}")
+            header.setToolTip(name)
+            self.table.setVerticalHeaderItem(index, header)
             self.table.setItem(index, 0, QTableWidgetItem(f"{entry['in']:g}"))
             self.table.setItem(index, 1, QTableWidgetItem("" if entry["out"] is None else f"{entry['out']:g}"))
             dissolve = entry.get("dissolve")
