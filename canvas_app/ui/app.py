@@ -128,7 +128,7 @@ def save_screenshot(window, path: str, zoom: float | None = None) -> int:
     window.view.frame_readable()
     if zoom is not None:
         window.view.set_zoom(zoom, window.scene.items_bounding_rect().center())
-        window.zoom_label.setText(f"{window.view.zoom() * 100:.0f}%")  # its timer may not fire
+    window.zoom_label.setText(f"{window.view.zoom() * 100:.0f}%")  # its timer may not have fired
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
     window.view.minimap._render()

@@ -98,9 +98,6 @@ class MainWindow(QMainWindow):
             height = self.inspector_dock.height() + preview.height()
             self.resizeDocks([self.inspector_dock, preview], [height * 9 // 20, height * 11 // 20],
                              Qt.Vertical)
-        log = getattr(self, "log_dock", None)
-        if log is not None:  # the Timeline's tab: a ruler, shots with their pictures, the transport
-            self.resizeDocks([log], [max(log.height(), 220)], Qt.Vertical)
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)

@@ -17,6 +17,7 @@ MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 # A project opens framed whole and centred when that keeps the detailed drawing
 # (titles, ports, status lines); a bigger graph opens at OPEN_ZOOM on its top-left.
 OPEN_ZOOM = 0.7
+LABELS_ZOOM = 0.6  # from here NodeItem.paint draws port labels, summaries and status lines
 OVERVIEW_TITLE_PX = 150  # far out, titles keep at least this many pixels (Nuke keeps names)
 
 
@@ -92,7 +93,7 @@ class CanvasView(QGraphicsView):
     def frame_rect(self, rect: QRectF) -> None:
         if rect.isNull() or rect.isEmpty():
             rect = QRectF(-400, -300, 800, 600)
-        rect = rect.adjusted(-60, -60, 60, 60)
+        rect = rect.adjusted(-24, -24, 24, 24)  # a thin margin: the example fits with its labels
         self.resetTransform()
         self.fitInView(rect, Qt.KeepAspectRatio)
         if self.zoom() > 1.25:
@@ -125,11 +126,11 @@ class CanvasView(QGraphicsView):
 
     def frame_readable(self) -> None:
         """Frame the whole graph, centred, as Home does; but a graph too big to
-        be drawn in detail that way shows its top-left (where the inputs are)
-        at OPEN_ZOOM instead."""
+        show its labels and status lines that way shows its top-left (where
+        the inputs are) at OPEN_ZOOM instead."""
         rect = self.scene().items_bounding_rect()
         self.frame_rect(rect)
-        if self.zoom() < LOD_SIMPLE and not rect.isEmpty():
+        if self.zoom() < LABELS_ZOOM and not rect.isEmpty():
             self.resetTransform()
             self.scale(OPEN_ZOOM, OPEN_ZOOM)
             viewport = self.viewport().rect()

@@ -373,7 +373,7 @@ EXAMPLE = ROOT / "resources" / "examples" / "spokesperson" / "spokesperson.canva
 def test_the_example_opens_framed_at_a_readable_zoom(app, qtbot, monkeypatch):
     from canvas_app.ui.app import create_window
     from canvas_app.ui.items import NODE_WIDTH
-    from canvas_app.ui.items import LOD_SIMPLE
+    from canvas_app.ui.view import LABELS_ZOOM
 
     monkeypatch.setenv("CANVAS_APP_RECOVER", "no")
     window = create_window(str(EXAMPLE))  # framed before the window has its size, as the app does
@@ -384,7 +384,7 @@ def test_the_example_opens_framed_at_a_readable_zoom(app, qtbot, monkeypatch):
     qtbot.waitExposed(window)
     qtbot.wait(50)
     view = window.view
-    assert view.zoom() >= LOD_SIMPLE  # ports, titles and status lines drawn
+    assert view.zoom() >= LABELS_ZOOM  # ports, titles and status lines drawn
     graph_rect = view.mapFromScene(window.scene.items_bounding_rect()).boundingRect()
     visible = graph_rect.intersected(view.viewport().rect())
     # the whole graph, centred (issue 21, 9: not framed to the top-left with Deep field cut off)
