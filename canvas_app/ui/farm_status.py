@@ -27,7 +27,7 @@ def status_text(status: dict) -> str:
     if "error" in status:
         if status.get("address") in LOCAL and "not installed" not in status["error"]:
             # "ray" starts a cluster here with the next run: none running yet is no fault
-            return "Ray: none running yet; the next run starts one on this computer"
+            return "Ray starts on this computer with the next run"
         return f"farm unreachable: {status['error']}"
     gpus = f", GPUs {status['busy_gpus']:g}/{status['gpus']:g} busy" if status["gpus"] \
         else ", no GPU"
