@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QAction, QCursor, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel,
-                               QMainWindow, QMenu, QMessageBox, QTreeWidget, QTreeWidgetItem,
+                               QMainWindow, QMenu, QMessageBox, QScrollArea, QTreeWidget, QTreeWidgetItem,
                                QUndoView)
 
 from canvas_app.errors import CanvasError
@@ -161,7 +161,11 @@ class MainWindow(QMainWindow):
         from canvas_app.ui.models_panel import ModelsPanel
 
         self.models_panel = ModelsPanel(lambda: self.document.graph if self.document else None)
-        self.models_dock = self._dock("Models", self.models_panel, Qt.RightDockWidgetArea, "models")
+        models_scroll = QScrollArea()  # its list keeps five rows; a short dock scrolls, the window
+        models_scroll.setWidgetResizable(True)  # does not grow
+        models_scroll.setFrameShape(QScrollArea.NoFrame)
+        models_scroll.setWidget(self.models_panel)
+        self.models_dock = self._dock("Models", models_scroll, Qt.RightDockWidgetArea, "models")
         self.tabifyDockWidget(self.library_dock, self.models_dock)
         self.inspector_dock.raise_()
         self.resizeDocks([self.inspector_dock], [380], Qt.Horizontal)

@@ -184,7 +184,7 @@ class PreviewPanel(QWidget):
         self.clip = None
         self._frame_cache.clear()
         self.details.setText("")
-        self.details_scroll.setMinimumHeight(0)
+        self.details_scroll.setMinimumHeight(self.details.fontMetrics().height() + 4)  # a line, no more
         if node_id is None:
             self.title.setText("Preview")
             self.stack.setCurrentWidget(self.empty)
