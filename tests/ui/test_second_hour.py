@@ -343,9 +343,11 @@ def test_layout_and_size_come_back_after_a_restart_and_reset_layout(app, qtbot):
 
 def test_the_preview_has_room_and_the_models_panel_follows_the_graph(make_window, qtbot):
     window = make_window()
-    qtbot.wait(50)
-    column = window.inspector_dock.height() + window.preview_dock.height()
-    assert window.preview_dock.height() >= 0.5 * column  # the Sequence table's rows fit
+
+    def preview_share() -> float:
+        return window.preview_dock.height() / (window.inspector_dock.height() + window.preview_dock.height())
+
+    qtbot.waitUntil(lambda: preview_share() >= 0.5, timeout=5000)  # the Sequence table's rows fit
     generate = window.document.add_node("Generate", (0, 0), params={"backend": "animatic"}).id
     window.models_dock.show()
     window.models_dock.raise_()
@@ -353,7 +355,7 @@ def test_the_preview_has_room_and_the_models_panel_follows_the_graph(make_window
     qtbot.wait(400)
     before = window.models_panel.tree.topLevelItemCount()
     window.document.set_param(generate, "backend", "diffusers")
-    qtbot.waitUntil(lambda: window.models_panel.tree.topLevelItemCount() > before, timeout=5000)
+    qtbot.waitUntil(lambda: window.models_panel.tree.topLevelItemCount() > before, timeout=15000)
     assert window.models_panel.tree.height() >= 150
 
 
