@@ -119,6 +119,11 @@ class TimelineStrip(QWidget):
         self.update()
 
     def resizeEvent(self, event) -> None:  # noqa: N802
+        if event.size().height() != event.oldSize().height():  # pictures as tall as the shots
+            for shot in self.shots:
+                if shot.clip is not None:
+                    shot.thumbnail = _thumbnail(np.asarray(shot.clip.frames[shot.first]),
+                                                max(20, event.size().height() - RULER - 6))
         self.set_shots(self.shots, self.fps)
         super().resizeEvent(event)
 

@@ -348,3 +348,12 @@ def test_play_and_time_readout_are_whole_at_the_default_layout(window, qtbot):
     panel.position.setText("00:00:00:01 / 00:00:03:00  frame 2 of 36")
     QApplication.processEvents()
     assert panel.position.width() >= panel.position.fontMetrics().horizontalAdvance(panel.position.text())
+
+
+def test_shot_pictures_follow_the_strip_height(cut):
+    panel, _, _, _ = cut
+    strip = panel.strip
+    strip.resize(strip.width(), 160)
+    QApplication.processEvents()
+    rect = strip.shot_rects()[0]
+    assert strip.shots[0].thumbnail.height() == pytest.approx(rect.height(), abs=2)
