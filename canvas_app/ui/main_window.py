@@ -89,8 +89,22 @@ class MainWindow(QMainWindow):
             size = store.value("window/size")  # as left: restoreGeometry may fit it to a screen
             if size is not None and not self.isMaximized():
                 self.resize(size)
+            self._keep_on_screen()
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
+
+    def _keep_on_screen(self) -> None:
+        """A restored window whose top-left lies off its screen's free area (a
+        screen gone, or X11 without a window manager adding a title bar's height
+        at each restore) is moved back onto it; its size is the user's."""
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is None or screen.isEmpty():
+            return
+        frame = self.frameGeometry()
+        x = max(screen.left(), min(frame.x(), screen.right() + 1 - frame.width()))
+        y = max(screen.top(), min(frame.y(), screen.bottom() + 1 - frame.height()))
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
 
     def _default_dock_sizes(self) -> None:
         preview = getattr(self, "preview_dock", None)

@@ -435,3 +435,13 @@ def test_a_sequence_key_is_the_same_in_a_run_and_in_the_edited_since_check(make_
     assert "Hello" in Sequence().cache_key_extra({}, ctx)
     doc.set_title(generate, "Goodbye")  # a renamed shot: the cut is exported again
     assert executor.keys_for(doc.graph, [sequence], output_dir=tmp_path)[sequence] != before
+
+
+def test_a_window_left_off_screen_comes_back_onto_it(app, qtbot):
+    first = _open_window(qtbot)
+    first.move(9000, 9000)  # a second monitor since unplugged
+    first.close()
+    second = _open_window(qtbot)
+    screen = second.screen().availableGeometry()
+    assert screen.contains(second.frameGeometry().topLeft())
+    second.close()
