@@ -38,8 +38,8 @@ def test_example_runs_and_exports_the_cut(example_run):
     code, out = example_run
     assert code == 0
     report = json.loads((out / "spokesperson.report.json").read_text())
-    assert [shot["name"] for shot in report["shots"]] == [
-        "Shot 1 - hello", "Shot 2 - the launch", "Shot 3 - the mission"]
+    assert [shot["name"] for shot in report["shots"]] == [  # the Generate nodes' titles
+        "Render Shot 1", "Render Shot 2", "Render Shot 3"]
 
     with av.open(str(out / "spokesperson.mp4")) as container:
         stream = container.streams.video[0]
