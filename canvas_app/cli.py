@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --screenshot: run the graph and wait before rendering")
     open_cmd.add_argument("--select", metavar="NODE_ID",
                           help="with --screenshot: select this node (its preview is shown)")
+    open_cmd.add_argument("--zoom", metavar="PERCENT", type=float,
+                          help="with --screenshot: zoom the canvas to this, centred on the graph")
     open_cmd.set_defaults(handler=_open)
 
     run = commands.add_parser("run", help="run a project without the editor")
@@ -129,8 +131,10 @@ def _open(args) -> int:
 
     if not Path(args.project).is_file():
         raise BadInput("project file not found", file=args.project)
+    if args.zoom is not None and not 8 <= args.zoom <= 300:
+        raise BadInput("must be between 8 and 300 (percent)", field="--zoom")
     return launch_editor(args.project, args.screenshot, run_first=args.run_first,
-                         select=args.select)
+                         select=args.select, zoom=args.zoom / 100 if args.zoom else None)
 
 
 def _load_checked(path: str):

@@ -44,6 +44,18 @@ def safe_name(text: str, fallback: str = "cut") -> str:
     return name[:80] or fallback
 
 
+def named_shot(clip, graph):
+    """The clip named after the node that rendered it (its Generate: the shot), so
+    that the Timeline, the report, the contact sheet and the file names all use
+    one name per shot; the prompt's name stays when that node is not known."""
+    from dataclasses import replace
+
+    node = graph.nodes.get(clip.metadata.get("node")) if graph is not None else None
+    if node is None or clip.metadata.get("shot") == node.title:
+        return clip
+    return replace(clip, metadata={**clip.metadata, "shot": node.title})
+
+
 def _summary(params) -> list[str]:
     # A module-level function, not a lambda: the spec travels to the engine process by pickle.
     return [f"exports {params.get('name')}.mp4"]
@@ -86,7 +98,7 @@ class Sequence(NodeType):
         from canvas_app.report import build_report, png_text, write_report
 
         node = ctx.node_title or ctx.node_id
-        clips = [clip for clip in inputs.get("clips") or [] if clip is not None]
+        clips = [named_shot(clip, ctx.graph) for clip in inputs.get("clips") or [] if clip is not None]
         if not clips:
             raise BadInput("connect at least one shot", node=node, field="clips")
         if ctx.output_dir is None:
@@ -237,7 +249,12 @@ class Sequence(NodeType):
         return problems + ([("fps", problem)] if problem else [])
 
     def cache_key_extra(self, params, ctx):
-        return str(Path(ctx.output_dir).resolve()) if ctx.output_dir else ""
+        folder = str(Path(ctx.output_dir).resolve()) if ctx.output_dir else ""
+        # Shots are named after their Generate nodes: renaming one exports again (and
+        # renders nothing again: the Generate's own key has no title in it).
+        names = [ctx.graph.nodes[link.src].title for link in ctx.graph.links_into(ctx.node_id, "clips")
+                 if link.src in ctx.graph.nodes] if ctx.graph is not None else []
+        return folder + ("|shots=" + json.dumps(names) if names else "")
 
     def is_result_valid(self, outputs):
         """The export is still there, untouched since it was written."""

@@ -38,8 +38,8 @@ def test_example_runs_and_exports_the_cut(example_run):
     code, out = example_run
     assert code == 0
     report = json.loads((out / "spokesperson.report.json").read_text())
-    assert [shot["name"] for shot in report["shots"]] == [
-        "Shot 1 - hello", "Shot 2 - the launch", "Shot 3 - the mission"]
+    assert [shot["name"] for shot in report["shots"]] == [  # the Generate nodes' titles
+        "Render Shot 1", "Render Shot 2", "Render Shot 3"]
 
     with av.open(str(out / "spokesperson.mp4")) as container:
         stream = container.streams.video[0]
@@ -259,12 +259,13 @@ def test_renaming_a_shot_renames_it_in_the_cut(tmp_path):
     out = tmp_path / "out"
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
     project = json.loads(path.read_text())
-    node(project, "prompt1")["title"] = "Opening"
+    node(project, "generate1")["title"] = "Opening"  # a shot's name is its Generate's title
     path.write_text(json.dumps(project))
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
     report = json.loads((out / "spokesperson.report.json").read_text())
     assert report["shots"][0]["name"] == "Opening"
     assert (out / report["shots"][0]["file"]).is_file()
+    assert report["shots"][0]["file"].endswith("_01_Opening.mp4")
 
 
 def test_an_edited_export_is_made_again_and_then_cached(tmp_path):

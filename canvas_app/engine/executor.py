@@ -5,6 +5,8 @@ worker QThread with a listener that turns events into queued Qt signals.
 """
 from __future__ import annotations
 
+import os
+
 import queue
 import threading
 import time
@@ -233,6 +235,7 @@ class Executor:
             try:
                 node_type = self._type_instance(graph, node)
                 ctx = self._context(node, CancelToken(), output_dir, project_dir, lambda event: None)
+                ctx.graph = graph  # as in a run: a key may read the graph (a Sequence's shot names)
                 keys[node_id] = self._key(graph, node, node_type, inputs_from, keys, ctx)
             except Exception:  # noqa: BLE001 - no key is "cannot tell": shown as edited
                 continue
@@ -287,12 +290,18 @@ class Executor:
 
 
 def _portable_paths(node: Node, params: dict[str, Any], project_dir: Path | None) -> dict[str, Any]:
-    """Asset paths inside the project folder enter keys relative to it (their
-    contents are hashed anyway), so a moved project keeps its cached results."""
-    if project_dir is None or node.spec is None:
+    """Asset paths enter keys by file name alone when the file's contents are
+    hashed into the key anyway (a regular file), else relative to the project
+    folder: a moved project, and a graph reopened from an exported PNG (no
+    project folder, absolute paths), keep their cached results."""
+    if node.spec is None:
         return params
 
     def relative(path: str) -> str:
+        if os.path.isfile(path):
+            return Path(path).name
+        if project_dir is None:
+            return path
         try:
             return Path(path).relative_to(project_dir).as_posix()
         except ValueError:

@@ -45,7 +45,8 @@ def create_window(project: str | Path | None = None, *, offer_recovery: bool = T
 
 
 def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000), *,
-                  run_first: bool = False, select: str | None = None) -> int:
+                  run_first: bool = False, select: str | None = None,
+                  zoom: float | None = None) -> int:
     """Open the editor (on `project`, or the last project when None) and run
     until it closes. With `screenshot`, render the window offscreen to that
     PNG and return 0 without entering the event loop."""
@@ -76,7 +77,7 @@ def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)
             window.scene.select_nodes([select])
             if window.execution is not None:
                 window.preview_dock.raise_()
-        return save_screenshot(window, screenshot)
+        return save_screenshot(window, screenshot, zoom)
     code = app.exec()
     release_clipboard()
     return code
@@ -118,12 +119,16 @@ def run_and_wait(window, timeout_s: float = 600.0) -> bool:
     return finished == ["done"]
 
 
-def save_screenshot(window, path: str) -> int:
+def save_screenshot(window, path: str, zoom: float | None = None) -> int:
+    """The window as a PNG, framed as it opens (or at `zoom`, centred on the graph)."""
     from PySide6.QtCore import QCoreApplication, QEventLoop
 
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
     window.view.frame_readable()
+    if zoom is not None:
+        window.view.set_zoom(zoom, window.scene.items_bounding_rect().center())
+    window.zoom_label.setText(f"{window.view.zoom() * 100:.0f}%")  # its timer may not have fired
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
     window.view.minimap._render()

@@ -16,10 +16,26 @@ from typing import Any
 from PySide6.QtGui import QUndoCommand
 
 from canvas_app.graph.model import Backdrop, Graph, Link, Node
-from canvas_app.graph.naming import describe_link
 
 # Ids for mergeable commands.
 MERGE_PARAM = 1001
+
+
+def _title(graph: Graph, node_id: str) -> str:
+    node = graph.nodes.get(node_id)
+    return node.title if node is not None else node_id
+
+
+def _titles(graph: Graph, node_ids, backdrop_ids=()) -> str:
+    """'Render Shot 2', 'Prompt 1 and Render Shot 1', 'Prompt 1, Prompt 2 and 3 more':
+    what History shows, as a person would write it (not 'Delete item')."""
+    names = [_title(graph, node_id) for node_id in node_ids]
+    names += [graph.backdrops[b].title if b in graph.backdrops else b for b in backdrop_ids]
+    if len(names) <= 2:
+        return " and ".join(names) or "nothing"
+    if len(names) == 3:
+        return f"{names[0]}, {names[1]} and {names[2]}"
+    return f"{names[0]}, {names[1]} and {len(names) - 2} more"
 
 
 class CompositeCommand(QUndoCommand):
@@ -59,8 +75,7 @@ class RemoveCommand(QUndoCommand):
 
     def __init__(self, graph: Graph, node_ids: list[str], backdrop_ids: list[str] = (),
                  text: str | None = None) -> None:
-        count = len(node_ids) + len(backdrop_ids)
-        super().__init__(text or (f"Delete {count} items" if count != 1 else "Delete item"))
+        super().__init__(text or f"Delete {_titles(graph, node_ids, backdrop_ids)}")
         self.graph = graph
         self.node_ids = list(node_ids)
         self.backdrop_ids = list(backdrop_ids)
@@ -85,7 +100,7 @@ class LinkCommand(QUndoCommand):
     single-input port (the old one comes back on undo at its old index)."""
 
     def __init__(self, graph: Graph, link: Link, replaces: Link | None = None) -> None:
-        super().__init__(f"Connect {describe_link(graph, link)}")
+        super().__init__(f"Connect {_title(graph, link.src)} to {_title(graph, link.dst)}")
         self.graph, self.link, self.replaces = graph, link, replaces
         self._old_index = -1
 
@@ -104,7 +119,7 @@ class InsertLinkCommand(QUndoCommand):
     """Add a link without checks (paste of placeholder links)."""
 
     def __init__(self, graph: Graph, link: Link) -> None:
-        super().__init__(f"Link {describe_link(graph, link)}")
+        super().__init__(f"Connect {_title(graph, link.src)} to {_title(graph, link.dst)}")
         self.graph, self.link = graph, link
 
     def redo(self) -> None:
@@ -116,7 +131,8 @@ class InsertLinkCommand(QUndoCommand):
 
 class DisconnectCommand(QUndoCommand):
     def __init__(self, graph: Graph, links: list[Link]) -> None:
-        super().__init__("Disconnect" if len(links) == 1 else f"Disconnect {len(links)} links")
+        super().__init__(f"Disconnect {_title(graph, links[0].src)} from {_title(graph, links[0].dst)}"
+                         if len(links) == 1 else f"Disconnect {len(links)} links")
         self.graph, self.links = graph, list(links)
         self._indices: list[int] = []
 
@@ -152,12 +168,15 @@ class MoveCommand(QUndoCommand):
 
 class SetParamCommand(QUndoCommand):
     """A param edit. With `merge`, consecutive edits of the same field within
-    a couple of seconds (typing, spinning) merge into one undo step."""
+    a couple of seconds (spinning) merge into one undo step; `merge` may also be
+    a token of one typing session in a field (the editor's focus): all of that
+    session's edits merge whatever the pauses, so typing "x" then Backspace is
+    one step."""
 
     MERGE_WINDOW = 2.0
 
     def __init__(self, graph: Graph, node_id: str, name: str, value: Any, label: str = "",
-                 merge: bool = False) -> None:
+                 merge: Any = False) -> None:
         node = graph.nodes[node_id]
         self.merge = merge
         super().__init__(f"Set {node.title} {label or name}")
@@ -171,7 +190,10 @@ class SetParamCommand(QUndoCommand):
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt API
         if not isinstance(other, SetParamCommand) or other.node_id != self.node_id \
-                or other.name != self.name or other.stamp - self.stamp > self.MERGE_WINDOW:
+                or other.name != self.name:
+            return False
+        same_session = self.merge is not True and self.merge == other.merge
+        if not same_session and other.stamp - self.stamp > self.MERGE_WINDOW:
             return False
         self.new, self.stamp = other.new, other.stamp
         return True

@@ -139,6 +139,24 @@ class Document(QObject):
         self.push(parent)
         return None
 
+    def reorder_inputs(self, node_id: str, port: str, order: list[int],
+                       params: dict[str, Any] | None = None, text: str = "") -> None:
+        """Put the links into `port` of a node in `order` (indices of the links
+        as they are now) and set `params` of that node with them: one undo step
+        (a Timeline reorder moves the shot's trim with it)."""
+        links = self.graph.links_into(node_id, port)
+        if sorted(order) != list(range(len(links))) or order == list(range(len(links))):
+            return
+        node = self.graph.nodes[node_id]
+        parent = cmd.CompositeCommand(text or f"Reorder {node.title} {port}")
+        parent.add(cmd.DisconnectCommand(self.graph, links))
+        for index in order:
+            parent.add(cmd.InsertLinkCommand(self.graph, links[index]))
+        for name, value in (params or {}).items():
+            label = node.spec.param(name).display_name if node.spec is not None else name
+            parent.add(cmd.SetParamCommand(self.graph, node_id, name, value, label))
+        self.push(parent)
+
     def disconnect(self, links: list[Link]) -> None:
         links = [link for link in links if link in self.graph.links]
         if links:
@@ -150,9 +168,10 @@ class Document(QObject):
         if nodes or backdrops:
             self.push(cmd.MoveCommand(self.graph, nodes, backdrops))
 
-    def set_param(self, node_id: str, name: str, value: Any, merge: bool = False) -> str | None:
+    def set_param(self, node_id: str, name: str, value: Any, merge: Any = False) -> str | None:
         """Edit a param; returns the reason when the value is refused. `merge`
-        joins continuous edits of one field (typing) into one undo step."""
+        joins continuous edits of one field (typing) into one undo step (True:
+        edits close in time; a token: one typing session, see SetParamCommand)."""
         checked, reason = self.graph.check_param(node_id, name, copy.deepcopy(value))
         if reason:
             return reason

@@ -11,18 +11,23 @@ import json
 import os
 import sys
 
-from PySide6.QtCore import QProcess, QTimer, Signal
+from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QWidget
 
 from canvas_app.ui.settings import render_on, set_render_on
 
 THIS_COMPUTER, RAY_CLUSTER = "This computer", "Ray cluster"
 PROBE_INTERVAL_MS = 15000
+LINE_WIDTH = 320  # pixels of status bar the farm line may take; the tooltip has it whole
+LOCAL = ("ray", "local")  # addresses that start a cluster here (canvas_app.farm.cluster.LOCAL)
 
 
 def status_text(status: dict) -> str:
     """One line for the status bar from what the probe printed."""
     if "error" in status:
+        if status.get("address") in LOCAL and "not installed" not in status["error"]:
+            # "ray" starts a cluster here with the next run: none running yet is no fault
+            return "Ray starts on this computer with the next run"
         return f"farm unreachable: {status['error']}"
     gpus = f", GPUs {status['busy_gpus']:g}/{status['gpus']:g} busy" if status["gpus"] \
         else ", no GPU"
@@ -47,6 +52,7 @@ class FarmStatus(QWidget):
         self.address.setFixedWidth(170)
         self.line = QLabel()
         self.line.setProperty("role", "dim")
+        self.line.setMaximumWidth(LINE_WIDTH)
         for control in (self.choice, self.address):
             control.setFixedHeight(20)  # no taller than the status bar's labels
         layout = QHBoxLayout(self)
@@ -83,7 +89,7 @@ class FarmStatus(QWidget):
     def _update_controls(self) -> None:
         farm = bool(self.farm_address())
         self.address.setVisible(farm)
-        self.line.setText("checking the farm..." if farm else "")
+        self._set_line("checking the farm..." if farm else "")
         if farm:
             self._timer.start()
             self.refresh()
@@ -93,8 +99,7 @@ class FarmStatus(QWidget):
     def refresh(self) -> None:
         """Ask the cluster how it is doing (in another process; no waiting here)."""
         address = self.farm_address()
-        if not address or (self._process is not None and
-                           self._process.state() != QProcess.NotRunning):
+        if not address or self._process is not None:  # one probe at a time
             return
         process = QProcess(self)
         process.finished.connect(lambda *_: self._probed(process))
@@ -102,6 +107,9 @@ class FarmStatus(QWidget):
         self._process = process
 
     def _probed(self, process: QProcess) -> None:
+        # Forget it first: a later refresh must never ask a QProcess Qt has deleted.
+        if self._process is process:
+            self._process = None
         try:
             output = bytes(process.readAllStandardOutput()).decode(errors="replace").strip()
         except RuntimeError:  # the window closed while the probe ran: nothing to show
@@ -112,7 +120,23 @@ class FarmStatus(QWidget):
         try:
             self.show_status(json.loads(output.splitlines()[-1]))
         except (ValueError, IndexError):
-            self.line.setText("farm status unavailable (is the [farm] extra installed?)")
+            self._set_line("farm status unavailable (is the [farm] extra installed?)")
+
+    def shutdown(self) -> None:
+        """The window closes: no more probes, and the one running is killed
+        now instead of being waited for (Quit took seconds with a probe of Ray)."""
+        self._timer.stop()
+        process, self._process = self._process, None
+        if process is not None and process.state() != QProcess.NotRunning:
+            process.finished.disconnect()
+            process.kill()
+            process.waitForFinished(1000)
 
     def show_status(self, status: dict) -> None:
-        self.line.setText(status_text(status))
+        self._set_line(status_text(status))
+
+    def _set_line(self, text: str) -> None:
+        """Elided to the room it has in the status bar; the whole line in its tooltip."""
+        metrics = self.line.fontMetrics()
+        self.line.setText(metrics.elidedText(text, Qt.ElideRight, LINE_WIDTH))
+        self.line.setToolTip(text)

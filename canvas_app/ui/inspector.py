@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 
 from canvas_app.graph.spec import NodeSpec, ParamSpec
 from canvas_app.media.formats import IMAGE_FILTER, is_image_path
+from canvas_app.media.images import image_problem
 from canvas_app.ui import theme
 from canvas_app.ui.thumbnails import thumbnail
 from canvas_app.ui.wheel_guard import WheelGuard
@@ -32,6 +33,10 @@ class ParamEditor(QWidget):
 
     def set_value(self, value: Any) -> None:
         raise NotImplementedError
+
+    def merge_token(self) -> Any:
+        """How this field's edits join into undo steps (SetParamCommand's `merge`)."""
+        return self.continuous
 
 
 class LineEditor(ParamEditor):
@@ -68,6 +73,10 @@ class TextEditor(ParamEditor):
         self._timer.timeout.connect(self.commit)
         self.edit.textChanged.connect(self._timer.start)
         self.edit.installEventFilter(self)
+        self._session = 0  # one typing session per stay in the field: one undo step
+
+    def merge_token(self) -> Any:
+        return ("typing", id(self), self._session)
 
     def commit(self) -> None:
         self._timer.stop()
@@ -76,6 +85,8 @@ class TextEditor(ParamEditor):
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
         if event.type() == event.Type.FocusOut and self._timer.isActive():
             self.commit()
+        if event.type() == event.Type.FocusIn:
+            self._session += 1
         return False
 
     def set_value(self, value) -> None:
@@ -237,8 +248,10 @@ class ImagesEditor(ParamEditor):
         self.table.setRowCount(len(value))
         for index, entry in enumerate(value):
             name = Path(entry["path"]).name
-            item = QTableWidgetItem(name)
-            item.setToolTip(entry["path"] + ("" if Path(entry["path"]).exists() else "\n(file not found)"))
+            problem = "file not found" if not Path(entry["path"]).exists() else \
+                image_problem(entry["path"])
+            item = QTableWidgetItem(f"{name}\n{problem}" if problem else name)
+            item.setToolTip(entry["path"] + (f"\n({problem})" if problem else ""))
             pixmap = thumbnail(entry["path"], 44)
             if pixmap is not None:
                 from PySide6.QtGui import QIcon
@@ -292,11 +305,17 @@ class TrimsEditor(ParamEditor):
     def __init__(self, param, parent=None) -> None:
         super().__init__(param, parent)
         self.value: list[dict] = []
+        self.shot_names = lambda: []  # the inspector sets it: titles of the shots, in order
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["In (s)", "Out (s)", "Dissolve (s)"])
+        self.table.setHorizontalHeaderLabels(["In", "Out", "Dissolve"])
+        for column, tip in enumerate(("In point, seconds into the shot",
+                                      "Out point, seconds into the shot (empty: its end)",
+                                      "Seconds of dissolve into the shot (empty: a cut)")):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.verticalHeader().setMaximumWidth(130)  # shot names: the columns keep their room
         self.table.setMinimumHeight(110)
         self.table.itemChanged.connect(self._changed)
         layout.addWidget(self.table)
@@ -314,8 +333,12 @@ class TrimsEditor(ParamEditor):
         self.value = copy.deepcopy(value)
         self.table.blockSignals(True)
         self.table.setRowCount(len(value))
+        names = self.shot_names()
         for index, entry in enumerate(value):
-            self.table.setVerticalHeaderItem(index, QTableWidgetItem(f"Shot {index + 1}"))
+            name = names[index] if index < len(names) else f"Shot {index + 1}"
+            header = QTableWidgetItem(f"{index + 1}. {name}")
+            header.setToolTip(name)
+            self.table.setVerticalHeaderItem(index, header)
             self.table.setItem(index, 0, QTableWidgetItem(f"{entry['in']:g}"))
             self.table.setItem(index, 1, QTableWidgetItem("" if entry["out"] is None else f"{entry['out']:g}"))
             dissolve = entry.get("dissolve")
@@ -425,7 +448,8 @@ class Inspector(QScrollArea):
         outer.setContentsMargins(10, 10, 10, 10)
         self.title_edit = QLineEdit(node.title)
         self.title_edit.setObjectName("inspector_title")
-        self.title_edit.setToolTip("Node title (also the shot name for prompts)")
+        self.title_edit.setToolTip("Node title (a Generate's title is its shot's name in the cut "
+                                   "and its files)")
         self.title_edit.editingFinished.connect(
             lambda: self.document.set_title(self.node_id, self.title_edit.text()))
         outer.addWidget(self.title_edit)
@@ -467,6 +491,8 @@ class Inspector(QScrollArea):
         for param in node.spec.params:
             editor = EDITORS[param.kind](param)
             editor.setObjectName(f"param_{param.name}")
+            if param.kind == "trims":  # rows named as the Timeline names the shots
+                editor.shot_names = lambda node_id=node.id: self._shot_names(node_id)
             editor.set_value(node.params.get(param.name))
             editor.setToolTip(param.help)
             editor.edited.connect(lambda value, name=param.name: self._edited(name, value))
@@ -513,6 +539,11 @@ class Inspector(QScrollArea):
         self.wheel_guard.guard(widget)
         self.setWidget(widget)
 
+    def _shot_names(self, node_id: str) -> list[str]:
+        graph = self.document.graph
+        return [graph.nodes[link.src].title if link.src in graph.nodes else link.src
+                for link in graph.links_into(node_id, "clips")]
+
     def _update_applicable(self, node) -> None:
         """Disable the fields that do not apply with the node's other params
         (the param specs say when each applies); the tooltip says why."""
@@ -531,7 +562,7 @@ class Inspector(QScrollArea):
         if self.node_id is None:
             return
         reason = self.document.set_param(self.node_id, name, value,
-                                         merge=self.editors[name].continuous)
+                                         merge=self.editors[name].merge_token())
         error = self.errors.get(name)
         if error is not None:
             error.setText(reason or "")

@@ -414,27 +414,54 @@ class NodeItem(QGraphicsItem):
             painter.drawRoundedRect(QRectF(track.x(), track.y(),
                                            max(6.0, track.width() * self.run.progress), 6), 3, 3)
             return
-        text = {"idle": "", "queued": "queued", "cached": "from cache",
-                "done": "done" + (f" in {format_seconds(self.run.elapsed)}"
-                                  if self.run.elapsed is not None else ""),
-                "failed": self.run.message or "failed", "cancelled": "stopped",
-                "skipped": self.run.message or "skipped"}.get(state, "")
-        if self.run.below_threshold:  # the verdict first, so eliding never hides it
-            text = "✗ " + self.run.likeness_text()
-        elif state in ("done", "cached") and self.run.likeness is not None:
-            text = ("cached" if state == "cached" else "done") + " · " + self.run.likeness_text()
-        if self.run.stale and state in ("done", "cached"):
-            text += "  (edited since)"
+        width = self.footer_width()
+        text = self.footer_text(width)
         if not text:
             return
         painter.setBrush(color)
         painter.setPen(Qt.NoPen)
         painter.drawEllipse(QPointF(14, top + 10), 3.5, 3.5)
         painter.setPen(color.lighter(115))
+        painter.drawText(QRectF(24, top, width, 20), Qt.AlignVCenter, text)
+
+    def footer_width(self) -> float:
+        """Room for the status line's text, beside the pictures at its right."""
+        pictures = len(self.thumbs) * (PICTURE_H + 4) if self.thumbs else \
+            (self.result_image.width() / 2 + 8 if self.result_image is not None else 0)
+        return NODE_WIDTH - 32 - pictures
+
+    def footer_text(self, width: float) -> str:
+        """The status line, in the longest wording that fits `width`: the verdict's
+        numbers and the "edited since" mark are never the part cut off."""
+        run, state = self.run, self.run.state
+        plain = {"idle": "", "queued": "queued", "cached": "from cache",
+                 "done": "done" + (f" in {format_seconds(run.elapsed)}"
+                                   if run.elapsed is not None else ""),
+                 "failed": run.message or "failed", "cancelled": "stopped",
+                 "skipped": run.message or "skipped"}.get(state, "")
+        wordings = [plain]
+        if run.likeness is not None and state in ("done", "cached"):
+            score = f"{run.likeness:.2f}"
+            limit = f"{run.likeness_threshold:.2f}" if run.likeness_threshold is not None else None
+            if run.below_threshold:  # the verdict first
+                wordings = ["✗ " + run.likeness_text()] + \
+                    ([f"✗ identity {score} < {limit}", f"✗ {score} < {limit}"] if limit else []) + \
+                    [f"✗ {score}"]
+            else:
+                done = "cached" if state == "cached" else "done"
+                wordings = [f"{done} · {run.likeness_text()}"] + \
+                    ([f"{done} · {score} ≥ {limit}", f"✓ {score} ≥ {limit}"] if limit else []) + \
+                    [f"✓ {score}"]
+        marks = [""]
+        if run.stale and state in ("done", "cached"):
+            marks = ["  (edited since)", " · edited", " ·edited"]
         metrics = QFontMetricsF(SMALL_FONT)
-        width = NODE_WIDTH - 32 - pictures
-        painter.drawText(QRectF(24, top, width, 20), Qt.AlignVCenter,
-                         metrics.elidedText(text, Qt.ElideRight, width))
+        for mark in marks:  # the mark shortened last: it says the result is out of date
+            for wording in wordings:
+                if wording and metrics.horizontalAdvance(wording + mark) <= width:
+                    return wording + mark
+        text = wordings[-1] + marks[-1]
+        return metrics.elidedText(text, Qt.ElideRight, width) if text else ""
 
     # -- gestures --------------------------------------------------------------------
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QAction, QCursor, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel,
-                               QMainWindow, QMenu, QMessageBox, QTreeWidget, QTreeWidgetItem,
+                               QMainWindow, QMenu, QMessageBox, QScrollArea, QTreeWidget, QTreeWidgetItem,
                                QUndoView)
 
 from canvas_app.errors import CanvasError
@@ -24,6 +24,8 @@ from canvas_app.ui.run_state import RunStates
 from canvas_app.ui.scene import CanvasScene
 from canvas_app.ui.view import CanvasView
 
+DEFAULT_SIZE = (1600, 1000)
+LAYOUT_VERSION = 1  # saved dock layouts of another version are not restored
 PROJECT_FILTER = f"canvas-app projects (*{PROJECT_SUFFIX});;JSON (*.json);;All files (*)"
 
 
@@ -66,10 +68,77 @@ class MainWindow(QMainWindow):
         self.farm_status = FarmStatus(self)  # "Render on" this computer or a Ray cluster
         self.statusBar().addPermanentWidget(self.farm_status)
         self.set_document(Document(registry=registry))
-        self.resize(1600, 1000)
+        self.resize(*DEFAULT_SIZE)
         self._attach_execution()
         if self.execution is not None:  # a run may have saved an identity to the library
             self.execution.job_finished.connect(lambda *_: self.library.refresh())
+        self._set_up_workspace()
+
+    # -- workspace: dock layout and window size, kept between sessions -----------------
+    def _set_up_workspace(self) -> None:
+        for dock in self.findChildren(QDockWidget):
+            # Docked panels stay docked: a touch on a title bar (a click, a small drag, a
+            # double-click) no longer tears one off into a floating window.
+            dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable)
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        store = settings.settings()
+        geometry, state = store.value("window/geometry"), store.value("window/state")
+        self._sizes_pending = state is None  # the default dock sizes, once the window has its size
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+            size = store.value("window/size")  # as left: restoreGeometry may fit it to a screen
+            if size is not None and not self.isMaximized():
+                self.resize(size)
+            self._keep_on_screen()
+        if state is not None:
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def _keep_on_screen(self) -> None:
+        """A restored window whose top-left lies off its screen's free area (a
+        screen gone, or X11 without a window manager adding a title bar's height
+        at each restore) is moved back onto it; its size is the user's."""
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is None or screen.isEmpty():
+            return
+        frame = self.frameGeometry()
+        x = max(screen.left(), min(frame.x(), screen.right() + 1 - frame.width()))
+        y = max(screen.top(), min(frame.y(), screen.bottom() + 1 - frame.height()))
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
+
+    def _default_dock_sizes(self) -> None:
+        preview = getattr(self, "preview_dock", None)
+        if preview is not None:  # room for the Sequence table under the inspector
+            height = self.inspector_dock.height() + preview.height()
+            self.resizeDocks([self.inspector_dock, preview], [height * 9 // 20, height * 11 // 20],
+                             Qt.Vertical)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._sizes_pending:
+            self._sizes_pending = False
+            QTimer.singleShot(0, self._default_dock_sizes)  # after the first layout
+
+    def save_workspace(self) -> None:
+        store = settings.settings()
+        store.setValue("window/geometry", self.saveGeometry())
+        store.setValue("window/size", self.normalGeometry().size() if self.isMaximized() else self.size())
+        store.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        store.sync()
+
+    def reset_layout(self) -> None:
+        """Docks where a new installation has them, and the default window size."""
+        if self.isMaximized() or self.isFullScreen():
+            self.showNormal()
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        self.resize(*DEFAULT_SIZE)
+        QTimer.singleShot(0, self._default_dock_sizes)
+        for dock in (self.inspector_dock, getattr(self, "preview_dock", None),
+                     getattr(self, "log_dock", None)):
+            if dock is not None:
+                dock.show()
+                dock.raise_()
+        self.statusBar().showMessage("Layout reset", 3000)
 
     # -- layout ----------------------------------------------------------------------
     def _dock(self, title: str, widget, area, name: str) -> QDockWidget:
@@ -106,7 +175,11 @@ class MainWindow(QMainWindow):
         from canvas_app.ui.models_panel import ModelsPanel
 
         self.models_panel = ModelsPanel(lambda: self.document.graph if self.document else None)
-        self.models_dock = self._dock("Models", self.models_panel, Qt.RightDockWidgetArea, "models")
+        models_scroll = QScrollArea()  # its list keeps five rows; a short dock scrolls, the window
+        models_scroll.setWidgetResizable(True)  # does not grow
+        models_scroll.setFrameShape(QScrollArea.NoFrame)
+        models_scroll.setWidget(self.models_panel)
+        self.models_dock = self._dock("Models", models_scroll, Qt.RightDockWidgetArea, "models")
         self.tabifyDockWidget(self.library_dock, self.models_dock)
         self.inspector_dock.raise_()
         self.resizeDocks([self.inspector_dock], [380], Qt.Horizontal)
@@ -194,6 +267,10 @@ class MainWindow(QMainWindow):
         self.panels_menu = view.addMenu("&Panels")
         for dock in self.findChildren(QDockWidget):
             self.panels_menu.addAction(dock.toggleViewAction())
+        self.act_reset_layout = self._action("Reset &Layout", self.reset_layout, None, None,
+                                             "Put the panels back where they start and the window "
+                                             "at its default size")
+        view.addAction(self.act_reset_layout)
         run = bar.addMenu("&Run")
         run.addActions([self.act_run, self.act_run_here, self.act_stop])
         self.run_menu = run
@@ -227,7 +304,11 @@ class MainWindow(QMainWindow):
                 except (RuntimeError, TypeError):
                     pass
         document.setParent(self)
+        if old_document is not None:
+            old_document.graph.unsubscribe(self.models_panel.graph_changed)
         self.document = document
+        document.graph.subscribe(self.models_panel.graph_changed)
+        self.models_panel.graph_changed("node_added", {})  # a new project: look again when shown
         self.run_states.observe(document.graph)
         self.scene = CanvasScene(document, self, self.run_states)
         self.scene.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
@@ -453,6 +534,8 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
+        self.save_workspace()
+        self.farm_status.shutdown()
         if self.execution is not None:
             self.execution.shutdown()
         self.autosaver.timer.stop()

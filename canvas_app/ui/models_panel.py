@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -92,6 +92,11 @@ class ModelsPanel(QWidget):
         self.checks: list[Any] = []
         self._thread: QThread | None = None
         self._worker: _Downloader | None = None
+        self._stale = False
+        self._follow = QTimer(self)
+        self._follow.setSingleShot(True)
+        self._follow.setInterval(300)
+        self._follow.timeout.connect(self.refresh)
 
         self.offline_label = QLabel()
         self.offline_label.setWordWrap(True)
@@ -100,6 +105,7 @@ class ModelsPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
         self.tree.currentItemChanged.connect(lambda *_: self._update_buttons())
+        self.tree.setMinimumHeight(150)  # five rows and the header, not one and a half
         self.licence = QCheckBox("I accept the insightface face packs' non-commercial research licence")
         self.licence.toggled.connect(lambda *_: self._update_buttons())
         self.refresh_button = QPushButton("Refresh")
@@ -137,13 +143,23 @@ class ModelsPanel(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt name
         super().showEvent(event)
-        if not self.checks:
+        if not self.checks or self._stale:
             self.refresh()
+
+    def graph_changed(self, event: str, payload: dict) -> None:
+        """Follow the project: a Generate switched to diffusers (or a model, a LoRA
+        changed, a node added or removed) shows in the list without Refresh."""
+        if event not in ("param_changed", "node_added", "node_removed"):
+            return
+        self._stale = True
+        if self.isVisible() and not self._follow.isActive():
+            self._follow.start()  # after the edit, once for a burst of them
 
     def refresh(self) -> None:
         from canvas_app.doctor import project_models
 
         graph = self.graph_provider()
+        self._stale = False
         self.checks = project_models(graph) if graph is not None else []
         self.tree.clear()
         for check in self.checks:

@@ -73,5 +73,5 @@ def xcb_problem(environ=os.environ, ldd=None) -> str | None:
     return ("canvas-app: the Qt X11 (xcb) platform plugin cannot start: missing "
             f"{', '.join(missing)}.\n"
             f"On Debian or Ubuntu install them with:\n    sudo apt-get install {packages}\n"
-            "(README.md, \"Linux desktop\", lists what the editor needs; "
+            "(README.md, section \"Linux desktop\", lists what the editor needs; "
             "QT_QPA_PLATFORM=offscreen runs it without a display.)")

@@ -572,13 +572,28 @@ class CanvasScene(QGraphicsScene):
         """Image files dropped on a node whose type takes dropped files (its
         spec's drop_param) are added to it; anywhere else they make a new node
         of the first type that takes them (role face)."""
+        from canvas_app.media.images import image_problem
+
+        # A file named like an image that is not one (a text file renamed broken.jpg) is
+        # refused here with what is wrong with it, as a .txt is on the drag.
+        refused = [(Path(p).name, image_problem(p)) for p in paths]
+        refused = [(name, problem) for name, problem in refused if problem]
+        paths = [p for p in paths if not image_problem(p)]
+        if refused:
+            name, problem = refused[0]
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            self.last_drop_message = f"Cannot use {name}{more}: {problem}"
+            self.status_message.emit(self.last_drop_message)
+            if not paths:
+                return None
         target = self.node_item_at(pos)
         entries = [{"path": str(Path(p).resolve()), "role": "face"} for p in paths]
         node = self.graph.nodes[target.node_id] if target is not None else None
         if node is not None and node.spec is not None and node.spec.drop_param:
             name = node.spec.drop_param
             self.document.set_param(node.id, name, list(node.params[name]) + entries)
-            self.last_drop_message = f"Added {len(entries)} image(s) to {node.title}"
+            self.last_drop_message = f"Added {len(entries)} image(s) to {node.title}" + \
+                (f"; {self.last_drop_message}" if refused else "")
             self.status_message.emit(self.last_drop_message)
             return node.id
         spec = next((spec for spec in self.graph.registry.specs() if spec.drop_param), None)
@@ -589,6 +604,7 @@ class CanvasScene(QGraphicsScene):
         node = self.document.add_node(spec.type_name, (pos.x() - 115, pos.y() - 30),
                                       params={spec.drop_param: entries})
         self.select_nodes([node.id])
-        self.last_drop_message = f"Created {node.title} with {len(entries)} image(s)"
+        self.last_drop_message = f"Created {node.title} with {len(entries)} image(s)" + \
+            (f"; {self.last_drop_message}" if refused else "")
         self.status_message.emit(self.last_drop_message)
         return node.id

@@ -15,8 +15,10 @@ from canvas_app.ui.items import (HEADER, LOD_BATCHED, LOD_SIMPLE, NODE_WIDTH, OV
 from canvas_app.ui.overview import CACHE_ZOOM, blit_batches, paint_batches
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
-# A project opens no further out than this: titles, ports and status lines readable.
+# A project opens framed whole and centred when that keeps the detailed drawing
+# (titles, ports, status lines); a bigger graph opens at OPEN_ZOOM on its top-left.
 OPEN_ZOOM = 0.7
+LABELS_ZOOM = 0.6  # from here NodeItem.paint draws port labels, summaries and status lines
 OVERVIEW_TITLE_PX = 150  # far out, titles keep at least this many pixels (Nuke keeps names)
 
 
@@ -92,7 +94,7 @@ class CanvasView(QGraphicsView):
     def frame_rect(self, rect: QRectF) -> None:
         if rect.isNull() or rect.isEmpty():
             rect = QRectF(-400, -300, 800, 600)
-        rect = rect.adjusted(-60, -60, 60, 60)
+        rect = rect.adjusted(-24, -24, 24, 24)  # a thin margin: the example fits with its labels
         self.resetTransform()
         self.fitInView(rect, Qt.KeepAspectRatio)
         if self.zoom() > 1.25:
@@ -124,11 +126,12 @@ class CanvasView(QGraphicsView):
         self.frame_readable()
 
     def frame_readable(self) -> None:
-        """Frame the graph, but no further out than OPEN_ZOOM: a big graph
-        shows its top-left (where the inputs are) at a readable size."""
+        """Frame the whole graph, centred, as Home does; but a graph too big to
+        show its labels and status lines that way shows its top-left (where
+        the inputs are) at OPEN_ZOOM instead."""
         rect = self.scene().items_bounding_rect()
         self.frame_rect(rect)
-        if self.zoom() < OPEN_ZOOM and not rect.isEmpty():
+        if self.zoom() < LABELS_ZOOM and not rect.isEmpty():
             self.resetTransform()
             self.scale(OPEN_ZOOM, OPEN_ZOOM)
             viewport = self.viewport().rect()
@@ -265,7 +268,10 @@ class CanvasView(QGraphicsView):
         # run states: few nodes, drawn one by one
         for node_id in scene.active_node_ids:
             item = scene.node_items.get(node_id)
-            if item is not None and item.run.state != "idle":
+            if item is None:
+                continue
+            if item.run.state != "idle":
+                painter.setPen(Qt.NoPen)  # never the red frame's pen of a node drawn before
                 painter.setBrush(item._state_color())
                 pos = item.pos()
                 painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
@@ -284,14 +290,17 @@ class CanvasView(QGraphicsView):
             if zoom >= LOD_SIMPLE:  # near enough to see ports and wires: keep inside the node
                 width_px = int((NODE_WIDTH - 12) * zoom) // 8 * 8  # 8 px steps: reused a while
             y_offset = (HEADER * 1.6 - 14 * scale) / 2
-            for item in (item for batch in batches for item in batch.nodes_meeting(rect)):
+            near = [item for batch in batches for item in batch.nodes]
+            shown = [item for batch in batches for item in batch.nodes_meeting(rect)]
+            room = _title_room(near, width_px * scale)  # a part repaint elides as a whole one
+            for item in shown:
                 pos = item.pos()
-                if rect.intersects(QRectF(pos.x(), pos.y(), NODE_WIDTH, HEADER * 1.6)):
-                    static = item.overview_title(width_px)
-                    painter.setWorldTransform(base)
-                    painter.translate(pos.x() + 6, pos.y() + y_offset)
-                    painter.scale(scale, scale)
-                    painter.drawStaticText(QPointF(0, 0), static)
+                static = item.overview_title(max(int((NODE_WIDTH - 12) * zoom),
+                                                 min(width_px, int(room[item] * zoom))))
+                painter.setWorldTransform(base)
+                painter.translate(pos.x() + 6, pos.y() + y_offset)
+                painter.scale(scale, scale)
+                painter.drawStaticText(QPointF(0, 0), static)
             painter.setWorldTransform(base)
         painter.setBrush(Qt.NoBrush)
         for item in scene.selectedItems():
@@ -345,6 +354,26 @@ class CanvasView(QGraphicsView):
 
     def _end_open_framing(self) -> None:
         self._frame_pending = False
+
+
+def _title_room(items, widest: float) -> dict:
+    """Scene width each title may take far out: up to `widest`, but never over
+    the next node to its right whose title band it would cross (titles wider
+    than their node must not run into a neighbour's: "Shot 2 - theRender Shot 2")."""
+    band = HEADER * 1.6
+    ordered = sorted(items, key=lambda item: item.pos().x())
+    room = {}
+    for index, item in enumerate(ordered):
+        x, y = item.pos().x(), item.pos().y()
+        limit = widest
+        for other in ordered[index + 1:]:
+            gap = other.pos().x() - x
+            if gap >= limit:
+                break
+            if abs(other.pos().y() - y) < band and gap > 0:
+                limit = gap
+        room[item] = max(0.0, limit - 12)
+    return room
 
 
 class Minimap(QWidget):
@@ -420,7 +449,7 @@ class Minimap(QWidget):
                 painter.drawPoints(dots)
         marked = [(item, theme.SELECTION) for item in scene.selectedItems() if isinstance(item, NodeItem)]
         marked += [(scene.node_items[node_id], theme.ERROR) for node_id in scene.active_node_ids
-                   if node_id in scene.node_items and scene.node_items[node_id].run.state == "failed"]
+                   if node_id in scene.node_items and scene.node_items[node_id].alarmed]
         for item, color in marked:
             color = color.lighter(120)
             pen = QPen(color, 2)

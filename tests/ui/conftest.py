@@ -29,6 +29,18 @@ def _release_clipboard_at_exit():
     release_clipboard()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_workspace():
+    """Each test's windows start from the default layout, not from the last test's
+    window (the window keeps its layout and size between sessions)."""
+    from canvas_app.ui.settings import settings
+
+    store = settings()
+    store.remove("window")
+    store.sync()
+    yield
+
+
 @pytest.fixture
 def app(qapp):
     from canvas_app.ui.theme import apply_theme

@@ -215,3 +215,145 @@ def test_dropping_a_shot_between_two_others_puts_it_there(cut):
 def test_the_timeline_is_a_tab_beside_the_run_log_not_a_narrow_strip(window):
     # Side by side with the Run Log it was squeezed to a few words' width.
     assert window.timeline.dock in window.tabifiedDockWidgets(window.log_dock)
+
+
+# issue 21, 5: an editor's timeline ------------------------------------------------------
+def _press_and_move(widget, start: QPointF, end: QPointF) -> None:
+    mouse(widget, QMouseEvent.Type.MouseButtonPress, start, Qt.LeftButton)
+    for step in range(1, 6):
+        mouse(widget, QMouseEvent.Type.MouseMove,
+              QPointF(start.x() + (end.x() - start.x()) * step / 5, start.y()), Qt.LeftButton)
+
+
+def _has_colour(image, x: float, colour, rows) -> bool:
+    return any(image.pixelColor(int(x) + dx, y).getRgb()[:3] == colour.getRgb()[:3]
+               for dx in (-1, 0, 1) for y in rows)
+
+
+def test_a_trim_shows_while_dragging_and_lands_on_a_frame(cut):
+    from canvas_app.ui.timeline_panel import MARKER_COLOUR
+
+    panel, document, sequence, _ = cut
+    strip = panel.strip
+    rect = strip.shot_rects()[0]
+    start = QPointF(rect.right(), rect.center().y())
+    end = QPointF(rect.right() - 3.4 * strip.scale, rect.center().y())  # between two frames
+    _press_and_move(strip, start, end)
+    assert strip.trim_preview() == (0, "right", 0, 9)  # shown before the release
+    image = strip.grab().toImage()
+    x = rect.right() - 3 * strip.scale
+    assert _has_colour(image, x, MARKER_COLOUR, range(int(rect.top()) + 4, int(rect.bottom()) - 24))
+    mouse(strip, QMouseEvent.Type.MouseButtonRelease, end, Qt.NoButton)
+    trims = document.graph.nodes[sequence].params["trims"]
+    assert trims[0]["out"] * FPS == pytest.approx(9, abs=1e-9)  # on a frame, not 0.7417 s
+    # the left edge too
+    QApplication.processEvents()
+    rect = strip.shot_rects()[1]
+    drag(strip, QPointF(rect.left() + 2, rect.center().y()),  # just inside shot 2: its in point
+         QPointF(rect.left() + 2 + 2.6 * strip.scale, rect.center().y()))
+    trims = document.graph.nodes[sequence].params["trims"]
+    assert trims[1]["in"] * FPS == pytest.approx(3, abs=1e-9)
+
+
+def test_space_and_j_k_l_play_and_the_ruler_reads_timecode(cut, qtbot):
+    from PySide6.QtTest import QTest
+
+    from canvas_app.ui.timeline_panel import timecode
+
+    panel, _, _, _ = cut
+    assert timecode(0, FPS) == "00:00:00:00" and timecode(37, FPS) == "00:00:03:01"
+    assert timecode(12 * 3661, FPS) == "01:01:01:00"
+    panel.setFocus()
+    QTest.keyClick(panel, Qt.Key_Space)
+    assert panel.playing and panel.speed == 1
+    QTest.keyClick(panel, Qt.Key_Space)
+    assert not panel.playing
+    QTest.keyClick(panel, Qt.Key_L)
+    QTest.keyClick(panel, Qt.Key_L)
+    assert panel.playing and panel.speed == 2  # L again: faster
+    QTest.keyClick(panel, Qt.Key_K)
+    assert not panel.playing
+    panel.show_frame(20)
+    QTest.keyClick(panel, Qt.Key_J)
+    assert panel.playing and panel.speed == -1
+    qtbot.waitUntil(lambda: panel.strip.playhead < 18, timeout=5000)  # backwards
+    QTest.keyClick(panel, Qt.Key_K)
+    QTest.keyClick(panel, Qt.Key_Home)
+    QTest.keyClick(panel, Qt.Key_Right)
+    assert panel.strip.playhead == 1
+    assert panel.position.text().startswith("00:00:00:01 / 00:00:03:00")
+    # a click on the ruler puts the playhead there
+    x = panel.strip.frame_x(25)
+    mouse(panel.strip, QMouseEvent.Type.MouseButtonPress, QPointF(x, 6), Qt.LeftButton)
+    mouse(panel.strip, QMouseEvent.Type.MouseButtonRelease, QPointF(x, 6), Qt.NoButton)
+    assert panel.strip.playhead == 25 and panel.position.text().startswith("00:00:02:01")
+
+
+def test_right_click_menu_moves_and_resets_a_shot(cut):
+    panel, document, sequence, shots = cut
+    panel.trim(1, 2 / FPS, None)
+    QApplication.processEvents()
+    menu = panel.shot_menu(1)
+    actions = {action.text(): action for action in menu.actions() if action.text()}
+    assert set(actions) == {"Play from Here", "Move Earlier", "Move Later", "Reset Trim"}
+    assert all(action.isEnabled() for action in actions.values())
+    assert not {a.text(): a for a in panel.shot_menu(0).actions()}["Move Earlier"].isEnabled()
+    actions["Move Earlier"].trigger()
+    assert order(document, sequence) == [shots[1], shots[0], shots[2]]
+    assert document.graph.nodes[sequence].params["trims"][0]["in"] == pytest.approx(2 / FPS)
+    QApplication.processEvents()
+    {a.text(): a for a in panel.shot_menu(0).actions()}["Reset Trim"].trigger()
+    assert document.graph.nodes[sequence].params["trims"][0]["in"] == 0.0
+    assert document.undo_stack.count() == 3  # trim, move, reset: one step each
+    assert document.undo_stack.text(1) == "Move Generate to position 1"
+
+
+def test_a_drop_marker_shows_while_reordering(cut):
+    from canvas_app.ui.timeline_panel import MARKER_COLOUR
+
+    panel, _, _, _ = cut
+    strip = panel.strip
+    rects = strip.shot_rects()
+    _press_and_move(strip, rects[0].center(), QPointF(rects[2].center().x() + 5, rects[0].center().y()))
+    marker = strip.drop_marker_x()
+    assert marker == pytest.approx(rects[2].right())
+    image = strip.grab().toImage()
+    assert _has_colour(image, marker - 1, MARKER_COLOUR, range(int(rects[0].top()), int(rects[0].bottom())))
+    mouse(strip, QMouseEvent.Type.MouseButtonRelease, rects[0].center(), Qt.NoButton)
+
+
+def test_labels_of_short_shots_stay_inside_their_shots(cut):
+    from PySide6.QtGui import QFont, QFontMetricsF
+
+    panel, document, sequence, _ = cut
+    # shots trimmed to a few frames each: their labels must not run into the next shot
+    document.set_param(sequence, "trims", [{"in": 0.0, "out": 2 / FPS}, {"in": 0.0, "out": 3 / FPS},
+                                           {"in": 0.0, "out": None}])
+    panel.strip.resize(300, panel.strip.height())
+    panel.refresh()
+    font = QFont(panel.strip.font())
+    font.setPointSizeF(8.5)
+    metrics = QFontMetricsF(font)
+    for index, rect in enumerate(panel.strip.shot_rects()):
+        assert metrics.horizontalAdvance(panel.strip.label_text(index, metrics)) <= rect.width() - 6
+
+
+def test_play_and_time_readout_are_whole_at_the_default_layout(window, qtbot):
+    window.resize(1600, 1000)
+    window.timeline.dock.raise_()
+    qtbot.wait(50)
+    panel = window.timeline
+    for widget in (panel.play_button, panel.position):
+        assert widget.visibleRegion().boundingRect().size() == widget.size(), widget
+    panel.position.setText("00:00:00:01 / 00:00:03:00  frame 2 of 36")
+    QApplication.processEvents()
+    assert panel.position.width() >= panel.position.fontMetrics().horizontalAdvance(panel.position.text())
+
+
+def test_shot_pictures_follow_the_strip_height(cut):
+    panel, _, _, _ = cut
+    strip = panel.strip
+    strip.resize(strip.width(), 160)
+    QApplication.processEvents()
+    rect = strip.shot_rects()[0]
+    assert strip.shots[0].thumbnail.height() == pytest.approx(rect.height(), abs=2)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QSlider,
-                               QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QScrollArea,
+                               QSlider, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from canvas_app.ui import theme
 from canvas_app.ui.execution.worker import frame_to_qimage
@@ -93,12 +93,12 @@ def shot_table_html(report: dict) -> str:
             why = "no score"
         elif threshold is None:
             why = "pass" if passed else "fail"
-        else:
-            why = f"pass ({mean} ≥ {limit})" if passed else f"below ({mean} < {limit})"
+        else:  # the identity and threshold columns beside it say why: no room to repeat them
+            why = "✓ pass" if passed else "✗ below"
         colour = "#5fd08a" if passed else "#e5646a"
-        rows.append(f"<tr><td>{shot.get('index')}</td><td>{shot.get('name')}</td>"
+        rows.append(f"<tr><td>{shot.get('index')}</td><td nowrap>{shot.get('name')}</td>"
                     f"<td style='color:{colour}'>{mean}</td><td>{limit}</td><td>{worst}</td>"
-                    f"<td style='color:{colour}'>{why}</td></tr>")
+                    f"<td nowrap style='color:{colour}'>{why}</td></tr>")
     return ("<table cellspacing=6><tr><th>#</th><th>shot</th><th>identity</th><th>threshold</th>"
             f"<th>worst</th><th>verdict</th></tr>{''.join(rows)}</table>")
 
@@ -163,7 +163,12 @@ class PreviewPanel(QWidget):
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.details.setProperty("role", "dim")
-        layout.addWidget(self.details)
+        # In a scroll area: a Sequence's table keeps every row (none hidden under the edge).
+        self.details_scroll = QScrollArea()
+        self.details_scroll.setWidgetResizable(True)
+        self.details_scroll.setFrameShape(QScrollArea.NoFrame)
+        self.details_scroll.setWidget(self.details)
+        layout.addWidget(self.details_scroll)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._advance)
         self.clip = None
@@ -179,6 +184,7 @@ class PreviewPanel(QWidget):
         self.clip = None
         self._frame_cache.clear()
         self.details.setText("")
+        self.details_scroll.setMinimumHeight(self.details.fontMetrics().height() + 4)  # a line, no more
         if node_id is None:
             self.title.setText("Preview")
             self.stack.setCurrentWidget(self.empty)
@@ -284,6 +290,9 @@ class PreviewPanel(QWidget):
         self.details.setText(
             f"video: {result.video_path}<br>timeline: {result.timeline_path}<br>"
             f"report: {result.report_path}<br>" + shot_table_html(result.report))
+        self.details_scroll.setMinimumHeight(  # the table's rows, up to half the panel
+            min(self.details.heightForWidth(self.details_scroll.viewport().width()) + 4,
+                max(120, self.height() // 2)))
 
     def _show_prompt(self, prompt) -> None:
         self.stack.setCurrentWidget(self.empty)
