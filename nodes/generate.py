@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
+from canvas_app.graph.spec import MemoryCost, Placement
 from canvas_app.generation.diffusers.options import DIFFUSERS_OPTIONS, parse_loras
 from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
 
@@ -60,6 +61,21 @@ class Generate(NodeType):
         ) + DIFFUSERS_OPTIONS,
         summary=summarize,
     )
+
+    def placement(self, params):
+        return Placement.GPU if params.get("backend") == "diffusers" else Placement.CPU
+
+    def memory_cost(self, params, upstream):
+        """The shot's frames, held in memory while it is scored and exported:
+        width x height x 3 bytes x fps x the linked prompt's duration."""
+        import math
+
+        prompt = (upstream.get("prompt") or [None])[0]
+        if prompt is None or not isinstance(prompt.get("duration"), (int, float)):
+            return None
+        frames = max(1, math.ceil(float(params["fps"]) * float(prompt["duration"])))
+        return MemoryCost(int(params["width"]) * int(params["height"]) * 3 * frames, "width",
+                          "lower its width, height or fps, or the prompt's duration")
 
     def run(self, inputs, params, ctx):
         from canvas_app.generation.base import ShotRequest, get_backend

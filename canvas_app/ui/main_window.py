@@ -316,8 +316,9 @@ class MainWindow(QMainWindow):
         except RuntimeError:
             return
         self.inspector.show_node(nodes[0] if len(nodes) == 1 else None)
-        if self.execution is not None:
-            self.execution.selection_changed(nodes)
+        if getattr(self, "preview", None) is not None:
+            node = self.document.graph.nodes.get(nodes[0]) if len(nodes) == 1 else None
+            self.preview.select(node.id if node else None, node.title if node else None)
         if getattr(self, "timeline", None) is not None:
             self.timeline.show_nodes(nodes)
 
@@ -639,12 +640,15 @@ class MainWindow(QMainWindow):
                 action.setEnabled(False)
                 action.setToolTip(action.toolTip() + " — the engine is not available")
             return
-        from canvas_app.ui.execution.docks import add_run_actions, build_run_docks
+        from canvas_app.ui.execution.docks import (add_run_actions, build_run_docks,
+                                                   connect_run_panels)
 
         panels = build_run_docks(self)
         self.preview_dock, self.log_dock, self.queue_dock = \
             panels.preview_dock, panels.log_dock, panels.queue_dock
-        self.execution = ExecutionController(self, panels, self.run_states)
+        self.preview, self.log_panel, self.queue_panel = panels.preview, panels.log_panel, panels.queue_panel
+        self.execution = ExecutionController(self, self.run_states)
+        self.run_logs = connect_run_panels(self, panels, self.run_states, self.execution)
         self.execution.status_message.connect(self.statusBar().showMessage)
         self.execution.running_changed.connect(self.act_stop.setEnabled)
         add_run_actions(self, self.execution)

@@ -1,7 +1,7 @@
 """The window's run panels (preview, run log, run queue) and Run menu entries.
 
-The window builds these; the execution controller only drives the panels it
-is given."""
+The window builds these; the panels observe the run model (`connect_run_panels`),
+and the queue panel shows the controller's queue."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,6 +12,8 @@ from PySide6.QtWidgets import QDockWidget
 
 from canvas_app.ui import theme
 from canvas_app.ui.execution.log_panel import LogPanel
+from canvas_app.ui.execution.run_log import RunLogs
+from canvas_app.ui.execution.status import status_line
 from canvas_app.ui.execution.preview import PreviewPanel
 from canvas_app.ui.execution.queue_panel import QueuePanel
 
@@ -55,6 +57,32 @@ def build_run_docks(window) -> RunPanels:
     for dock in (panels.preview_dock, panels.log_dock, panels.queue_dock):
         window.panels_menu.addAction(dock.toggleViewAction())
     return panels
+
+
+def connect_run_panels(window, panels: RunPanels, model, controller) -> RunLogs:
+    """The run views follow the model; the queue panel follows the controller's
+    queue and asks it to cancel. Returns the writer of run.json / run.log."""
+    panels.preview.observe(model)
+    panels.log_panel.observe(model)
+    logs = RunLogs()
+    logs.observe(model, lambda job_id, why: panels.log_panel.add_event(
+        job_id, "", "log not saved", why, error=True))
+
+    def show_status(job_id: int, event) -> None:
+        line = status_line(model, job_id, event)
+        if line is not None:
+            window.statusBar().showMessage(*line)
+
+    model.applied.connect(show_status)
+
+    def show_queue() -> None:
+        panels.queue_panel.show_jobs(controller.runs.current, controller.runs.waiting)
+        count = len(controller.runs)
+        panels.queue_dock.setWindowTitle(f"Run Queue ({count})" if count else "Run Queue")
+
+    controller.queue_changed.connect(show_queue)
+    panels.queue_panel.cancel_requested.connect(controller.cancel_job)
+    return logs
 
 
 def add_run_actions(window, controller) -> None:
