@@ -126,7 +126,7 @@ def save_screenshot(window, path: str) -> int:
     window.view.frame_readable()
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
-    window.view.minimap._render()
+    window.view.minimap.render_map()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(str(path), "PNG")
     window.autosaver.discard()
