@@ -195,6 +195,9 @@ class NodeSpec:
     # What the editor needs to know, so that adding a node type touches nothing in ui/:
     summary: Callable[[dict[str, Any]], list[str]] | None = None  # 1-2 lines shown on the node
     drop_param: str = ""  # the "images" param that takes image files dropped on the canvas
+    # Image files dropped on empty canvas make a node of the type with the highest
+    # drop_priority among those with a drop_param (Reference: 10; ties: registry order).
+    drop_priority: int = 0
     header_color: str = ""  # "#rrggbb" for this type's header; else its category's colour
 
     def __post_init__(self) -> None:

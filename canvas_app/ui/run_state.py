@@ -284,7 +284,7 @@ class RunStates(QObject):
             if run.status is None:
                 run.edited |= node_ids
 
-    def _current_keys(self, node_ids) -> dict[str, str]:
+    def current_keys(self, node_ids) -> dict[str, str]:
         """The cache keys nodes would have in a run now, as the last run saw
         its folders (the engine's answer, without running anything)."""
         if self._keyer is None:
@@ -302,7 +302,7 @@ class RunStates(QObject):
         if not finished or self._graph is None:
             return
         try:
-            keys = self._current_keys(finished)
+            keys = self.current_keys(finished)
         except Exception:  # noqa: BLE001 - the graph cannot be keyed now (a cycle): stale
             keys = {}
         for node_id in finished:

@@ -571,7 +571,7 @@ class CanvasScene(QGraphicsScene):
     def drop_images(self, paths: list[str], pos: QPointF) -> str | None:
         """Image files dropped on a node whose type takes dropped files (its
         spec's drop_param) are added to it; anywhere else they make a new node
-        of the first type that takes them (role face)."""
+        of the type that takes them with the highest drop_priority (role face)."""
         target = self.node_item_at(pos)
         entries = [{"path": str(Path(p).resolve()), "role": "face"} for p in paths]
         node = self.graph.nodes[target.node_id] if target is not None else None
@@ -581,7 +581,8 @@ class CanvasScene(QGraphicsScene):
             self.last_drop_message = f"Added {len(entries)} image(s) to {node.title}"
             self.status_message.emit(self.last_drop_message)
             return node.id
-        spec = next((spec for spec in self.graph.registry.specs() if spec.drop_param), None)
+        takers = [spec for spec in self.graph.registry.specs() if spec.drop_param]
+        spec = max(takers, key=lambda spec: spec.drop_priority, default=None)  # first of the highest
         if spec is None:
             self.last_drop_message = "No node type takes dropped images"
             self.status_message.emit(self.last_drop_message)

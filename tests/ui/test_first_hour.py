@@ -290,7 +290,7 @@ def test_edited_since_follows_the_cache_key_through_undo_and_redo(make_window, q
     assert "edited since" in runs.get(gen).describe()
     doc.undo_stack.undo()  # back at exactly the rendered state
     assert not runs.get(gen).stale and not runs.get(prompt).stale
-    assert window.execution.current_keys(doc.graph, [gen])[gen] == rendered_key
+    assert runs.current_keys([gen])[gen] == rendered_key
     doc.undo_stack.redo()
     assert runs.get(gen).stale
     doc.undo_stack.undo()
