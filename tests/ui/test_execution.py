@@ -393,3 +393,41 @@ def _job(window):
     from canvas_app.ui.execution.worker import RunJob
 
     return RunJob(window.document.graph.snapshot(), None, Path("."), None, "test")
+
+
+def test_a_shots_verdict_shows_when_the_shot_ends_before_the_sequence_starts(make_window, qtbot,
+                                                                             tmp_path, monkeypatch):
+    """Issue 21.2: a shot below its threshold is red on the canvas as soon as
+    the shot ends, not when the Sequence's export ends."""
+    from canvas_app.engine.events import NodeStarted
+
+    monkeypatch.setenv("CANVAS_APP_NO_DISK_CACHE", "1")
+    refs = ROOT / "resources" / "examples" / "spokesperson" / "refs"
+    face = next(iter(sorted(refs.glob("astronaut*"))), None)
+    if face is None:
+        pytest.skip("the example reference image is not available")
+    shutil.copy(face, tmp_path / face.name)
+    window = make_window()
+    window.document.save(tmp_path / "verdict.canvas.json")
+    doc = window.document
+    ref = doc.add_node("Reference", (0, 0), params={"images": [{"path": str(tmp_path / face.name),
+                                                                  "role": "face"}]}).id
+    lock = doc.add_node("IdentityLock", (300, 0)).id
+    prompt = doc.add_node("Prompt", (300, 200), params={"positive": "hello", "duration": 0.5}).id
+    gen = doc.add_node("Generate", (600, 0), params={"width": 128, "height": 72, "fps": 8.0,
+                                                     "guard_tries": 1, "identity_threshold": 0.99}).id
+    cut = doc.add_node("Sequence", (900, 0)).id
+    for link in (Link(ref, "images", lock, "references"), Link(lock, "identity", gen, "identity"),
+                 Link(prompt, "prompt", gen, "prompt"), Link(gen, "clip", cut, "clips")):
+        assert doc.connect(link) is None
+    seen_when_the_cut_started = []
+
+    def on_event(_job_id, event):
+        if isinstance(event, NodeStarted) and event.node_id == cut:
+            run = window.run_states.get(gen)
+            seen_when_the_cut_started.append((run.state, run.below_threshold,
+                                              window.scene.node_items[gen].alarmed))
+
+    window.run_states.applied.connect(on_event)
+    assert run_and_wait(qtbot, window, timeout=90000)[1] == "done"
+    assert seen_when_the_cut_started == [("done", True, True)]
