@@ -16,6 +16,10 @@ from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
 
 # Params passed to the backend as ShotRequest.options: declared once, with the backend.
 _DIFFUSERS_NAMES = frozenset(option.name for option in DIFFUSERS_OPTIONS)
+# On the node they apply only with the diffusers backend: with the animatic one the
+# inspector shows them disabled (and they stay folded under "Advanced").
+_ON_THE_NODE = tuple(replace(option, enabled_when=(("backend", ("diffusers",)),) + option.enabled_when)
+                     for option in DIFFUSERS_OPTIONS)
 
 
 def _default(what: str, fallback: str, choices: tuple[str, ...]) -> str:
@@ -58,7 +62,7 @@ class Generate(NodeType):
                       help="Minimum mean similarity for the shot to pass."),
             ParamSpec("guard_tries", "int", 3, minimum=1, maximum=16,
                       help="Identity guard: render up to this many seeds and keep the best."),
-        ) + DIFFUSERS_OPTIONS,
+        ) + _ON_THE_NODE,
         summary=summarize,
     )
 

@@ -490,7 +490,7 @@ class Inspector(QScrollArea):
         if advanced_names:
             toggle = QToolButton()
             toggle.setObjectName("advanced_toggle")
-            toggle.setText("Diffusers options")
+            toggle.setText("Advanced")
             toggle.setCheckable(True)
             toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
             toggle.setArrowType(Qt.RightArrow)
