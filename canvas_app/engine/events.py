@@ -28,6 +28,7 @@ class EventKind(StrEnum):
     NODE_PROGRESS = "progress"
     NODE_PREVIEW = "preview"
     NODE_LOG = "log"
+    NODE_WARNING = "warning"
     NODE_RESULT = "result"
     NODE_FINISHED = "end"
     NODE_FAILED = "failed"
@@ -79,6 +80,14 @@ class NodePreview:
 @dataclass(frozen=True)
 class NodeLog:
     event_kind: ClassVar[EventKind] = EventKind.NODE_LOG
+    node_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class NodeWarning:
+    """A node finished or goes on, but something needs the user's eye."""
+    event_kind: ClassVar[EventKind] = EventKind.NODE_WARNING
     node_id: str
     message: str
 

@@ -16,8 +16,8 @@ from canvas_app.engine.cache import ResultCache
 from canvas_app.engine.context import CancelToken, Cancelled, RunContext
 from canvas_app.engine.dispatch import Dispatcher, Job, LocalDispatcher, Outcome, RemoteError
 from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePreview,
-                                      NodeProgress, NodeSkipped, NodeStarted, PreviewKind,
-                                      RunFinished, RunStarted, RunStatus)
+                                      NodeProgress, NodeSkipped, NodeStarted, NodeWarning,
+                                      PreviewKind, RunFinished, RunStarted, RunStatus)
 from canvas_app.engine.keys import FileHashes, node_key
 from canvas_app.engine.plan import check_runnable, plan
 from canvas_app.errors import BadInput, CanvasError
@@ -264,6 +264,7 @@ class Executor:
             on_progress=lambda fraction, message: emit(NodeProgress(node_id, fraction, message)),
             on_preview=lambda frame, kind: emit(NodePreview(node_id, frame, PreviewKind(kind))),
             on_log=lambda message: emit(NodeLog(node_id, message)),
+            on_warning=lambda message: emit(NodeWarning(node_id, message)),
         )
 
     def _key(self, graph: Graph, node: Node, node_type: NodeType, inputs_from, keys,

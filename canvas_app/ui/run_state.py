@@ -30,8 +30,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QImage
 
 from canvas_app.engine.events import (EventKind, NodeFailed, NodeFinished, NodeProgress,
-                                      NodeResult, NodeSkipped, NodeStarted, PreviewKind, RunError,
-                                      RunFinished, RunStarted, RunStatus)
+                                      NodeResult, NodeSkipped, NodeStarted, NodeWarning, PreviewKind,
+                                      RunError, RunFinished, RunStarted, RunStatus)
 from canvas_app.ui import theme
 from canvas_app.ui.formatting import format_seconds
 from canvas_app.ui.qimage import qimage_from_array
@@ -101,6 +101,7 @@ class RunState:
     host: str = ""  # the farm worker rendering it; empty on this computer
     result_key: str | None = None  # the cache key of the result shown ("edited since" compares it)
     outputs: dict[str, Any] | None = None  # the result shown (Preview, Timeline)
+    warning: str = ""  # the node's latest NodeWarning in this run
 
     @property
     def below_threshold(self) -> bool:
@@ -376,6 +377,9 @@ class RunStates(QObject):
                 self._live[event.node_id] = event
                 self._set(event.node_id, replace(self.get(event.node_id), picture=event.image))
                 self.live_frame.emit(event.node_id)
+        elif isinstance(event, NodeWarning):
+            if ours:
+                self._set(event.node_id, replace(self.get(event.node_id), warning=event.message))
         elif isinstance(event, NodeResult):
             self._apply_result(run, event, ours)
         elif isinstance(event, NodeFinished):
@@ -459,6 +463,7 @@ class RunStates(QObject):
             changes.update(_NO_VERDICT)
         if state in (NodeState.IDLE, NodeState.QUEUED):
             changes["host"] = ""  # a new run: where it renders is not known yet
+            changes["warning"] = ""
         if stale is not None:
             changes["stale"] = stale
         self._set(node_id, replace(old, **changes))

@@ -9,7 +9,8 @@ from pathlib import Path
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
 from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodeResult, NodeSkipped,
-                                      NodeStarted, RunError, RunFinished, RunStarted, RunStatus)
+                                      NodeStarted, NodeWarning, RunError, RunFinished, RunStarted,
+                                      RunStatus)
 from canvas_app.ui import theme
 from canvas_app.ui.execution.status import deleted_text, summary_text, verdict_text
 from canvas_app.ui.formatting import format_seconds
@@ -46,6 +47,8 @@ class LogPanel(QTreeWidget):
             self.add_event(job_id, title, "start", "")
         elif isinstance(event, NodeLog):
             self.add_event(job_id, title, "log", event.message)
+        elif isinstance(event, NodeWarning):
+            self.add_event(job_id, title, "warning", event.message, warning=True)
         elif isinstance(event, NodeResult) and run.below and run.below[-1] == event.node_id:
             self.add_event(job_id, title, "below threshold", verdict_text(self.model, run, event.node_id),
                            error=True)
@@ -84,15 +87,16 @@ class LogPanel(QTreeWidget):
         self.scrollToItem(item)
 
     def add_event(self, job_id: int, node: str, event: str, details: str, *,
-                  duration: float | None = None, cached: bool = False, error: bool = False) -> None:
+                  duration: float | None = None, cached: bool = False, error: bool = False,
+                  warning: bool = False) -> None:
         parent = self._runs.get(job_id)
         first_line = details.strip().splitlines()[-1] if details.strip() else ""
         item = QTreeWidgetItem([time.strftime("%H:%M:%S"), node, event,
                                 format_seconds(duration) if duration is not None else "", first_line])
         item.setToolTip(4, details)
-        if error:
+        if error or warning:
             for column in range(5):
-                item.setForeground(column, theme.ERROR)
+                item.setForeground(column, theme.ERROR if error else theme.SELECTION)
         elif cached:
             item.setForeground(2, theme.CACHED)
         elif event == "end":
