@@ -21,8 +21,8 @@ child -> parent:
     ("event", job_id, event, produced)  engine events (engine/events.py); `produced` is
                                         time.monotonic() when it was made; previews and
                                         progress throttled here
-    ("outputs", job_id, node_id, key, outputs)   a result the parent lacks, sent just
-                                        before that node's NodeFinished event
+    ("outputs", job_id, node_id, key, outputs)   a result the parent lacks (the engine's
+                                        NodeResult), sent just before that node's NodeFinished
     ("result", job_id, status, elapsed, executed, cached, failures, keys)
     ("error", job_id, message, node_id) the run could not start (node_id: the node at
                                         fault or ""); job_id -1: a message it could not read
@@ -44,7 +44,7 @@ def child_main(conn, disk_cache_dir: str | None = None,
     the dispatcher nodes run on (None: this process); a CanvasError from it
     is what every run answers, until the editor starts a new engine."""
     from canvas_app.engine import CancelToken, Executor
-    from canvas_app.engine.events import NodeFinished, NodePreview, NodeProgress
+    from canvas_app.engine.events import NodePreview, NodeProgress, NodeResult
     from canvas_app.errors import CanvasError
 
     disk_cache = None
@@ -122,13 +122,14 @@ def child_main(conn, disk_cache_dir: str | None = None,
             node_id = getattr(event, "node_id", None)
             if node_id is not None:
                 throttle.flush(node_id)
-            if isinstance(event, NodeFinished) and event.key not in known_keys:
-                outputs = executor.cache.peek(event.key)
-                if outputs is not None:
+            if isinstance(event, NodeResult):  # outputs travel once per key, not as an event
+                if event.key not in known_keys:
+                    known_keys.add(event.key)
                     try:
-                        send(("outputs", job_id, node_id, event.key, outputs))
-                    except Exception:  # not picklable: the preview will lack it
+                        send(("outputs", job_id, node_id, event.key, event.outputs))
+                    except Exception:  # not picklable: the editor will lack this result
                         pass
+                return
             send(("event", job_id, event, now))
 
         try:

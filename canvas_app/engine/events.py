@@ -94,10 +94,11 @@ class NodeWarning:
 
 @dataclass(frozen=True)
 class NodeResult:
-    """A node's outputs, sent just before its NodeFinished by whoever hands
-    events to a screen (the executor keeps them in its cache; the editor's
-    bridge reads them there or from the engine process), so a shot's picture
-    and identity verdict show when the shot ends, not when the run does."""
+    """A node's outputs, just before its NodeFinished (run or from the cache),
+    so a shot's picture and identity verdict show when the shot ends, not
+    when the run does. The engine process does not pickle it along with the
+    events: it sends the outputs once per cache key and the editor's bridge
+    makes the event again from them (engine/child_process.py)."""
     event_kind: ClassVar[EventKind] = EventKind.NODE_RESULT
     node_id: str
     key: str

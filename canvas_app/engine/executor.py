@@ -16,8 +16,8 @@ from canvas_app.engine.cache import ResultCache
 from canvas_app.engine.context import CancelToken, Cancelled, RunContext
 from canvas_app.engine.dispatch import Dispatcher, Job, LocalDispatcher, Outcome, RemoteError
 from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePreview,
-                                      NodeProgress, NodeSkipped, NodeStarted, NodeWarning,
-                                      PreviewKind, RunFinished, RunStarted, RunStatus)
+                                      NodeProgress, NodeResult, NodeSkipped, NodeStarted,
+                                      NodeWarning, PreviewKind, RunFinished, RunStarted, RunStatus)
 from canvas_app.engine.keys import FileHashes, node_key
 from canvas_app.engine.plan import check_runnable, plan
 from canvas_app.errors import BadInput, CanvasError
@@ -162,6 +162,7 @@ class Executor:
                     settled.add(node_id)
                     result.outputs[node_id] = cached
                     result.cached.add(node_id)
+                    emit(NodeResult(node_id, key, cached))
                     emit(NodeFinished(node_id, cached=True, elapsed=0.0, key=key))
                     continue
                 self.cache.discard(key)  # e.g. an export changed on disk since: redo it
@@ -192,6 +193,7 @@ class Executor:
             if self.disk_cache is not None:
                 self.disk_cache.save(key, node_type, outputs)
             if result.status != "cancelled":
+                emit(NodeResult(node_id, key, outputs))
                 emit(NodeFinished(node_id, cached=False, elapsed=outcome.elapsed, key=key))
             return
         if isinstance(error, (Cancelled, KeyboardInterrupt)):

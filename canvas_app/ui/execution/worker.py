@@ -4,13 +4,13 @@ itself, through ONE signal, `event(job_id, event)`. The run model
 (`ui/run_state.py`, `RunStates.apply`) is its only receiver; the worker never
 touches the graph model or any widget and only sees the job's snapshot.
 
-Two things change on the way: a preview's numpy frame becomes a `LiveFrame`
-holding a QImage (QImage, unlike QPixmap, may be made off the GUI thread), and
-each NodeFinished is preceded by a `NodeResult` with the node's outputs (from
-the result cache, or as the engine process sent them), so the model shows a
-shot's picture and verdict when the shot ends. Progress and previews are
-throttled (`engine/throttle.py`), so a fast node cannot flood the GUI's event
-queue. Every job ends with exactly one RunFinished."""
+On the way a preview's numpy frame becomes a `LiveFrame` holding a QImage
+(QImage, unlike QPixmap, may be made off the GUI thread), and progress and
+previews are throttled (`engine/throttle.py`), so a fast node cannot flood
+the GUI's event queue. The engine process sends results apart from its
+events (once per cache key); the relay puts each node's `NodeResult` back
+before its NodeFinished, as the executor in this process sends it. Every job
+ends with exactly one RunFinished."""
 from __future__ import annotations
 
 import itertools
@@ -51,10 +51,12 @@ class RunJob:
 
 class EventRelay:
     """Engine events -> the worker's one signal, on the engine's side:
-    throttles progress and previews, converts previews to QImage and puts a
-    NodeResult before each NodeFinished (`outputs_for(key)` finds them)."""
+    throttles progress and previews and converts previews to QImage. From the
+    engine process, whose results arrive apart from its events, it makes each
+    node's NodeResult again before its NodeFinished (`outputs_for(key)`)."""
 
-    def __init__(self, send: Callable[[object], None], outputs_for: Callable[[str], Any]) -> None:
+    def __init__(self, send: Callable[[object], None],
+                 outputs_for: Callable[[str], Any] | None = None) -> None:
         self._send = send
         self._outputs_for = outputs_for
         self.progress = ProgressThrottle()
@@ -83,7 +85,7 @@ class EventRelay:
         node_id = getattr(event, "node_id", None)
         if node_id is not None:
             self.previews.flush(node_id)  # a node's last frame before its end
-        if isinstance(event, NodeFinished):
+        if isinstance(event, NodeFinished) and self._outputs_for is not None:
             outputs = self._outputs_for(event.key)
             if outputs is not None:
                 self._send(NodeResult(event.node_id, event.key, outputs))
@@ -98,7 +100,7 @@ def run_in_this_process(executor: Executor, job: RunJob, send: Callable[[object]
     if job.token.cancelled:  # cancelled while it waited in the queue
         send(RunFinished(RunStatus.CANCELLED, 0.0))
         return
-    relay = EventRelay(send, executor.cache.peek)
+    relay = EventRelay(send)
     started = time.perf_counter()
     try:
         job.output_dir.mkdir(parents=True, exist_ok=True)
