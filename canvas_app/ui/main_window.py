@@ -646,7 +646,8 @@ class MainWindow(QMainWindow):
         panels = build_run_docks(self)
         self.preview_dock, self.log_dock, self.queue_dock = \
             panels.preview_dock, panels.log_dock, panels.queue_dock
-        self.preview, self.log_panel, self.queue_panel = panels.preview, panels.log_panel, panels.queue_panel
+        self.preview, self.log_panel = panels.preview, panels.log_panel
+        self.queue_panel = panels.queue_panel
         self.execution = ExecutionController(self, self.run_states)
         self.run_logs = connect_run_panels(self, panels, self.run_states, self.execution)
         self.execution.status_message.connect(self.statusBar().showMessage)

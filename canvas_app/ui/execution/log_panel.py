@@ -50,8 +50,8 @@ class LogPanel(QTreeWidget):
         elif isinstance(event, NodeWarning):
             self.add_event(job_id, title, "warning", event.message, warning=True)
         elif isinstance(event, NodeResult) and run.below and run.below[-1] == event.node_id:
-            self.add_event(job_id, title, "below threshold", verdict_text(self.model, run, event.node_id),
-                           error=True)
+            self.add_event(job_id, title, "below threshold",
+                           verdict_text(self.model, run, event.node_id), error=True)
         elif isinstance(event, NodeFinished):
             self.add_event(job_id, title, "cached" if event.cached else "end",
                            "served from the result cache" if event.cached else "",

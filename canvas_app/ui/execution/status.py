@@ -22,7 +22,8 @@ def summary_text(model: RunStates, run: RunRecord) -> str:
     and every shot below its identity threshold."""
     job_id, status = run.job_id, run.status
     if run.error:
-        return f"Run #{job_id} failed: {run.error}" if run.started else f"Cannot run #{job_id}: {run.error}"
+        return f"Run #{job_id} failed: {run.error}" if run.started else \
+            f"Cannot run #{job_id}: {run.error}"
     summary = f"Run #{job_id} {status} in {format_seconds(run.elapsed)}"
     if not run.started:
         return summary
