@@ -640,8 +640,7 @@ class MainWindow(QMainWindow):
                 action.setEnabled(False)
                 action.setToolTip(action.toolTip() + " — the engine is not available")
             return
-        from canvas_app.ui.execution.docks import (add_run_actions, build_run_docks,
-                                                   connect_run_panels)
+        from canvas_app.ui.execution.docks import build_run_docks, connect_run_panels, run_actions
 
         panels = build_run_docks(self)
         self.preview_dock, self.log_dock, self.queue_dock = \
@@ -652,7 +651,9 @@ class MainWindow(QMainWindow):
         self.run_logs = connect_run_panels(self, panels, self.run_states, self.execution)
         self.execution.status_message.connect(self.statusBar().showMessage)
         self.execution.running_changed.connect(self.act_stop.setEnabled)
-        add_run_actions(self, self.execution)
+        self.act_output, self.act_open_output, self.act_clear_cache = run_actions(self, self.execution)
+        self.run_menu.addSeparator()
+        self.run_menu.addActions([self.act_output, self.act_open_output, self.act_clear_cache])
         self.execution.set_document(self.document)
         from canvas_app.ui.timeline_panel import attach_timeline
 

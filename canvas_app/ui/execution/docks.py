@@ -85,15 +85,15 @@ def connect_run_panels(window, panels: RunPanels, model, controller) -> RunLogs:
     return logs
 
 
-def add_run_actions(window, controller) -> None:
-    """Run menu: output folder, open it, clear the result cache."""
-    window.act_output = QAction("Output &Folder…", window)
-    window.act_output.setToolTip("Where runs from the editor write their files")
-    window.act_output.triggered.connect(controller.choose_output_dir)
-    window.act_open_output = QAction(theme.icon("open"), "&Open Output Folder", window)
-    window.act_open_output.triggered.connect(
+def run_actions(parent, controller) -> tuple[QAction, QAction, QAction]:
+    """The Run menu's output folder, open it, and clear the result cache; the
+    window adds them to its menu."""
+    output = QAction("Output &Folder…", parent)
+    output.setToolTip("Where runs from the editor write their files")
+    output.triggered.connect(controller.choose_output_dir)
+    open_output = QAction(theme.icon("open"), "&Open Output Folder", parent)
+    open_output.triggered.connect(
         lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(controller.output_dir()))))
-    window.act_clear_cache = QAction("&Clear Result Cache", window)
-    window.act_clear_cache.triggered.connect(controller.clear_cache)
-    window.run_menu.addSeparator()
-    window.run_menu.addActions([window.act_output, window.act_open_output, window.act_clear_cache])
+    clear_cache = QAction("&Clear Result Cache", parent)
+    clear_cache.triggered.connect(controller.clear_cache)
+    return output, open_output, clear_cache
