@@ -404,8 +404,9 @@ class RunStates(QObject):
                 self.update(event.node_id, NodeState.FAILED, message=event.message)
         elif isinstance(event, RunFinished):
             run.status, run.elapsed = RunStatus(event.status), event.elapsed
-            if ours and (run.status == RunStatus.CANCELLED or
-                         (run.status == RunStatus.FAILED and run.error)):
+            # (a job withdrawn from the queue never ran: another job's nodes are not its own)
+            if ours and (run.started or run.error) and (
+                    run.status == RunStatus.CANCELLED or (run.status == RunStatus.FAILED and run.error)):
                 self._interrupted(run)
         self.applied.emit(job_id, event)
 

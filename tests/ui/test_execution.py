@@ -431,3 +431,17 @@ def test_a_shots_verdict_shows_when_the_shot_ends_before_the_sequence_starts(mak
     window.run_states.applied.connect(on_event)
     assert run_and_wait(qtbot, window, timeout=90000)[1] == "done"
     assert seen_when_the_cut_started == [("done", True, True)]
+
+
+def test_withdrawing_a_queued_run_leaves_the_running_ones_nodes_alone(fake_window, qtbot):
+    window = fake_window
+    _, slow, _ = chain(window, steps=300, delay=0.01)
+    controller = window.execution
+    first, second = controller.run(), controller.run()
+    qtbot.waitUntil(lambda: window.run_states.get(slow).state == "running", timeout=5000)
+    controller.cancel_job(second.id)
+    assert window.run_states.get(slow).state == "running"  # still the first run's, still going
+    assert window.run_states.run(second.id).status == "cancelled"
+    with qtbot.waitSignal(controller.job_finished, timeout=10000):
+        controller.stop()
+    assert window.run_states.get(slow).state == "cancelled"
