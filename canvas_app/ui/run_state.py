@@ -166,7 +166,8 @@ class RunState:
         elif state == NodeState.RUNNING:
             message = f"Running… {int(self.progress * 100)}% {message}".strip()
         if self.below_threshold:
-            message = f"Below the identity threshold: {self.likeness_text()} — " + message
+            verdict = f"Below the identity threshold: {self.likeness_text()}"
+            message = f"{verdict} — {message}" if message else verdict
         if self.stale and state in FINISHED:
             message += " — edited since; run again to update"
         return message
