@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from canvas_app.errors import BadInput
-from canvas_app.file_checks import (MAX_ASPECT_RATIO, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE,  # noqa: F401
-                                    check_image_size, file_sha256, image_problem, load_rgb_header)
+from canvas_app.file_checks import MAX_IMAGE_PIXELS, check_image_size, file_sha256
 from canvas_app.fileio import open_regular
 from canvas_app.values import ROLES, RefImage
 
