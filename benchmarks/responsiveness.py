@@ -78,10 +78,10 @@ def measure(app, project: Path, mode: str, cache_dir: Path) -> None:
     timer.stop()
     elapsed = time.perf_counter() - started
     stalls = [max(0.0, gap - TICK_MS) for gap in gaps[1:]]
-    latencies = [value * 1000 for value in controller.preview.frame_view.latencies]
+    latencies = [value * 1000 for value in window.preview.frame_view.latencies]
     status = finished[-1] if finished else "unknown"
     emit(metric="run", engine=mode, status=status, seconds=round(elapsed, 2),
-         generate_nodes=len(generators), previews_received=controller.preview.live_count,
+         generate_nodes=len(generators), previews_received=window.preview.live_count,
          previews_painted=len(latencies))
     emit(metric="event_loop_stall_ms", engine=mode, median=round(statistics.median(stalls), 2),
          p95=round(percentile(stalls, 0.95), 2), p99=round(percentile(stalls, 0.99), 2),

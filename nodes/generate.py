@@ -10,11 +10,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
+from canvas_app.graph.spec import MemoryCost, Placement
 from canvas_app.generation.diffusers.options import DIFFUSERS_OPTIONS, parse_loras
 from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
 
 # Params passed to the backend as ShotRequest.options: declared once, with the backend.
 _DIFFUSERS_NAMES = frozenset(option.name for option in DIFFUSERS_OPTIONS)
+# On the node they apply only with the diffusers backend: with the animatic one the
+# inspector shows them disabled (and they stay folded under "Advanced").
+_ON_THE_NODE = tuple(replace(option, enabled_when=(("backend", ("diffusers",)),) + option.enabled_when)
+                     for option in DIFFUSERS_OPTIONS)
 
 
 def _default(what: str, fallback: str, choices: tuple[str, ...]) -> str:
@@ -57,9 +62,24 @@ class Generate(NodeType):
                       help="Minimum mean similarity for the shot to pass."),
             ParamSpec("guard_tries", "int", 3, minimum=1, maximum=16,
                       help="Identity guard: render up to this many seeds and keep the best."),
-        ) + DIFFUSERS_OPTIONS,
+        ) + _ON_THE_NODE,
         summary=summarize,
     )
+
+    def placement(self, params):
+        return Placement.GPU if params.get("backend") == "diffusers" else Placement.CPU
+
+    def memory_cost(self, params, upstream):
+        """The shot's frames, held in memory while it is scored and exported:
+        width x height x 3 bytes x fps x the linked prompt's duration."""
+        import math
+
+        prompt = (upstream.get("prompt") or [None])[0]
+        if prompt is None or not isinstance(prompt.get("duration"), (int, float)):
+            return None
+        frames = max(1, math.ceil(float(params["fps"]) * float(prompt["duration"])))
+        return MemoryCost(int(params["width"]) * int(params["height"]) * 3 * frames, "width",
+                          "lower its width, height or fps, or the prompt's duration")
 
     def run(self, inputs, params, ctx):
         from canvas_app.generation.base import ShotRequest, get_backend

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from canvas_app.errors import BadInput
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
+from canvas_app.graph.spec import Placement
 from canvas_app.graph.types import IDENTITY, IMAGES
 from canvas_app.values import FACE_ROLES
 
@@ -83,6 +84,14 @@ class IdentityLock(NodeType):
             if params["save_to_library"]:
                 self._project_library(ctx).save(identity, overwrite=True)
         return {"identity": identity}
+
+    def placement(self, params):
+        """From references with the embedded encoder: pure computation, a CPU
+        task anywhere. A file, a library or insightface packs live here."""
+        if params.get("source") == "references" and params.get("encoders") == "dlib" \
+                and not params.get("save_to_library"):
+            return Placement.CPU
+        return Placement.LOCAL
 
     def check_inputs(self, params):
         """A chosen identity file must be a sound one before the run starts."""

@@ -26,6 +26,7 @@ class Reference(NodeType):
         params=(ParamSpec("images", "images", [], label="Images",
                           help="JPEG, PNG or WebP files; EXIF orientation is applied."),),
         summary=summarize, drop_param="images",
+        drop_priority=10,  # a photo dropped on empty canvas is a reference
     )
 
     def run(self, inputs, params, ctx):

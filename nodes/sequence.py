@@ -27,6 +27,7 @@ from pathlib import Path
 
 from canvas_app.errors import BadInput
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
+from canvas_app.graph.spec import IdentityVerdict
 from canvas_app.graph.types import CLIP, SEQUENCE
 from canvas_app.media.exports.options import EXPORTS, param_name
 from canvas_app.media.publish import new_staging, publish, stamps, stamps_valid
@@ -255,6 +256,15 @@ class Sequence(NodeType):
         names = [ctx.graph.nodes[link.src].title for link in ctx.graph.links_into(ctx.node_id, "clips")
                  if link.src in ctx.graph.nodes] if ctx.graph is not None else []
         return folder + ("|shots=" + json.dumps(names) if names else "")
+
+    def identity_verdict(self, outputs):
+        """The whole cut's: the mean over its shots, passed only if every shot
+        passed (no single threshold: each shot has its own)."""
+        result = outputs.get("sequence")
+        summary = getattr(result, "report", {}).get("summary") if result is not None else None
+        if not isinstance(summary, dict):
+            return None
+        return IdentityVerdict(summary.get("mean_identity"), bool(summary.get("all_passed", True)))
 
     def is_result_valid(self, outputs):
         """The export is still there, untouched since it was written."""

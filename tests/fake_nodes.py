@@ -156,3 +156,21 @@ def crash_registry() -> NodeRegistry:
     reg = registry()
     reg.register(Crash)
     return reg
+
+
+class Warns(NodeType):
+    """Finishes, with a warning for the user (RunContext.warn)."""
+
+    spec = NodeSpec("Warns", 1, "Warns", inputs=(PortSpec("value", NUMBER),),
+                    outputs=(PortSpec("value", NUMBER),),
+                    params=(ParamSpec("warning", "str", "check this"),))
+
+    def run(self, inputs, params, ctx):
+        ctx.warn(params["warning"])
+        return {"value": inputs["value"]}
+
+
+def warning_registry() -> NodeRegistry:
+    reg = registry()
+    reg.register(Warns)
+    return reg

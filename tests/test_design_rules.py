@@ -1,9 +1,13 @@
-"""The rules of DESIGN.md that a machine can check, read from the source:
-no import cycles between modules, no private names imported across modules,
-Qt only under canvas_app/ui/, heavy libraries imported lazily."""
+"""The rules of docs/architecture.md that a machine can check, read from the
+source: every import (lazy ones included) goes the way the layer table in
+docs/architecture.md allows (the table is read from that file, so the two
+say the same), no import cycles between modules, no private name or
+attribute of one module's objects used from another, Qt only under
+canvas_app/ui/, heavy libraries imported lazily."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -126,6 +130,105 @@ def test_no_import_cycles_between_modules_even_through_lazy_imports():
 
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
+
+
+# -- the layer table ---------------------------------------------------------------------
+def _layer_table(text: str) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """From the "## Layers" table: module path prefix -> layer, and layer ->
+    what it may import (layer names, or module paths allowed as exceptions)."""
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    paths: dict[str, str] = {}
+    allowed: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or cells[0] in ("Layer", "") or set(cells[0]) <= {"-"}:
+            continue
+        layer, modules, _job, imports = cells
+        for path in re.findall(r"`([^`]+)`", modules):
+            paths[path] = layer
+        allowed[layer] = {layer} | {item.strip().strip("`") for item in imports.split(",")}
+    return paths, allowed
+
+
+LAYER_PATHS, LAYER_IMPORTS = _layer_table((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+
+
+def _path_of(module: str) -> str:
+    return MODULES[module].relative_to(ROOT).as_posix()
+
+
+def _layer_of(module: str) -> str | None:
+    """The layer of a module: its file, or the longest folder that holds it."""
+    path = _path_of(module)
+    best = max((prefix for prefix in LAYER_PATHS
+                if path == prefix or (prefix.endswith("/") and path.startswith(prefix))),
+               key=len, default=None)
+    return LAYER_PATHS[best] if best is not None else None
+
+
+def _layer_violations(imports_by_module: dict[str, list[_Import]]) -> list[str]:
+    found = []
+    for name, imports in imports_by_module.items():
+        layer = _layer_of(name)
+        for imp in imports:
+            target = _target(imp.module, imp.name)
+            if target is None or target == name:
+                continue
+            allowed = LAYER_IMPORTS.get(layer, set())
+            if _layer_of(target) not in allowed and _path_of(target) not in allowed:
+                how = "" if imp.top_level else " (lazily)"
+                found.append(f"{_path_of(name)}:{imp.line} ({layer}) imports {target} "
+                             f"({_layer_of(target)}){how}")
+    return found
+
+
+def test_the_layer_table_covers_every_module():
+    assert set(LAYER_IMPORTS) >= {"foundation", "graph", "engine", "services", "nodes", "ui"}
+    unplaced = [_path_of(name) for name in MODULES if _layer_of(name) is None]
+    assert unplaced == [], "add these to the table in docs/architecture.md"
+
+
+def test_the_layer_check_catches_what_a_review_found():
+    """graph -> media (even lazily) and engine -> ui are refused."""
+    lazy_media = {"canvas_app.graph.spec": [_Import("canvas_app.media.images", "image_problem", False, 1)]}
+    engine_ui = {"canvas_app.engine.executor": [_Import("canvas_app.ui.run_state", "RunStates", True, 1)]}
+    engine_farm = {"canvas_app.engine.child_process": [_Import("canvas_app.farm", "ray_dispatcher",
+                                                               False, 1)]}
+    for imports in (lazy_media, engine_ui, engine_farm):
+        assert len(_layer_violations(imports)) == 1
+    allowed = {"canvas_app.ui.run_state": [_Import("canvas_app.engine.events", "NodeResult", True, 1)]}
+    assert _layer_violations(allowed) == []
+
+
+def test_every_import_goes_the_way_the_layer_table_allows():
+    assert _layer_violations(IMPORTS) == []
+
+
+# -- private names -----------------------------------------------------------------------
+# Private attributes of other libraries' objects that their documentation tells
+# callers to set: diffusers stops a pipeline from a step callback with
+# `pipe._interrupt = True` and places inputs on `pipe._execution_device`.
+FOREIGN_PROTOCOL = {"_interrupt", "_execution_device"}
+
+
+def _private_attribute_reads(tree: ast.AST) -> list[tuple[int, str]]:
+    """`something._name` where something is not self or cls: a private
+    attribute of another object (another module's, unless it is self's)."""
+    return [(node.lineno, ast.unparse(node)) for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and _private(node.attr)
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            and node.attr not in FOREIGN_PROTOCOL]
+
+
+def test_the_private_attribute_check_sees_a_read_across_objects():
+    tree = ast.parse("def f(window):\n    window.view.minimap._render()\n    self._fine()\n")
+    assert _private_attribute_reads(tree) == [(2, "window.view.minimap._render")]
+
+
+def test_no_private_attribute_of_another_object_is_used():
+    found = [f"{path.relative_to(ROOT)}:{line} {text}" for path in MODULES.values()
+             for line, text in _private_attribute_reads(ast.parse(path.read_text(encoding="utf-8")))]
+    assert found == []
 
 
 def test_no_private_names_cross_a_module():

@@ -2,15 +2,15 @@
 
 A shot's frames are held in memory while it is scored and exported, so the
 largest settings in range (4096x4096 at 60 fps for 60 s: 180 GB) could take
-the machine down. Each Generate node's frames (width x height x 3 bytes x
-fps x the duration of the Prompt it is linked to) must fit a per-shot budget
-(half the machine's memory, or CANVAS_APP_MAX_SHOT_MB), and all of a run's
-shots together a total one (the machine's memory, or CANVAS_APP_MAX_RUN_MB); otherwise the run is refused
-with the node and field to change, by `validate` as by `run`.
+the machine down. Each node type says what its result will hold
+(`NodeType.memory_cost`, e.g. Generate: width x height x 3 bytes x fps x the
+linked prompt's duration); each must fit a per-shot budget (half the
+machine's memory, or CANVAS_APP_MAX_SHOT_MB), and all of a run's together a
+total one (the machine's memory, or CANVAS_APP_MAX_RUN_MB); otherwise the run
+is refused with the node and field to change, by `validate` as by `run`.
 """
 from __future__ import annotations
 
-import math
 import os
 
 MEGABYTE = 1024 * 1024
@@ -30,8 +30,24 @@ def _budget(variable: str, default: int) -> int:
         return default
 
 
-def shot_bytes(width: int, height: int, fps: float, seconds: float) -> int:
-    return int(width) * int(height) * 3 * max(1, math.ceil(float(fps) * float(seconds)))
+def _costs(graph, order, incoming):
+    """(node id, MemoryCost) for each node of the plan whose type names one."""
+    for node_id in order:
+        node = graph.nodes[node_id]
+        node_class = graph.registry.get(node.type_name) if node.spec is not None else None
+        if node_class is None:
+            continue
+        upstream: dict[str, list[dict]] = {}
+        for link in incoming.get(node_id, ()):
+            source = graph.nodes.get(link.src)
+            if source is not None:
+                upstream.setdefault(link.dst_port, []).append(source.params)
+        try:
+            cost = node_class().memory_cost(node.params, upstream)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            continue  # params the type cannot read: check_param reports them
+        if cost is not None:
+            yield node_id, cost
 
 
 def render_problems(graph, order, incoming) -> list[tuple[str, str, str]]:
@@ -39,29 +55,17 @@ def render_problems(graph, order, incoming) -> list[tuple[str, str, str]]:
     # Defaults: half the machine's memory for one shot, all of it for the run.
     per_shot = _budget("CANVAS_APP_MAX_SHOT_MB", physical_memory() // 2)
     per_run = _budget("CANVAS_APP_MAX_RUN_MB", physical_memory())
-    problems, total = [], 0
-    for node_id in order:
-        node = graph.nodes[node_id]
-        if node.type_name != "Generate" or node.spec is None:
-            continue
-        prompt = next((graph.nodes.get(link.src) for link in incoming.get(node_id, ())
-                       if link.dst_port == "prompt"), None)
-        if prompt is None or not isinstance(prompt.params.get("duration"), (int, float)):
-            continue
-        try:
-            size = shot_bytes(node.params["width"], node.params["height"], node.params["fps"],
-                              prompt.params["duration"])
-        except (KeyError, TypeError, ValueError, OverflowError):
-            continue
-        total += size
-        if size > per_shot:
-            problems.append((node_id, "width", (
-                f"the shot would hold {size / MEGABYTE / 1024:.1f} GB of frames in memory, more "
-                f"than the {per_shot // MEGABYTE} MB a shot may use; lower its width, height or "
-                f"fps, or the prompt's duration")))
+    problems, total, first = [], 0, None
+    for node_id, cost in _costs(graph, order, incoming):
+        first = first or (node_id, cost)
+        total += cost.size
+        if cost.size > per_shot:
+            problems.append((node_id, cost.field, (
+                f"the shot would hold {cost.size / MEGABYTE / 1024:.1f} GB of frames in memory, "
+                f"more than the {per_shot // MEGABYTE} MB a shot may use; {cost.advice}")))
     if total > per_run and not problems:
-        first = next(node_id for node_id in order if graph.nodes[node_id].type_name == "Generate")
-        problems.append((first, "width", (
+        node_id, cost = first
+        problems.append((node_id, cost.field, (
             f"the run's shots would hold {total / MEGABYTE / 1024:.1f} GB of frames in memory, "
             f"more than the {per_run // MEGABYTE} MB a run may use; lower the shots' sizes, fps "
             f"or durations (CANVAS_APP_MAX_RUN_MB raises the limit)")))

@@ -3,7 +3,9 @@ pipe and sends the engine's events back. Keeps one Executor (and so one result c
 lifetime.
 
 Started by the editor's engine worker (`ui/execution/worker.py`, `start_child`)
-as `python -m canvas_app.engine.child_process FD`.
+as `python -m canvas_app.engine_process FD`; that entry point (a layer above
+the engine) chooses the dispatcher (a Ray farm or this process) and calls
+`child_main`, so this module never imports the farm.
 
 Why a process: native code in node work (dlib's face detector, video
 encoding) holds Python's GIL for tens of milliseconds at a time; in a thread
@@ -16,24 +18,33 @@ Messages, parent -> child:
     ("clear",)                          empty the in-memory result cache
     ("quit",)
 child -> parent:
-    ("event", job_id, event)            engine events; previews throttled here
-    ("outputs", job_id, node_id, key, outputs)   results the parent lacks
+    ("event", job_id, event, produced)  engine events (engine/events.py); `produced` is
+                                        time.monotonic() when it was made; previews and
+                                        progress throttled here
+    ("outputs", job_id, node_id, key, outputs)   a result the parent lacks (the engine's
+                                        NodeResult), sent just before that node's NodeFinished
     ("result", job_id, status, elapsed, executed, cached, failures, keys)
-    ("error", job_id, message, node_id) the run could not start (node_id: the node at fault or "")
+    ("error", job_id, message, node_id) the run could not start (node_id: the node at
+                                        fault or ""); job_id -1: a message it could not read
 """
 from __future__ import annotations
 
 import queue
-import os
 import threading
 import time
 import traceback
+from typing import Callable
 
-from canvas_app.engine.throttle import PROGRESS_MIN_INTERVAL, PreviewThrottle
+from canvas_app.engine.throttle import PreviewThrottle, ProgressThrottle
 
-def child_main(conn, disk_cache_dir: str | None = None) -> None:
+
+def child_main(conn, disk_cache_dir: str | None = None,
+               make_dispatcher: Callable[[], object] | None = None) -> None:
+    """Serve jobs from `conn` until told to quit. `make_dispatcher` returns
+    the dispatcher nodes run on (None: this process); a CanvasError from it
+    is what every run answers, until the editor starts a new engine."""
     from canvas_app.engine import CancelToken, Executor
-    from canvas_app.engine.events import NodeFinished, NodePreview, NodeProgress
+    from canvas_app.engine.events import NodePreview, NodeProgress, NodeResult
     from canvas_app.errors import CanvasError
 
     disk_cache = None
@@ -45,15 +56,12 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
         except Exception:  # no disk cache: memory only
             disk_cache = None
     executor = Executor(disk_cache=disk_cache)
-    farm = os.environ.get("CANVAS_APP_FARM", "")  # "Render on" a Ray cluster
     farm_error = None
-    if farm:
+    if make_dispatcher is not None:
         try:
-            from canvas_app.farm import ray_dispatcher
-
-            executor.dispatcher = ray_dispatcher(farm)
+            executor.dispatcher = make_dispatcher()
         except CanvasError as error:  # every run says why, until the setting changes
-            farm_error = f"Render on {farm}: {error.args[0] if error.args else error}"
+            farm_error = str(error.args[0] if error.args else error)
     send_lock = threading.Lock()
     jobs: queue.Queue = queue.Queue()
     tokens: dict[int, CancelToken] = {}
@@ -96,9 +104,9 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
         _, job_id, snapshot, targets, output_dir, project_dir, known_keys = message
         token = tokens[job_id]
         if farm_error:
-            send(("error", job_id, farm_error))
+            send(("error", job_id, farm_error, ""))
             continue
-        last_progress: dict[str, float] = {}
+        progress = ProgressThrottle()
         throttle = PreviewThrottle(lambda event, produced, job_id=job_id:
                                    send(("event", job_id, event, produced)))
 
@@ -108,21 +116,20 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
                 throttle.offer(event, now)
                 return
             if isinstance(event, NodeProgress):
-                if event.fraction >= 1.0 or \
-                        now - last_progress.get(event.node_id, -1.0) >= PROGRESS_MIN_INTERVAL:
-                    last_progress[event.node_id] = now
+                if progress.allows(event, now):
                     send(("event", job_id, event, now))
                 return
             node_id = getattr(event, "node_id", None)
             if node_id is not None:
                 throttle.flush(node_id)
-            if isinstance(event, NodeFinished) and event.key not in known_keys:
-                outputs = executor.cache.peek(event.key)
-                if outputs is not None:
+            if isinstance(event, NodeResult):  # outputs travel once per key, not as an event
+                if event.key not in known_keys:
+                    known_keys.add(event.key)
                     try:
-                        send(("outputs", job_id, node_id, event.key, outputs))
-                    except Exception:  # not picklable: the preview will lack it
+                        send(("outputs", job_id, node_id, event.key, event.outputs))
+                    except Exception:  # not picklable: the editor will lack this result
                         pass
+                return
             send(("event", job_id, event, now))
 
         try:
@@ -141,22 +148,3 @@ def child_main(conn, disk_cache_dir: str | None = None) -> None:
               set(result.cached), dict(result.failures), dict(result.keys)))
     executor.dispatcher.shutdown()
     conn.close()
-
-
-def _main() -> None:
-    import multiprocessing.connection
-    import os
-    import sys
-
-    target = sys.argv[1]
-    if target.isdigit():  # POSIX: an inherited socket
-        conn = multiprocessing.connection.Connection(int(target))
-    else:  # Windows: a named pipe and a one-time key
-        conn = multiprocessing.connection.Client(
-            target, authkey=bytes.fromhex(os.environ["CANVAS_APP_ENGINE_KEY"]))
-    cache = os.environ.get("CANVAS_APP_ENGINE_DISK_CACHE")
-    child_main(conn, None if cache is None else ("" if cache == "-" else cache))
-
-
-if __name__ == "__main__":
-    _main()

@@ -47,6 +47,7 @@ class RunContext:
     on_progress: Callable[[float, str], None] | None = None
     on_preview: Callable[[np.ndarray, str], None] | None = None
     on_log: Callable[[str], None] | None = None
+    on_warning: Callable[[str], None] | None = None
     graph: object | None = None  # the graph being run, for exports that record how they were made
 
     def progress(self, fraction: float, message: str = "") -> None:
@@ -64,6 +65,11 @@ class RunContext:
     def log(self, message: str) -> None:
         if self.on_log is not None:
             self.on_log(message)
+
+    def warn(self, message: str) -> None:
+        """Something the user should act on (shown in the Run Log, kept on the node)."""
+        if self.on_warning is not None:
+            self.on_warning(message)
 
     def check_cancel(self) -> None:
         self.cancel_token.raise_if_cancelled()

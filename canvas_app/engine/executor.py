@@ -18,8 +18,8 @@ from canvas_app.engine.cache import ResultCache
 from canvas_app.engine.context import CancelToken, Cancelled, RunContext
 from canvas_app.engine.dispatch import Dispatcher, Job, LocalDispatcher, Outcome, RemoteError
 from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePreview,
-                                      NodeProgress, NodeSkipped, NodeStarted, RunFinished,
-                                      RunStarted)
+                                      NodeProgress, NodeResult, NodeSkipped, NodeStarted,
+                                      NodeWarning, PreviewKind, RunFinished, RunStarted, RunStatus)
 from canvas_app.engine.keys import FileHashes, node_key
 from canvas_app.engine.plan import check_runnable, plan
 from canvas_app.errors import BadInput, CanvasError
@@ -31,7 +31,7 @@ Listener = Callable[[Any], None]
 
 @dataclass
 class RunResult:
-    status: str  # "done", "failed", "cancelled"
+    status: RunStatus
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # node id -> outputs
     keys: dict[str, str] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)  # node ids served from the cache
@@ -72,7 +72,7 @@ class Executor:
             raise BadInput(first.message, node=graph.nodes[first.node_id].label, field=first.field,
                            node_id=first.node_id)
 
-        result = RunResult(status="done")
+        result = RunResult(status=RunStatus.DONE)
         emit(RunStarted(tuple(order)))
         inbox: queue.SimpleQueue = queue.SimpleQueue()
         own_thread = threading.get_ident()
@@ -92,7 +92,7 @@ class Executor:
         try:
             while pending or running:
                 if token.cancelled and result.status != "cancelled":
-                    result.status = "cancelled"
+                    result.status = RunStatus.CANCELLED
                     dispatcher.cancel()
                 if result.status != "cancelled":
                     self._start_ready(graph, pending, running, settled, failed_or_skipped,
@@ -121,7 +121,7 @@ class Executor:
             dispatcher.close()
 
         if result.status == "done" and result.failures:
-            result.status = "failed"
+            result.status = RunStatus.FAILED
         result.bad_input = bool(result.failures) and result.bad_input
         result.elapsed = time.perf_counter() - started
         emit(RunFinished(result.status, result.elapsed))
@@ -164,6 +164,7 @@ class Executor:
                     settled.add(node_id)
                     result.outputs[node_id] = cached
                     result.cached.add(node_id)
+                    emit(NodeResult(node_id, key, cached))
                     emit(NodeFinished(node_id, cached=True, elapsed=0.0, key=key))
                     continue
                 self.cache.discard(key)  # e.g. an export changed on disk since: redo it
@@ -194,10 +195,11 @@ class Executor:
             if self.disk_cache is not None:
                 self.disk_cache.save(key, node_type, outputs)
             if result.status != "cancelled":
+                emit(NodeResult(node_id, key, outputs))
                 emit(NodeFinished(node_id, cached=False, elapsed=outcome.elapsed, key=key))
             return
         if isinstance(error, (Cancelled, KeyboardInterrupt)):
-            result.status = "cancelled"
+            result.status = RunStatus.CANCELLED
             return
         if result.status == "cancelled":
             return  # failures after a cancel are the cancel's doing
@@ -265,8 +267,9 @@ class Executor:
             output_dir=Path(output_dir) if output_dir else None,
             project_dir=Path(project_dir) if project_dir else None,
             on_progress=lambda fraction, message: emit(NodeProgress(node_id, fraction, message)),
-            on_preview=lambda frame, kind: emit(NodePreview(node_id, frame, kind)),
+            on_preview=lambda frame, kind: emit(NodePreview(node_id, frame, PreviewKind(kind))),
             on_log=lambda message: emit(NodeLog(node_id, message)),
+            on_warning=lambda message: emit(NodeWarning(node_id, message)),
         )
 
     def _key(self, graph: Graph, node: Node, node_type: NodeType, inputs_from, keys,

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from canvas_app.media.images import file_sha256
+from canvas_app.file_checks import file_sha256
 
 
 class FileHashes:

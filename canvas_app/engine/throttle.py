@@ -10,6 +10,21 @@ PREVIEW_MIN_INTERVAL = 0.03
 PROGRESS_MIN_INTERVAL = 0.03
 
 
+class ProgressThrottle:
+    """Lets a node's progress through at most every PROGRESS_MIN_INTERVAL
+    seconds; the last step (fraction 1.0) always passes."""
+
+    def __init__(self, interval: float = PROGRESS_MIN_INTERVAL) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def allows(self, event, now: float) -> bool:
+        if event.fraction < 1.0 and now - self._last.get(event.node_id, -1.0) < self.interval:
+            return False
+        self._last[event.node_id] = now
+        return True
+
+
 class PreviewThrottle:
     """Rate-limits previews per node to about one per `interval` on average
     (a token bucket that allows a burst of two, so the last frame of a shot

@@ -129,7 +129,7 @@ class RayDispatcher(Dispatcher):
     # -- helpers ---------------------------------------------------------
     @staticmethod
     def _where(job: Job) -> str:
-        return placement(job.type_name, job.node_type, job.params)
+        return placement(job.node_type, job.params)
 
     def _ensure_gpu_workers(self) -> None:
         if self._gpu_workers is None:

@@ -1,4 +1,4 @@
-"""Where each node runs on the farm.
+"""Where each node runs on the farm: the node type says (`NodeType.placement`).
 
 "gpu": on a GPU worker actor (diffusers shots); "cpu": a CPU task anywhere in
 the cluster (animatic shots, identities built from references with dlib);
@@ -10,19 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-GPU, CPU, LOCAL = "gpu", "cpu", "local"
+from canvas_app.graph.spec import Placement
+
+GPU, CPU, LOCAL = Placement.GPU, Placement.CPU, Placement.LOCAL
 
 
-def placement(type_name: str, node_type: Any, params: dict[str, Any]) -> str:
-    declared = getattr(node_type, "farm_placement", None)  # a node type may say so itself
-    if declared in (GPU, CPU, LOCAL):
-        return declared
-    if type_name == "Generate":
-        return GPU if params.get("backend") == "diffusers" else CPU
-    if type_name == "IdentityLock":
-        # From references with the embedded encoder: pure computation. A file, a library
-        # or insightface packs live on this machine.
-        if params.get("source") == "references" and params.get("encoders") == "dlib" \
-                and not params.get("save_to_library"):
-            return CPU
-    return LOCAL
+def placement(node_type: Any, params: dict[str, Any]) -> Placement:
+    return node_type.placement(params)

@@ -69,4 +69,6 @@ def render_with_guard(backend: GeneratorBackend, request: ShotRequest, ctx: RunC
         if isinstance(best.metadata["notes"], list):
             best.metadata["notes"].append(f"{backend.name}: the seed does not change the likeness, "
                                           "so the identity guard did not re-roll")
+        ctx.warn(f"below the identity threshold, and {backend.name} cannot re-roll the likeness "
+                 "with another seed: change the prompt or the references, or lower the threshold")
     return best

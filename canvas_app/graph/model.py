@@ -267,16 +267,9 @@ class Graph:
         if out_port.type != in_port.type:
             return (f"type mismatch: {src.label}.{link.src_port} gives {out_port.type}, "
                     f"{dst.label}.{link.dst_port} takes {in_port.type}")
-        if ignored:  # a what-if: scan the links that would remain
-            if link in links:
-                return "these ports are already connected"
-            if not in_port.multiple and any(
-                    other.dst == link.dst and other.dst_port == link.dst_port for other in links):
-                return f"{dst.label}.{link.dst_port} already has an input; disconnect it first"
-            if link.src in self._walk(link.dst, True, links) | {link.dst}:
-                return f"that link would make a cycle through {dst.label}"
-            return None
-        index = self._links_by_end()
+        # A what-if is judged on an index of the links that would remain; the
+        # rules below are the same either way.
+        index = _LinkIndex(links) if ignored else self._links_by_end()
         if link in index.links:
             return "these ports are already connected"
         if not in_port.multiple and index.inputs.get((link.dst, link.dst_port)):

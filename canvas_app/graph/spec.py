@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from canvas_app.graph import types
+from canvas_app.values import Clip, Identity
 
 # Param kinds; the inspector picks an editor for each.
 PARAM_KINDS = (
@@ -193,6 +195,9 @@ class NodeSpec:
     # What the editor needs to know, so that adding a node type touches nothing in ui/:
     summary: Callable[[dict[str, Any]], list[str]] | None = None  # 1-2 lines shown on the node
     drop_param: str = ""  # the "images" param that takes image files dropped on the canvas
+    # Image files dropped on empty canvas make a node of the type with the highest
+    # drop_priority among those with a drop_param (Reference: 10; ties: registry order).
+    drop_priority: int = 0
     header_color: str = ""  # "#rrggbb" for this type's header; else its category's colour
 
     def __post_init__(self) -> None:
@@ -246,10 +251,41 @@ class NodeSpec:
         }
 
 
+class Placement(StrEnum):
+    """Where a node runs on a render farm (canvas_app/farm)."""
+    GPU = "gpu"  # on a GPU worker actor
+    CPU = "cpu"  # a CPU task anywhere in the cluster
+    LOCAL = "local"  # in the process that started the run (reads the user's files, writes outputs)
+
+
+@dataclass(frozen=True)
+class IdentityVerdict:
+    """A result's identity score and whether it passed; `threshold` is what
+    it was judged against (None for a verdict over several shots)."""
+    score: float | None
+    passed: bool
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class MemoryCost:
+    """The memory a node's result will hold, known before the run."""
+    size: int  # bytes
+    field: str  # the param to lower
+    advice: str  # what to change, e.g. "lower its width, height or fps"
+
+
 class NodeType:
-    """Base of every node type. Subclasses set `spec` and implement `run`."""
+    """Base of every node type. Subclasses set `spec` and implement `run`.
+
+    The engine, the farm and the editor ask the type, never name it: the
+    hooks below (placement, memory_cost, result_picture, identity_verdict)
+    answer for every type, and a type overrides the ones it knows better."""
 
     spec: ClassVar[NodeSpec]
+    # Where it runs on a farm; a type whose answer depends on its params
+    # overrides `placement` instead.
+    farm_placement: ClassVar[str] = Placement.LOCAL
 
     def run(self, inputs: dict[str, Any], params: dict[str, Any], ctx) -> dict[str, Any]:
         """Compute outputs. `inputs` maps input port names to values (a list
@@ -271,7 +307,7 @@ class NodeType:
     def check_inputs(self, params: dict[str, Any]) -> list[tuple[str, str]]:
         """(field, problem) for input files that cannot work, found before a run
         starts, so that `validate` refuses what `run` would. Reads image headers only."""
-        from canvas_app.media.images import image_problem
+        from canvas_app.file_checks import image_problem
 
         problems = []
         for param in self.spec.params:
@@ -303,3 +339,38 @@ class NodeType:
     def is_result_valid(self, outputs: dict[str, Any]) -> bool:
         """A cached result can go stale outside the engine (a deleted export)."""
         return True
+
+    # -- what the engine, the farm and the editor ask of a type ------------------------
+    def placement(self, params: dict[str, Any]) -> Placement:
+        """Where it runs on a farm (canvas_app/farm/placement.py)."""
+        return Placement(self.farm_placement)
+
+    def memory_cost(self, params: dict[str, Any],
+                    upstream: dict[str, list[dict[str, Any]]]) -> MemoryCost | None:
+        """The memory its result will hold, checked against the run's budget
+        before anything runs (engine/budget.py); `upstream` maps each input
+        port to the params of the nodes linked to it. None: nothing large."""
+        return None
+
+    def result_picture(self, outputs: dict[str, Any]):
+        """The picture (an RGB uint8 array) the editor shows for a result: by
+        default a clip's middle frame or an identity's portrait; None for
+        results without one."""
+        for value in outputs.values():
+            if isinstance(value, Clip) and value.frames:
+                return value.frames[len(value.frames) // 2]
+            if isinstance(value, Identity) and getattr(value, "portrait", None) is not None:
+                return value.portrait
+        return None
+
+    def identity_verdict(self, outputs: dict[str, Any]) -> IdentityVerdict | None:
+        """The result's identity score and verdict: by default a clip's, as
+        the identity guard scored it (Clip.metadata); None when it has none."""
+        for value in outputs.values():
+            metadata = value.metadata if isinstance(value, Clip) else None
+            score = metadata.get("identity_score") if isinstance(metadata, dict) else None
+            if isinstance(score, dict):
+                return IdentityVerdict(score.get("effective_mean", score.get("mean")),
+                                       bool(metadata.get("identity_passed", True)),
+                                       metadata.get("identity_threshold"))
+        return None

@@ -131,7 +131,7 @@ def save_screenshot(window, path: str, zoom: float | None = None) -> int:
     window.zoom_label.setText(f"{window.view.zoom() * 100:.0f}%")  # its timer may not have fired
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
-    window.view.minimap._render()
+    window.view.minimap.render_map()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(str(path), "PNG")
     window.autosaver.discard()

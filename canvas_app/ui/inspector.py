@@ -18,6 +18,7 @@ from canvas_app.graph.spec import NodeSpec, ParamSpec
 from canvas_app.media.formats import IMAGE_FILTER, is_image_path
 from canvas_app.media.images import image_problem
 from canvas_app.ui import theme
+from canvas_app.ui.run_state import NodeState
 from canvas_app.ui.thumbnails import thumbnail
 from canvas_app.ui.wheel_guard import WheelGuard
 from canvas_app.values import ROLES
@@ -412,8 +413,7 @@ class Inspector(QScrollArea):
 
     def _run_state_changed(self, node_id: str) -> None:
         if node_id == self.node_id and self.run_states is not None:
-            run = self.run_states.get(node_id)
-            self.set_run_info(run.state, run.describe())
+            self.show_run(self.run_states.get(node_id))
 
     def set_document(self, document) -> None:
         if self.document is not None:
@@ -462,8 +462,7 @@ class Inspector(QScrollArea):
         self.run_label.hide()
         outer.addWidget(self.run_label)
         if self.run_states is not None:
-            run = self.run_states.get(node.id)
-            self.set_run_info(run.state, run.describe())
+            self.show_run(self.run_states.get(node.id))
         self.editors, self.errors, self.labels = {}, {}, {}
         if node.spec is None:
             warning = QLabel(f"Unknown node type <b>{node.type_name}</b>. This program cannot run "
@@ -517,7 +516,7 @@ class Inspector(QScrollArea):
         if advanced_names:
             toggle = QToolButton()
             toggle.setObjectName("advanced_toggle")
-            toggle.setText("Diffusers options")
+            toggle.setText("Advanced")
             toggle.setCheckable(True)
             toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
             toggle.setArrowType(Qt.RightArrow)
@@ -586,21 +585,18 @@ class Inspector(QScrollArea):
         elif event == "node_removed":
             self.show_node(None)
 
-    def set_run_info(self, state: str, message: str = "") -> None:
+    def show_run(self, run) -> None:
+        """The model's RunState of the shown node: a failure or a verdict below
+        threshold in the error style (read from the state, not its sentence)."""
         if self.run_label is None:
             return
-        if state == "failed":
-            self.run_label.setText(f"<b>Failed:</b> {message}")
-            self.run_label.setProperty("role", "error")
-        elif message.startswith("Below the identity threshold"):
-            self.run_label.setText(message)
-            self.run_label.setProperty("role", "error")
-        elif message:
-            self.run_label.setText(message)
-            self.run_label.setProperty("role", "dim")
-        else:
+        message = run.describe()
+        if not message:
             self.run_label.hide()
             return
+        alarm = run.state == NodeState.FAILED or run.below_threshold
+        self.run_label.setText(f"<b>Failed:</b> {message}" if run.state == NodeState.FAILED else message)
+        self.run_label.setProperty("role", "error" if alarm else "dim")
         self.run_label.style().unpolish(self.run_label)
         self.run_label.style().polish(self.run_label)
         self.run_label.show()

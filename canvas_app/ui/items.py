@@ -16,8 +16,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGrap
 
 from canvas_app.graph.model import Backdrop, Link, Node
 from canvas_app.ui import theme
-from canvas_app.ui.formatting import format_seconds
-from canvas_app.ui.run_state import RunState
+from canvas_app.ui.run_state import NodeState, RunState
 from canvas_app.ui.thumbnails import thumbnail
 
 if TYPE_CHECKING:
@@ -213,7 +212,7 @@ class NodeItem(QGraphicsItem):
             self.result_image = run.picture.scaled(int(PICTURE_H * 3), int(PICTURE_H * 2),
                                                    Qt.KeepAspectRatio,
                                                    Qt.SmoothTransformation)  # 2x for HiDPI
-        self.setToolTip(run.message if run.state in ("failed", "skipped") else "")
+        self.setToolTip(run.message if run.state in (NodeState.FAILED, NodeState.SKIPPED) else "")
         self.update()
 
     # -- geometry --------------------------------------------------------------------
@@ -280,7 +279,7 @@ class NodeItem(QGraphicsItem):
             painter.setBrush(theme.NODE_BODY)
             painter.drawRect(self._rect)
             painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER * 1.6), header)
-            if self.run.state != "idle":
+            if self.run.state != NodeState.IDLE:
                 painter.fillRect(QRectF(0, self.height - 12, NODE_WIDTH, 12), self._state_color())
             return
         painter.setRenderHint(QPainter.Antialiasing, True)
@@ -331,33 +330,19 @@ class NodeItem(QGraphicsItem):
                 painter.drawStaticText(position, static)
             self._paint_pictures(painter)
             self._paint_footer(painter)
-        elif self.run.state != "idle":
+        elif self.run.state != NodeState.IDLE:
             painter.fillRect(QRectF(8, self.height - 12, NODE_WIDTH - 16, 5), self._state_color())
 
     @property
     def alarmed(self) -> bool:
         """Failed, or rendered below its identity threshold: outlined in red."""
-        return self.run.state == "failed" or self.run.below_threshold
+        return self.run.state == NodeState.FAILED or self.run.below_threshold
 
     def _state_color(self) -> QColor:
-        if self.run.below_threshold:
-            return theme.ERROR
-        return {"queued": QColor("#8a93a3"), "running": theme.ACCENT, "cached": theme.CACHED,
-                "done": theme.OK, "failed": theme.ERROR, "cancelled": QColor("#b08d57"),
-                "skipped": QColor("#8a93a3")}.get(self.run.state, theme.NODE_DIM_TEXT)
+        return self.run.colour
 
     def _badge_text(self) -> str:
-        state = self.run.state
-        if self.run.below_threshold:
-            return f"✗ {self.run.likeness:.2f}"
-        if state == "running":
-            return f"{int(self.run.progress * 100)}%"
-        if state == "done" and self.run.elapsed is not None:
-            return format_seconds(self.run.elapsed)
-        if state in ("cached", "queued", "failed", "cancelled", "skipped"):
-            return {"cached": "cached", "queued": "queued", "failed": "failed",
-                    "cancelled": "stopped", "skipped": "skipped"}[state]
-        return ""
+        return self.run.badge_text()
 
     def _paint_badge(self, painter: QPainter, text: str, width: float) -> None:
         rect = QRectF(NODE_WIDTH - width - 6, 6, width, HEADER - 12)
@@ -400,7 +385,7 @@ class NodeItem(QGraphicsItem):
         color = self._state_color()
         pictures = len(self.thumbs) * (PICTURE_H + 4) if self.thumbs else \
             (self.result_image.width() / 2 + 8 if self.result_image is not None else 0)
-        if state == "running":
+        if state == NodeState.RUNNING:
             where = f"on {self.run.host}" if self.run.host else ""
             room = QFontMetricsF(SMALL_FONT).horizontalAdvance(where) + 8 if where else 0
             track = QRectF(10, top + 7, NODE_WIDTH - 20 - pictures - room, 6)

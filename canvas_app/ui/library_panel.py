@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QHBoxLayout,
                                QLabel, QListWidget, QListWidgetItem, QMessageBox, QProgressDialog,
                                QPushButton, QVBoxLayout, QWidget)
+
+from canvas_app.ui.qimage import qimage_from_array
 
 ROLE_ENTRY = Qt.UserRole + 1
 PACKS = ("buffalo_l", "antelopev2", "buffalo_s")
@@ -32,9 +34,7 @@ def pixmap_from_rgb(pixels: np.ndarray | None, size: int = 72) -> QPixmap:
         pixmap = QPixmap(size, size)
         pixmap.fill(Qt.darkGray)
         return pixmap
-    pixels = np.ascontiguousarray(pixels[..., :3], dtype=np.uint8)
-    height, width = pixels.shape[:2]
-    image = QImage(pixels.data, width, height, 3 * width, QImage.Format_RGB888).copy()
+    image = qimage_from_array(pixels[..., :3])
     return QPixmap.fromImage(image).scaled(size, size, Qt.KeepAspectRatio, Qt.SmoothTransformation)
 
 

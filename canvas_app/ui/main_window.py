@@ -397,8 +397,9 @@ class MainWindow(QMainWindow):
         except RuntimeError:
             return
         self.inspector.show_node(nodes[0] if len(nodes) == 1 else None)
-        if self.execution is not None:
-            self.execution.selection_changed(nodes)
+        if getattr(self, "preview", None) is not None:
+            node = self.document.graph.nodes.get(nodes[0]) if len(nodes) == 1 else None
+            self.preview.select(node.id if node else None, node.title if node else None)
         if getattr(self, "timeline", None) is not None:
             self.timeline.show_nodes(nodes)
 
@@ -722,15 +723,20 @@ class MainWindow(QMainWindow):
                 action.setEnabled(False)
                 action.setToolTip(action.toolTip() + " — the engine is not available")
             return
-        from canvas_app.ui.execution.docks import add_run_actions, build_run_docks
+        from canvas_app.ui.execution.docks import build_run_docks, connect_run_panels, run_actions
 
         panels = build_run_docks(self)
         self.preview_dock, self.log_dock, self.queue_dock = \
             panels.preview_dock, panels.log_dock, panels.queue_dock
-        self.execution = ExecutionController(self, panels, self.run_states)
+        self.preview, self.log_panel = panels.preview, panels.log_panel
+        self.queue_panel = panels.queue_panel
+        self.execution = ExecutionController(self, self.run_states)
+        self.run_logs = connect_run_panels(self, panels, self.run_states, self.execution)
         self.execution.status_message.connect(self.statusBar().showMessage)
         self.execution.running_changed.connect(self.act_stop.setEnabled)
-        add_run_actions(self, self.execution)
+        self.act_output, self.act_open_output, self.act_clear_cache = run_actions(self, self.execution)
+        self.run_menu.addSeparator()
+        self.run_menu.addActions([self.act_output, self.act_open_output, self.act_clear_cache])
         self.execution.set_document(self.document)
         from canvas_app.ui.timeline_panel import attach_timeline
 

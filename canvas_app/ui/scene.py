@@ -571,7 +571,7 @@ class CanvasScene(QGraphicsScene):
     def drop_images(self, paths: list[str], pos: QPointF) -> str | None:
         """Image files dropped on a node whose type takes dropped files (its
         spec's drop_param) are added to it; anywhere else they make a new node
-        of the first type that takes them (role face)."""
+        of the type that takes them with the highest drop_priority (role face)."""
         from canvas_app.media.images import image_problem
 
         # A file named like an image that is not one (a text file renamed broken.jpg) is
@@ -596,7 +596,8 @@ class CanvasScene(QGraphicsScene):
                 (f"; {self.last_drop_message}" if refused else "")
             self.status_message.emit(self.last_drop_message)
             return node.id
-        spec = next((spec for spec in self.graph.registry.specs() if spec.drop_param), None)
+        takers = [spec for spec in self.graph.registry.specs() if spec.drop_param]
+        spec = max(takers, key=lambda spec: spec.drop_priority, default=None)  # first of the highest
         if spec is None:
             self.last_drop_message = "No node type takes dropped images"
             self.status_message.emit(self.last_drop_message)

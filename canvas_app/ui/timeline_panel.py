@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMenu, QPushBut
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from canvas_app.ui.qimage import qimage_from_array
+from canvas_app.engine.events import NodeProgress, RunFinished
 
 EDGE = 6  # pixels either side of a shot's edge that grab a trim
 DRAG_START = 6  # pixels of movement before a press becomes a drag
@@ -672,10 +673,8 @@ class TimelinePanel(QWidget):
 def attach_timeline(window) -> TimelinePanel:
     """Add the timeline as a dock under the canvas of the main window; it shows
     the selected Sequence with the clips of the window's last run."""
-    def cached_clip(node_id: str):
-        execution = getattr(window, "execution", None)
-        outputs = execution.outputs.get(node_id) if execution is not None else None
-        return (outputs or {}).get("clip")
+    def cached_clip(node_id: str):  # the clip of the node's latest result, from the run model
+        return (window.run_states.outputs(node_id) or {}).get("clip")
 
     panel = TimelinePanel(window.document, cached_clip)
     dock = QDockWidget("Timeline", window)
@@ -693,11 +692,14 @@ def attach_timeline(window) -> TimelinePanel:
         log_dock.raise_()
     if getattr(window, "panels_menu", None) is not None:
         window.panels_menu.addAction(dock.toggleViewAction())
-    execution = getattr(window, "execution", None)
-    if execution is not None:  # new clips after each run; export progress as it goes
-        execution.job_finished.connect(lambda *_: panel.refresh())
-        # A slot of the panel (not a lambda): the call lands in the GUI thread.
-        execution.worker.node_progress.connect(panel.worker_progress, Qt.QueuedConnection)
-        panel.progress_message.connect(lambda text: window.statusBar().showMessage(text, 4000))
+    # New clips after each run, export progress as it goes: both from the run model.
+    def run_event(job_id: int, event) -> None:
+        if isinstance(event, NodeProgress):
+            panel.worker_progress(job_id, event.node_id, event.fraction, event.message)
+        elif isinstance(event, RunFinished):
+            panel.refresh()
+
+    window.run_states.applied.connect(run_event)
+    panel.progress_message.connect(lambda text: window.statusBar().showMessage(text, 4000))
     panel.dock = dock
     return panel

@@ -272,7 +272,7 @@ class CanvasView(QGraphicsView):
                 continue
             if item.run.state != "idle":
                 painter.setPen(Qt.NoPen)  # never the red frame's pen of a node drawn before
-                painter.setBrush(item._state_color())
+                painter.setBrush(item.run.colour)
                 pos = item.pos()
                 painter.drawRect(QRectF(pos.x(), pos.y() + item.height - 14, NODE_WIDTH, 14))
             if item.alarmed:  # failed or below its identity threshold: a red frame at any zoom
@@ -395,7 +395,7 @@ class Minimap(QWidget):
         self._dirty = QTimer(self)
         self._dirty.setSingleShot(True)
         self._dirty.setInterval(150)
-        self._dirty.timeout.connect(self._render)
+        self._dirty.timeout.connect(self.render_map)
 
     def set_scene(self, scene) -> None:
         if self.scene is not None:
@@ -416,7 +416,7 @@ class Minimap(QWidget):
         if not self._dirty.isActive():
             self._dirty.start()
 
-    def _render(self) -> None:
+    def render_map(self) -> None:
         scene = self.scene
         if scene is None:
             return
@@ -471,7 +471,7 @@ class Minimap(QWidget):
     def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
         if self._picture is None:
-            self._render()
+            self.render_map()
         if self._picture is not None:
             painter.drawPixmap(0, 0, self._picture)
         scale, ox, oy = self._mapping()

@@ -50,8 +50,8 @@ def run_and_wait(qtbot, window, action=None, timeout=20000):
 
 def ran(window, job_id=None):
     """Node ids that really ran (not from the cache) in a run, in order."""
-    results = window.execution.results
-    return results[job_id if job_id is not None else max(results)].executed
+    runs = window.run_states.runs
+    return runs[job_id if job_id is not None else max(runs)].executed
 
 
 def states(window):
@@ -65,11 +65,11 @@ def test_run_from_the_gui_shows_states_previews_and_writes_logs(fake_window, qtb
     job_id, status = run_and_wait(qtbot, window)
     assert status == "done"
     assert states(window) == {source: "done", slow: "done", sink: "done"}
-    assert window.execution.outputs[sink] == {"total": 2}
-    preview = window.execution.preview
+    assert window.run_states.outputs(sink) == {"total": 2}
+    preview = window.preview
     assert preview.live_count >= 3  # frames arrived while the node ran
     assert window.run_states.get(slow).elapsed >= 0.1  # "done in ..." on the node
-    events = [e for _, e, _ in window.execution.log_panel.events(job_id)]
+    events = [e for _, e, _ in window.log_panel.events(job_id)]
     assert events.count("start") == 3 and events.count("end") == 3 and events[-1] == "done"
     out = tmp_path / "output"
     log = json.loads((out / "run.json").read_text())
@@ -105,7 +105,7 @@ def test_stop_cancels_quickly_and_leaves_cache_consistent(fake_window, qtbot):
         window.act_stop.trigger()
     assert blocker.args[1] == "cancelled"
     assert states(window) == {source: "done", slow: "cancelled", sink: "idle"}
-    assert slow not in controller.outputs
+    assert window.run_states.outputs(slow) is None
     window.document.set_param(slow, "steps", 2)
     assert run_and_wait(qtbot, window)[1] == "done"
     assert ran(window) == [slow, sink]  # the source's result survived the cancel in the cache
@@ -118,12 +118,12 @@ def test_run_again_while_running_queues_and_queued_runs_cancel_on_their_own(fake
     first = controller.run()
     second = controller.run()
     third = controller.run()
-    panel = controller.queue_panel
+    panel = window.queue_panel
     assert panel.job_ids == [first.id, second.id, third.id]
     assert controller.current is first and controller.queue == [second, third]
     button = panel.findChild(QToolButton, f"cancel_job_{second.id}")
     button.click()
-    assert second.status == "cancelled" and controller.queue == [third]
+    assert window.run_states.run(second.id).status == "cancelled" and controller.queue == [third]
     finished = []
     controller.job_finished.connect(lambda job_id, status: finished.append((job_id, status)))
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=20000)
@@ -139,11 +139,11 @@ def test_editing_while_running_keeps_the_snapshot_and_marks_stale(fake_window, q
         window.act_run.trigger()
         qtbot.waitUntil(lambda: window.run_states.get(slow).state == "running", timeout=5000)
         window.document.set_param(source, "value", 10)  # the running job does not see this
-    assert controller.outputs[sink] == {"total": 2}
+    assert window.run_states.outputs(sink) == {"total": 2}
     runs = window.run_states
     assert runs.get(slow).state == "done" and runs.get(slow).stale and runs.get(sink).stale
     run_and_wait(qtbot, window)
-    assert controller.outputs[sink] == {"total": 11} and not runs.get(sink).stale
+    assert window.run_states.outputs(sink) == {"total": 11} and not runs.get(sink).stale
 
 
 def test_failing_node_shows_its_error_and_the_rest_stays_usable(fake_window, qtbot):
@@ -229,10 +229,10 @@ def test_real_nodes_with_the_animatic_backend(make_window, qtbot, tmp_path, monk
         assert doc.connect(link) is None
     window.scene.select_nodes([gen])
     job_id, status = run_and_wait(qtbot, window, window.act_run_here, timeout=60000)
-    assert status == "done", window.execution.log_panel.events(job_id)
-    preview = window.execution.preview
+    assert status == "done", window.log_panel.events(job_id)
+    preview = window.preview
     assert preview.live_count >= 1
-    clip = window.execution.outputs[gen]["clip"]
+    clip = window.run_states.outputs(gen)["clip"]
     assert len(clip.frames) == 8
     assert preview.clip is clip and "identity" in preview.details.text()
     run = window.run_states.get(gen)
@@ -307,7 +307,7 @@ def test_step_previews_are_labelled_and_the_output_folder_is_a_project_setting(f
     assert window.execution.output_dir() == tmp_path / "renders"
     run_and_wait(qtbot, window)
     assert (tmp_path / "renders" / "run.log").is_file()
-    assert "step" in window.execution.preview.frame_view.caption  # diffusion-style step preview
+    assert "step" in window.preview.frame_view.caption  # diffusion-style step preview
     window.document.undo_stack.undo()  # the setting is an undoable edit
     assert window.execution.output_dir() == tmp_path / "output"
 
@@ -320,7 +320,7 @@ def test_opening_another_project_mid_run_ignores_the_old_runs_late_events(fake_w
     controller = window.execution
     old_job = controller.run()
     slow = old_ids[1]
-    qtbot.waitUntil(lambda: slow in controller.live, timeout=5000)  # previews are arriving
+    qtbot.waitUntil(lambda: window.run_states.live(slow) is not None, timeout=5000)  # previews are arriving
     finished = []
     controller.job_finished.connect(lambda job_id, status: finished.append((job_id, status)))
     window.new_project()  # no event processing in between: the old job's events are in flight
@@ -329,13 +329,13 @@ def test_opening_another_project_mid_run_ignores_the_old_runs_late_events(fake_w
     qtbot.waitUntil(lambda: (old_job.id, "cancelled") in finished, timeout=5000)
     assert states(window) == dict.fromkeys(old_ids, "idle")
     assert all(window.run_states.get(n).picture is None for n in old_ids)
-    assert controller.outputs == {} and not window.run_states.items() and controller.live == {}
+    assert not window.run_states.items() and all(window.run_states.live(n) is None for n in old_ids)
     assert not controller.running and not window.act_stop.isEnabled()
     window.scene.select_nodes([slow])
-    assert window.execution.preview.clip is None
+    assert window.preview.clip is None
     # the new project runs normally afterwards
     assert run_and_wait(qtbot, window)[1] == "done"
-    assert controller.outputs[old_ids[2]] == {"total": 2}
+    assert window.run_states.outputs(old_ids[2]) == {"total": 2}
 
 
 def test_a_project_cannot_send_editor_runs_outside_its_folder(make_window, tmp_path):
@@ -355,20 +355,93 @@ def test_a_project_cannot_send_editor_runs_outside_its_folder(make_window, tmp_p
 
 
 def test_a_render_below_the_identity_threshold_is_flagged_on_its_node(make_window):
-    from canvas_app.ui.execution.controller import result_likeness
+    """The verdict is the node type's answer, applied when the node's result
+    arrives; a later run keeps it while it waits and works, and a new result
+    replaces it."""
+    from canvas_app.engine.events import NodeFinished, NodeResult, NodeStarted, RunStarted
     from canvas_app.values import Clip
     import numpy as np
 
     clip = Clip([np.zeros((4, 4, 3), np.uint8)], 12.0,
                 {"identity_score": {"mean": 0.62, "effective_mean": 0.21},
-                 "identity_passed": False})
-    assert result_likeness({"clip": clip}) == (0.21, False, None)
+                 "identity_passed": False, "identity_threshold": 0.5})
     window = make_window()
     node = window.document.add_node("Generate", (0, 0))
+    verdict = node.spec and window.document.graph.registry.get("Generate")().identity_verdict(
+        {"clip": clip})
+    assert (verdict.score, verdict.passed, verdict.threshold) == (0.21, False, 0.5)
     runs = window.run_states
-    runs.update(node.id, "done", elapsed=1.0)
-    runs.set_likeness(node.id, 0.21, False)
+    job = runs.add_run(_job(window)).job_id
+    runs.apply(job, RunStarted((node.id,)))
+    runs.apply(job, NodeStarted(node.id))
+    runs.apply(job, NodeResult(node.id, "k1", {"clip": clip}))
+    runs.apply(job, NodeFinished(node.id, cached=False, elapsed=1.0, key="k1"))
     item = window.scene.node_items[node.id]
-    assert item.run.likeness == 0.21 and not item.run.likeness_passed  # the item shows the model
-    runs.update(node.id, "running")
-    assert runs.get(node.id).likeness is None  # a new render replaces the old verdict
+    assert item.run.likeness == 0.21 and item.run.below_threshold and item.alarmed  # on the node
+    assert item.run.picture is not None  # the type's picture of the result
+    second = runs.add_run(_job(window)).job_id
+    runs.apply(second, RunStarted((node.id,)))
+    runs.apply(second, NodeStarted(node.id))
+    assert runs.get(node.id).below_threshold  # red until the new render gives a new verdict
+    passed = Clip(clip.frames, 12.0, {"identity_score": {"mean": 0.9}, "identity_passed": True,
+                                      "identity_threshold": 0.5})
+    runs.apply(second, NodeResult(node.id, "k2", {"clip": passed}))
+    assert not runs.get(node.id).below_threshold and runs.get(node.id).likeness == 0.9
+
+
+def _job(window):
+    from canvas_app.ui.execution.worker import RunJob
+
+    return RunJob(window.document.graph.snapshot(), None, Path("."), None, "test")
+
+
+def test_a_shots_verdict_shows_when_the_shot_ends_before_the_sequence_starts(make_window, qtbot,
+                                                                             tmp_path, monkeypatch):
+    """Issue 21.2: a shot below its threshold is red on the canvas as soon as
+    the shot ends, not when the Sequence's export ends."""
+    from canvas_app.engine.events import NodeStarted
+
+    monkeypatch.setenv("CANVAS_APP_NO_DISK_CACHE", "1")
+    refs = ROOT / "resources" / "examples" / "spokesperson" / "refs"
+    face = next(iter(sorted(refs.glob("astronaut*"))), None)
+    if face is None:
+        pytest.skip("the example reference image is not available")
+    shutil.copy(face, tmp_path / face.name)
+    window = make_window()
+    window.document.save(tmp_path / "verdict.canvas.json")
+    doc = window.document
+    ref = doc.add_node("Reference", (0, 0), params={"images": [{"path": str(tmp_path / face.name),
+                                                                  "role": "face"}]}).id
+    lock = doc.add_node("IdentityLock", (300, 0)).id
+    prompt = doc.add_node("Prompt", (300, 200), params={"positive": "hello", "duration": 0.5}).id
+    gen = doc.add_node("Generate", (600, 0), params={"width": 128, "height": 72, "fps": 8.0,
+                                                     "guard_tries": 1, "identity_threshold": 0.99}).id
+    cut = doc.add_node("Sequence", (900, 0)).id
+    for link in (Link(ref, "images", lock, "references"), Link(lock, "identity", gen, "identity"),
+                 Link(prompt, "prompt", gen, "prompt"), Link(gen, "clip", cut, "clips")):
+        assert doc.connect(link) is None
+    seen_when_the_cut_started = []
+
+    def on_event(_job_id, event):
+        if isinstance(event, NodeStarted) and event.node_id == cut:
+            run = window.run_states.get(gen)
+            seen_when_the_cut_started.append((run.state, run.below_threshold,
+                                              window.scene.node_items[gen].alarmed))
+
+    window.run_states.applied.connect(on_event)
+    assert run_and_wait(qtbot, window, timeout=90000)[1] == "done"
+    assert seen_when_the_cut_started == [("done", True, True)]
+
+
+def test_withdrawing_a_queued_run_leaves_the_running_ones_nodes_alone(fake_window, qtbot):
+    window = fake_window
+    _, slow, _ = chain(window, steps=300, delay=0.01)
+    controller = window.execution
+    first, second = controller.run(), controller.run()
+    qtbot.waitUntil(lambda: window.run_states.get(slow).state == "running", timeout=5000)
+    controller.cancel_job(second.id)
+    assert window.run_states.get(slow).state == "running"  # still the first run's, still going
+    assert window.run_states.run(second.id).status == "cancelled"
+    with qtbot.waitSignal(controller.job_finished, timeout=10000):
+        controller.stop()
+    assert window.run_states.get(slow).state == "cancelled"

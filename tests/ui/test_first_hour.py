@@ -104,7 +104,7 @@ def test_a_shot_below_its_threshold_is_as_visible_as_a_failure(make_window, qtbo
     assert item.alarmed and item._badge_text().startswith("✗")  # red outline and badge
     assert "< threshold 0.99" in run.likeness_text()  # the threshold beside the score
     # the Run Log has a warning row, the status line names the shot and the threshold
-    rows = window.execution.log_panel.events(job_id)
+    rows = window.log_panel.events(job_id)
     assert any(event == "below threshold" and node == "Render Shot 1" for node, event, _ in rows)
     message = window.statusBar().currentMessage()
     assert "below the identity threshold" in message and "Render Shot 1" in message
@@ -138,7 +138,7 @@ def test_sequence_table_shows_each_shots_threshold_and_why_and_the_cut_plays(
     for link in (Link(lock, "identity", lenient, "identity"), Link(prompt, "prompt", lenient, "prompt"),
                  Link(strict, "clip", seq, "clips"), Link(lenient, "clip", seq, "clips")):
         doc.connect(link)
-    preview = window.execution.preview
+    preview = window.preview
     titles = []
     original = preview.node_started
 
@@ -214,8 +214,7 @@ def test_the_wheel_over_the_inspector_scrolls_it_and_changes_only_a_focused_fiel
     QApplication.processEvents()
     inspector = window.inspector
     combo = inspector.editors["backend"].combo
-    spin = inspector.editors["steps"].spin if "steps" in inspector.editors else \
-        inspector.editors["seed"].spin
+    spin = inspector.editors["seed"].spin  # (the diffusers fields are folded, and off with animatic)
     depth = window.document.undo_stack.count()
     before = dict(window.document.graph.nodes[gen].params)
     bar = inspector.verticalScrollBar()
@@ -262,7 +261,7 @@ def test_clear_result_cache_clears_renders_on_disk_too_and_says_how_much(
     window = make_window()
     *_, gen = _real_shot(window, tmp_path, threshold=0.1)
     assert _run(qtbot, window)[1] == "done"
-    assert gen in window.execution.results[max(window.execution.results)].executed
+    assert gen in window.run_states.runs[max(window.run_states.runs)].executed
     on_disk = sum(f.stat().st_size for f in cache_dir.rglob("*") if f.is_file())
     assert on_disk > 0  # the render was kept on disk
     window.act_clear_cache.trigger()
@@ -270,7 +269,7 @@ def test_clear_result_cache_clears_renders_on_disk_too_and_says_how_much(
     message = window.statusBar().currentMessage()
     assert f"{on_disk / 1e6:.1f} MB freed" in message
     assert _run(qtbot, window)[1] == "done"
-    result = window.execution.results[max(window.execution.results)]
+    result = window.run_states.runs[max(window.run_states.runs)]
     assert gen in result.executed and not result.cached  # rendered again, nothing served
 
 
@@ -290,7 +289,7 @@ def test_edited_since_follows_the_cache_key_through_undo_and_redo(make_window, q
     assert "edited since" in runs.get(gen).describe()
     doc.undo_stack.undo()  # back at exactly the rendered state
     assert not runs.get(gen).stale and not runs.get(prompt).stale
-    assert window.execution.current_keys(doc.graph, [gen])[gen] == rendered_key
+    assert runs.current_keys([gen])[gen] == rendered_key
     doc.undo_stack.redo()
     assert runs.get(gen).stale
     doc.undo_stack.undo()
@@ -304,7 +303,7 @@ def test_edited_since_follows_the_cache_key_through_undo_and_redo(make_window, q
     assert not runs.get(gen).stale
     # re-running the rendered state is all cached
     assert _run(qtbot, window)[1] == "done"
-    result = window.execution.results[max(window.execution.results)]
+    result = window.run_states.runs[max(window.run_states.runs)]
     assert not result.executed and gen in result.cached
 
 
@@ -526,7 +525,7 @@ def test_deleting_a_node_mid_run_says_the_run_keeps_its_snapshot(make_window, qt
         message = window.statusBar().currentMessage()
         assert "Slow shot deleted" in message and "keeps the snapshot" in message
     job_id = blocker.args[0]
-    rows = window.execution.log_panel.events(job_id)
+    rows = window.log_panel.events(job_id)
     assert any(node == "Slow shot" and event == "deleted" for node, event, _ in rows)
 
 

@@ -3,43 +3,50 @@ which param takes dropped files, its port colours) in its spec: adding one
 touches nothing under canvas_app/ui/."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QToolButton
 
 from canvas_app.engine import Executor
-from canvas_app.graph import NodeRegistry, NodeSpec, NodeType, ParamSpec, PortSpec
-from canvas_app.graph.types import register_port_type
-from canvas_app.values import ImageSet
+from canvas_app.graph import NodeRegistry
 
-# The worked example of docs/architecture.md, as written there.
-LOOK = register_port_type("look", "#4fc1b0")
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def summarize(params) -> list[str]:
-    return [f"{len(params['images'])} pictures · weight {params['weight']:g}"]
+def docs_example(heading: str) -> dict:
+    """Run the first python block after `heading` in docs/architecture.md (our
+    own documentation, as a reader would paste it) and return its names."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    code = text.split(heading, 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    names: dict = {"__name__": "nodes.docs_example"}
+    exec(compile(code, "docs/architecture.md", "exec"), names)  # noqa: S102 - our own docs
+    return names
 
 
-class MoodBoard(NodeType):
-    spec = NodeSpec(
-        type_name="MoodBoard", version=1, title="Mood Board", category="Inputs",
-        description="Pictures that set the look of a shot.",
-        outputs=(PortSpec("look", LOOK, "Look"),),
-        params=(
-            ParamSpec("images", "images", [], help="Drop pictures on the node."),
-            ParamSpec("weight", "float", 0.5, minimum=0.0, maximum=1.0, step=0.05),
-            ParamSpec("max_side", "int", 512, minimum=64, maximum=4096, advanced=True),
-        ),
-        summary=summarize,
-        drop_param="images",
-    )
+MoodBoard = docs_example("A worked example, `nodes/mood_board.py`")["MoodBoard"]
 
-    def run(self, inputs, params, ctx):
-        from canvas_app.media.images import load_reference  # services load lazily
 
-        node = ctx.node_title or ctx.node_id
-        pictures = [load_reference(entry["path"], entry["role"], node=node, field="images")
-                    for entry in params["images"]]
-        return {"look": ImageSet(tuple(pictures))}
+def with_mood_board() -> NodeRegistry:
+    """The built-in types plus the worked example, in the order discovery
+    would find nodes/mood_board.py: before nodes/reference.py."""
+    registry = NodeRegistry()
+    registry.register(MoodBoard)
+    return registry.discover("nodes")
+
+
+def test_with_the_worked_example_added_photos_still_make_a_reference(make_window, tmp_path):
+    from PIL import Image
+
+    window = make_window(registry=with_mood_board())
+    picture = tmp_path / "face.png"
+    Image.new("RGB", (8, 8), "red").save(picture)
+    node_id = window.scene.drop_images([str(picture)], QPointF(0, 0))
+    assert window.document.graph.nodes[node_id].type_name == "Reference"  # by declared priority
+    board = window.document.add_node("MoodBoard", (600, 0)).id
+    center = window.scene.node_items[board].sceneBoundingRect().center()
+    assert window.scene.drop_images([str(picture)], center) == board  # onto it: added to it
+    assert len(window.document.graph.nodes[board].params["images"]) == 1
 
 
 def test_a_new_node_type_shows_its_summary_colours_drops_and_advanced_params(make_window, tmp_path):

@@ -6,7 +6,7 @@ Importing this module imports only the graph's ParamSpec (no numpy, no torch).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from canvas_app.errors import BadInput
@@ -95,6 +95,9 @@ DIFFUSERS_OPTIONS: tuple[ParamSpec, ...] = (
     ParamSpec("vae_tiling", "bool", False),
     ParamSpec("cpu_offload", "bool", False, help="Model CPU offload (CUDA; needs accelerate)."),
 )
+# All of them sit in the inspector's folded "Advanced" group: Generate shows its
+# own few fields first (the Advanced flag was lost in a merge once; tests/ui/test_inspector_look.py).
+DIFFUSERS_OPTIONS = tuple(replace(option, advanced=True) for option in DIFFUSERS_OPTIONS)
 
 # Backend-only knobs (not on the node).
 EXTRA_DEFAULTS: dict[str, Any] = {"preview_interval": 0.25}

@@ -1,7 +1,7 @@
 """The window's run panels (preview, run log, run queue) and Run menu entries.
 
-The window builds these; the execution controller only drives the panels it
-is given."""
+The window builds these; the panels observe the run model (`connect_run_panels`),
+and the queue panel shows the controller's queue."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,6 +12,8 @@ from PySide6.QtWidgets import QDockWidget
 
 from canvas_app.ui import theme
 from canvas_app.ui.execution.log_panel import LogPanel
+from canvas_app.ui.execution.run_log import RunLogs
+from canvas_app.ui.execution.status import status_line
 from canvas_app.ui.execution.preview import PreviewPanel
 from canvas_app.ui.execution.queue_panel import QueuePanel
 
@@ -57,15 +59,41 @@ def build_run_docks(window) -> RunPanels:
     return panels
 
 
-def add_run_actions(window, controller) -> None:
-    """Run menu: output folder, open it, clear the result cache."""
-    window.act_output = QAction("Output &Folder…", window)
-    window.act_output.setToolTip("Where runs from the editor write their files")
-    window.act_output.triggered.connect(controller.choose_output_dir)
-    window.act_open_output = QAction(theme.icon("open"), "&Open Output Folder", window)
-    window.act_open_output.triggered.connect(
+def connect_run_panels(window, panels: RunPanels, model, controller) -> RunLogs:
+    """The run views follow the model; the queue panel follows the controller's
+    queue and asks it to cancel. Returns the writer of run.json / run.log."""
+    panels.preview.observe(model)
+    panels.log_panel.observe(model)
+    logs = RunLogs()
+    logs.observe(model, lambda job_id, why: panels.log_panel.add_event(
+        job_id, "", "log not saved", why, error=True))
+
+    def show_status(job_id: int, event) -> None:
+        line = status_line(model, job_id, event)
+        if line is not None:
+            window.statusBar().showMessage(*line)
+
+    model.applied.connect(show_status)
+
+    def show_queue() -> None:
+        panels.queue_panel.show_jobs(controller.runs.current, controller.runs.waiting)
+        count = len(controller.runs)
+        panels.queue_dock.setWindowTitle(f"Run Queue ({count})" if count else "Run Queue")
+
+    controller.queue_changed.connect(show_queue)
+    panels.queue_panel.cancel_requested.connect(controller.cancel_job)
+    return logs
+
+
+def run_actions(parent, controller) -> tuple[QAction, QAction, QAction]:
+    """The Run menu's output folder, open it, and clear the result cache; the
+    window adds them to its menu."""
+    output = QAction("Output &Folder…", parent)
+    output.setToolTip("Where runs from the editor write their files")
+    output.triggered.connect(controller.choose_output_dir)
+    open_output = QAction(theme.icon("open"), "&Open Output Folder", parent)
+    open_output.triggered.connect(
         lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(controller.output_dir()))))
-    window.act_clear_cache = QAction("&Clear Result Cache", window)
-    window.act_clear_cache.triggered.connect(controller.clear_cache)
-    window.run_menu.addSeparator()
-    window.run_menu.addActions([window.act_output, window.act_open_output, window.act_clear_cache])
+    clear_cache = QAction("&Clear Result Cache", parent)
+    clear_cache.triggered.connect(controller.clear_cache)
+    return output, open_output, clear_cache

@@ -20,8 +20,9 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QScrollArea,
                                QSlider, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
+from canvas_app.engine.events import NodeStarted
 from canvas_app.ui import theme
-from canvas_app.ui.execution.worker import frame_to_qimage
+from canvas_app.ui.qimage import qimage_from_array
 
 
 class FrameView(QWidget):
@@ -104,7 +105,7 @@ def shot_table_html(report: dict) -> str:
 
 
 def _icon(array: np.ndarray, size: int = 96) -> QIcon:
-    image = frame_to_qimage(array)
+    image = qimage_from_array(array)
     return QIcon(QPixmap.fromImage(image.scaled(size, size, Qt.KeepAspectRatio, Qt.SmoothTransformation)))
 
 
@@ -113,6 +114,7 @@ class PreviewPanel(QWidget):
         super().__init__(parent)
         self.node_id: str | None = None
         self.outputs: dict[str, Any] | None = None
+        self.model = None  # the run model (observe)
         self.live_count = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -174,6 +176,41 @@ class PreviewPanel(QWidget):
         self.clip = None
         self._frame_cache: dict[int, QImage] = {}
         self.show_node(None, None, None)
+
+    # -- the run model it observes -----------------------------------------------------
+    def observe(self, model) -> None:
+        """Follow the run model: the selected node's result as it changes, live
+        frames while a node renders, and the node now working when nothing is
+        selected."""
+        self.model = model
+        model.result_changed.connect(self._result_changed)
+        model.live_frame.connect(self._live_frame)
+        model.applied.connect(self._applied)
+
+    def select(self, node_id: str | None, title: str | None = None) -> None:
+        """The node selected on the canvas (None: none, or several)."""
+        if node_id is None or self.model is None:
+            self.show_node(None, None, None)
+            return
+        live = self.model.live(node_id)
+        self.show_node(node_id, title, self.model.outputs(node_id),
+                       live=(live.image, live.kind) if live is not None else None)
+
+    def _result_changed(self, node_id: str) -> None:
+        if node_id == self.node_id and self.model.outputs(node_id) is not self.outputs:
+            self.select(node_id, self.title.text())
+
+    def _live_frame(self, node_id: str) -> None:
+        frame = self.model.live(node_id)
+        if frame is not None:
+            job = next((run.job_id for run in reversed(self.model.runs.values())
+                        if node_id in run.titles), None)
+            self.live_frame(node_id, frame.image, frame.kind, frame.produced,
+                            self.model.title(job, node_id) if job is not None else node_id)
+
+    def _applied(self, job_id: int, event) -> None:
+        if isinstance(event, NodeStarted) and self.model.run(job_id).attached:
+            self.node_started(event.node_id, self.model.title(job_id, event.node_id))
 
     # -- what to show ----------------------------------------------------------------
     def show_node(self, node_id: str | None, title: str | None, outputs: dict[str, Any] | None,
@@ -310,7 +347,7 @@ class PreviewPanel(QWidget):
         if image is None:
             if len(self._frame_cache) > 120:
                 self._frame_cache.clear()
-            image = self._frame_cache[index] = frame_to_qimage(self.clip.frames[index])
+            image = self._frame_cache[index] = qimage_from_array(self.clip.frames[index])
         return image
 
     def _scrub(self, index: int) -> None:

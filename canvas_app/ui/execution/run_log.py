@@ -1,5 +1,6 @@
 """A run's events, kept while it runs and written beside its outputs at the
-end: run.json (the events) and run.log (one readable line each)."""
+end: run.json (the events) and run.log (one readable line each). It observes
+the run model (`observe`) like the other run views."""
 from __future__ import annotations
 
 import json
@@ -7,12 +8,58 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodeSkipped, NodeStarted,
+                                      RunError, RunFinished, RunStarted)
 from canvas_app.fileio import atomic_write_text
+
+
+def log_entry(event) -> dict | None:
+    """The run.json entry for an event (None: not logged, e.g. progress)."""
+    kind = str(getattr(event, "event_kind", ""))
+    if isinstance(event, RunStarted):
+        return {"event": kind, "plan": list(event.plan)}
+    if isinstance(event, NodeStarted):
+        return {"node": event.node_id, "event": kind} | ({"host": event.host} if event.host else {})
+    if isinstance(event, NodeFinished):
+        return {"node": event.node_id, "event": kind, "cached": event.cached,
+                "seconds": round(event.elapsed, 4)}
+    if isinstance(event, (NodeFailed, NodeLog)):
+        return {"node": event.node_id, "event": kind, "message": event.message}
+    if isinstance(event, NodeSkipped):
+        return {"node": event.node_id, "event": kind, "reason": event.reason}
+    if isinstance(event, RunError):
+        return {"event": kind, "message": event.message, "node": event.node_id or None}
+    if isinstance(event, RunFinished):
+        return {"event": kind, "status": str(event.status), "seconds": round(event.elapsed, 3)}
+    return None
 
 
 class RunLogs:
     def __init__(self) -> None:
         self._entries: dict[int, list[dict]] = {}
+        self.model = None
+        self.on_error: Callable[[int, str], None] = lambda job_id, why: None
+
+    def observe(self, model, on_error: Callable[[int, str], None] | None = None) -> None:
+        """Follow the run model; `on_error(job_id, why)` when a log cannot be saved."""
+        self.model = model
+        if on_error is not None:
+            self.on_error = on_error
+        model.applied.connect(self._applied)
+
+    def _applied(self, job_id: int, event) -> None:
+        entry = log_entry(event)
+        if entry is not None:
+            self.record(job_id, entry)
+        if isinstance(event, RunFinished):
+            run = self.model.run(job_id)
+            if not (run.started or run.error):  # withdrawn before it began: nothing to keep
+                self.forget(job_id)
+                return
+            try:
+                self.write(job_id, run.targets, str(event.status), run.output_dir, run.title)
+            except OSError as error:
+                self.on_error(job_id, str(error))
 
     def record(self, job_id: int, entry: dict) -> None:
         entry.setdefault("time", time.time())

@@ -1,9 +1,8 @@
 """The editor's run queue: jobs waiting their turn and the one running.
 
 A job leaves the queue when it finishes (its graph snapshot goes with it), so
-a long session keeps no snapshots of old runs. Each job remembers the document
-it was queued for (a generation number) and which of its nodes were edited
-after its snapshot was taken."""
+a long session keeps no snapshots of old runs. What a run did is the run
+model's (`ui/run_state.py`, `RunRecord`)."""
 from __future__ import annotations
 
 from canvas_app.ui.execution.worker import RunJob
@@ -14,16 +13,12 @@ class RunQueue:
         self.waiting: list[RunJob] = []
         self.current: RunJob | None = None
         self._jobs: dict[int, RunJob] = {}  # waiting and running jobs only
-        self._generation: dict[int, int] = {}  # job id -> the document generation it ran for
-        self._edited: dict[int, set[str]] = {}  # job id -> nodes edited since its snapshot
 
     def __len__(self) -> int:
         return len(self.waiting) + (1 if self.current is not None else 0)
 
-    def add(self, job: RunJob, generation: int) -> None:
+    def add(self, job: RunJob) -> None:
         self._jobs[job.id] = job
-        self._generation[job.id] = generation
-        self._edited[job.id] = set()
         self.waiting.append(job)
 
     def job(self, job_id: int) -> RunJob | None:
@@ -34,14 +29,10 @@ class RunQueue:
         if self.current is not None or not self.waiting:
             return None
         self.current = self.waiting.pop(0)
-        self.current.status = "running"
         return self.current
 
     def is_current(self, job_id: int) -> bool:
         return self.current is not None and self.current.id == job_id
-
-    def generation(self, job_id: int) -> int | None:
-        return self._generation.get(job_id)
 
     def withdraw(self, job_id: int) -> RunJob | None:
         """Take a waiting job out before it starts; None if it is not waiting."""
@@ -49,25 +40,13 @@ class RunQueue:
         if job is None or job not in self.waiting:
             return None
         self.waiting.remove(job)
-        self._forget(job_id)
+        self._jobs.pop(job_id, None)
         return job
-
-    def note_edited(self, node_ids: set[str]) -> None:
-        for edited in self._edited.values():
-            edited |= node_ids
-
-    def edited(self, job_id: int) -> set[str]:
-        return self._edited.get(job_id, set())
 
     def finish(self, job_id: int) -> RunJob | None:
         """The job has ended: drop it (and its snapshot)."""
         job = self._jobs.get(job_id)
         if self.is_current(job_id):
             self.current = None
-        self._forget(job_id)
-        return job
-
-    def _forget(self, job_id: int) -> None:
         self._jobs.pop(job_id, None)
-        self._generation.pop(job_id, None)
-        self._edited.pop(job_id, None)
+        return job

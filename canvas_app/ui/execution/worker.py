@@ -1,12 +1,16 @@
-"""The engine thread. `EngineWorker` is a QThread that runs one job at a time
-with the shared `Executor` (so its result cache is shared between runs).
-Engine events become Qt signals; because the receivers live on the GUI
-thread, Qt delivers them as queued calls there. The worker never touches the
-graph model or any widget; it only sees the immutable snapshot in its job.
+"""The bridge from the engine to the editor: a QThread that runs one job at
+a time and hands every engine event to the GUI thread as the event object
+itself, through ONE signal, `event(job_id, event)`. The run model
+(`ui/run_state.py`, `RunStates.apply`) is its only receiver; the worker never
+touches the graph model or any widget and only sees the job's snapshot.
 
-Preview frames are converted to QImage here (QImage, unlike QPixmap, is safe
-off the GUI thread) and progress and previews are throttled, so a fast node
-cannot flood the GUI's event queue."""
+On the way a preview's numpy frame becomes a `LiveFrame` holding a QImage
+(QImage, unlike QPixmap, may be made off the GUI thread), and progress and
+previews are throttled (`engine/throttle.py`), so a fast node cannot flood
+the GUI's event queue. The engine process sends results apart from its
+events (once per cache key); the relay puts each node's `NodeResult` back
+before its NodeFinished, as the executor in this process sends it. Every job
+ends with exactly one RunFinished."""
 from __future__ import annotations
 
 import itertools
@@ -15,17 +19,17 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import numpy as np
 from PySide6.QtCore import QThread, Signal
-from PySide6.QtGui import QImage
 
 from canvas_app.engine import CancelToken, Executor
-from canvas_app.engine.events import (NodeFailed, NodeFinished, NodeLog, NodePreview, NodeProgress,
-                                      NodeSkipped, NodeStarted, RunFinished, RunStarted)
+from canvas_app.engine.events import (NodeFinished, NodePreview, NodeProgress,
+                                      NodeResult, PreviewKind, RunError, RunFinished, RunStatus)
+from canvas_app.engine.throttle import PreviewThrottle, ProgressThrottle
 from canvas_app.errors import CanvasError
-from canvas_app.engine.throttle import PROGRESS_MIN_INTERVAL, PreviewThrottle
+from canvas_app.ui.qimage import qimage_from_array
+from canvas_app.ui.run_state import LiveFrame
 
 _ids = itertools.count(1)
 
@@ -33,7 +37,7 @@ _ids = itertools.count(1)
 @dataclass
 class RunJob:
     """One run: a snapshot and what to evaluate. Created on the GUI thread,
-    read-only afterwards except for `token` (thread-safe) and `status`."""
+    read-only afterwards except for `token` (thread-safe)."""
 
     snapshot: Any  # Graph snapshot
     targets: list[str] | None
@@ -42,35 +46,85 @@ class RunJob:
     label: str
     id: int = field(default_factory=lambda: next(_ids))
     token: CancelToken = field(default_factory=CancelToken)
-    status: str = "queued"  # queued | running | done | failed | cancelled
     created: float = field(default_factory=time.time)
 
 
-def frame_to_qimage(frame: np.ndarray) -> QImage:
-    """An RGB uint8 (H, W, 3) array -> an independent QImage."""
-    frame = np.ascontiguousarray(frame[..., :3] if frame.ndim == 3 else
-                                 np.repeat(frame[..., None], 3, axis=2), dtype=np.uint8)
-    height, width = frame.shape[:2]
-    image = QImage(frame.data, width, height, frame.strides[0], QImage.Format_RGB888)
-    return image.copy()
+class EventRelay:
+    """Engine events -> the worker's one signal, on the engine's side:
+    throttles progress and previews and converts previews to QImage. From the
+    engine process, whose results arrive apart from its events, it makes each
+    node's NodeResult again before its NodeFinished (`outputs_for(key)`)."""
+
+    def __init__(self, send: Callable[[object], None],
+                 outputs_for: Callable[[str], Any] | None = None) -> None:
+        self._send = send
+        self._outputs_for = outputs_for
+        self.progress = ProgressThrottle()
+        self.previews = PreviewThrottle(self._send_preview)
+
+    def _send_preview(self, event: NodePreview, produced: float) -> None:
+        """`produced` is time.monotonic() when the engine made the frame."""
+        self._send(LiveFrame(event.node_id, qimage_from_array(event.frame), PreviewKind(event.kind),
+                             time.perf_counter() - (time.monotonic() - produced)))
+
+    def __call__(self, event, produced: float | None = None, throttled: bool = False) -> None:
+        """`throttled`: the engine process already rate-limited this event."""
+        now = time.monotonic()
+        if isinstance(event, NodePreview):
+            if throttled:
+                self._send_preview(event, now if produced is None else produced)
+            else:
+                self.previews.offer(event, now)
+            return
+        if isinstance(event, NodeProgress):
+            if throttled or self.progress.allows(event, now):
+                self._send(event)
+            return
+        if isinstance(event, RunFinished):
+            return  # the worker sends the job's one RunFinished itself
+        node_id = getattr(event, "node_id", None)
+        if node_id is not None:
+            self.previews.flush(node_id)  # a node's last frame before its end
+        if isinstance(event, NodeFinished) and self._outputs_for is not None:
+            outputs = self._outputs_for(event.key)
+            if outputs is not None:
+                self._send(NodeResult(event.node_id, event.key, outputs))
+        self._send(event)
+
+    def close(self) -> None:
+        self.previews.close()
+
+
+def run_in_this_process(executor: Executor, job: RunJob, send: Callable[[object], None]) -> None:
+    """Run `job` with `executor` on the calling thread, sending its events."""
+    if job.token.cancelled:  # cancelled while it waited in the queue
+        send(RunFinished(RunStatus.CANCELLED, 0.0))
+        return
+    relay = EventRelay(send)
+    started = time.perf_counter()
+    try:
+        job.output_dir.mkdir(parents=True, exist_ok=True)
+        result = executor.run(job.snapshot, job.targets, listener=relay, cancel_token=job.token,
+                              output_dir=job.output_dir, project_dir=job.project_dir)
+    except CanvasError as error:
+        send(RunError(str(error), getattr(error, "node_id", None) or ""))
+        send(RunFinished(RunStatus.FAILED, time.perf_counter() - started))
+        return
+    except Exception as error:  # never let the thread die silently
+        send(RunError(f"{type(error).__name__}: {error}"))
+        send(RunFinished(RunStatus.FAILED, time.perf_counter() - started))
+        return
+    finally:
+        relay.close()
+    send(RunFinished(RunStatus(result.status), result.elapsed))
 
 
 class _EngineThread(QThread):
     """The engine thread. Jobs arrive through a thread-safe queue (`submit`);
     `run` takes them one at a time. The thread runs no Qt event loop of its
-    own; the signals it emits reach the GUI thread as queued calls."""
+    own; `event` reaches the GUI thread as a queued call."""
 
-    run_started = Signal(int, object)  # job id, plan (tuple of node ids)
-    node_started = Signal(int, str)
-    node_host = Signal(int, str, str)  # job, node, farm worker host ("" for this computer)
-    node_progress = Signal(int, str, float, str)
-    node_preview = Signal(int, str, QImage, str, float)  # job, node, frame, kind, produced at
-    node_log = Signal(int, str, str)
-    node_finished = Signal(int, str, bool, float)  # job, node, cached, elapsed
-    node_failed = Signal(int, str, str)
-    node_skipped = Signal(int, str, str)
-    run_finished = Signal(int, str, float, object)  # job, status, elapsed, RunResult or None
-    run_error = Signal(int, str, str)  # job, node at fault (or ""), why the run could not start
+    event = Signal(int, object)  # job id, an event of engine/events.py (or a LiveFrame)
 
     mode = ""
 
@@ -92,11 +146,11 @@ class _EngineThread(QThread):
                 job = self._jobs.get()
                 if job is None:
                     return
-                self.run_job(job)
+                self.run_job(job, lambda event, job_id=job.id: self.event.emit(job_id, event))
         finally:
             self.finish()
 
-    def run_job(self, job: RunJob) -> None:
+    def run_job(self, job: RunJob, send: Callable[[object], None]) -> None:
         raise NotImplementedError
 
     def finish(self) -> None:
@@ -119,81 +173,8 @@ class EngineWorker(_EngineThread):
     def clear_cache(self) -> None:
         self.executor.cache.clear()
 
-    def run_job(self, job: RunJob) -> None:
-        if job.token.cancelled:  # cancelled while it waited in the queue
-            job.status = "cancelled"
-            self.run_finished.emit(job.id, "cancelled", 0.0, None)
-            return
-        job.status = "running"
-        listener = _Listener(self, job.id)
-        started = time.perf_counter()
-        try:
-            job.output_dir.mkdir(parents=True, exist_ok=True)
-            result = self.executor.run(job.snapshot, job.targets, listener=listener,
-                                       cancel_token=job.token, output_dir=job.output_dir,
-                                       project_dir=job.project_dir)
-        except CanvasError as error:
-            job.status = "failed"
-            self.run_error.emit(job.id, getattr(error, "node_id", None) or "", str(error))
-            self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
-            return
-        except Exception as error:  # never let the thread die silently
-            job.status = "failed"
-            self.run_error.emit(job.id, "", f"{type(error).__name__}: {error}")
-            self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
-            return
-        finally:
-            listener.close()
-        job.status = result.status
-        self.run_finished.emit(job.id, result.status, result.elapsed, result)
-
-
-class _Listener:
-    """Engine events -> worker signals, on the engine thread. Previews go
-    through a PreviewThrottle; progress is throttled here."""
-
-    def __init__(self, worker: _EngineThread, job_id: int) -> None:
-        self.worker = worker
-        self.job_id = job_id
-        self._last_progress: dict[str, float] = {}
-        self.throttle = PreviewThrottle(self._send_preview)
-
-    def _send_preview(self, event: NodePreview, produced: float) -> None:
-        """`produced` is time.monotonic() when the engine made the frame."""
-        self.worker.node_preview.emit(self.job_id, event.node_id, frame_to_qimage(event.frame),
-                                      event.kind, time.perf_counter() - (time.monotonic() - produced))
-
-    def close(self) -> None:
-        self.throttle.close()
-
-    def __call__(self, event) -> None:
-        worker, job = self.worker, self.job_id
-        now = time.monotonic()
-        if isinstance(event, NodePreview):
-            self.throttle.offer(event, now)
-            return
-        if isinstance(event, NodeProgress):
-            if event.fraction >= 1.0 or \
-                    now - self._last_progress.get(event.node_id, -1.0) >= PROGRESS_MIN_INTERVAL:
-                self._last_progress[event.node_id] = now
-                worker.node_progress.emit(job, event.node_id, event.fraction, event.message)
-            return
-        node_id = getattr(event, "node_id", None)
-        if node_id is not None:
-            self.throttle.flush(node_id)
-        if isinstance(event, RunStarted):
-            worker.run_started.emit(job, tuple(event.plan))
-        elif isinstance(event, NodeStarted):
-            worker.node_started.emit(job, event.node_id)
-            worker.node_host.emit(job, event.node_id, event.host)  # "" when not on a farm
-        elif isinstance(event, NodeFinished):
-            worker.node_finished.emit(job, event.node_id, event.cached, event.elapsed)
-        elif isinstance(event, NodeFailed):
-            worker.node_failed.emit(job, event.node_id, event.message)
-        elif isinstance(event, NodeSkipped):
-            worker.node_skipped.emit(job, event.node_id, event.reason)
-        elif isinstance(event, NodeLog):
-            worker.node_log.emit(job, event.node_id, event.message)
+    def run_job(self, job: RunJob, send: Callable[[object], None]) -> None:
+        run_in_this_process(self.executor, job, send)
 
 
 class ProcessEngineWorker(_EngineThread):
@@ -213,6 +194,7 @@ class ProcessEngineWorker(_EngineThread):
         self._store: dict[str, dict] = {}  # cache key -> outputs received from the child
         self._latest: dict[str, str] = {}  # node id -> key of its latest result
         self._pending_clear = False
+        self._here: Executor | None = None  # for node types the child cannot import
 
     def clear_cache(self) -> None:
         self._pending_clear = True  # sent by the engine thread before the next job
@@ -232,31 +214,25 @@ class ProcessEngineWorker(_EngineThread):
         self._farm = farm
         self._process, self._conn = start_child(self.disk_cache_dir, farm)
 
-    def _died(self, job: RunJob, started: float) -> None:
+    def _died(self, send, started: float) -> None:
         code = self._process.poll() if self._process is not None else None
         self._process, self._conn = None, None
-        job.status = "failed"
-        self.run_error.emit(job.id, "", f"the engine process stopped unexpectedly (exit code {code}); "
-                                    "it restarts on the next run")
-        self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
+        send(RunError(f"the engine process stopped unexpectedly (exit code {code}); "
+                      "it restarts on the next run"))
+        send(RunFinished(RunStatus.FAILED, time.perf_counter() - started))
 
-    def run_job(self, job: RunJob) -> None:
-        from canvas_app.engine import RunResult
-        from canvas_app.engine.events import NodePreview, NodeProgress
-
+    def run_job(self, job: RunJob, send: Callable[[object], None]) -> None:
         started = time.perf_counter()
         if job.token.cancelled:
-            job.status = "cancelled"
-            self.run_finished.emit(job.id, "cancelled", 0.0, None)
+            send(RunFinished(RunStatus.CANCELLED, 0.0))
             return
         registry = job.snapshot.registry
         if any(getattr(registry.get(name), "__module__", "") == "__main__" for name in registry.names()):
             # Node types defined in a script cannot be imported by the child: run here.
-            if getattr(self, "executor", None) is None:
-                self.executor = Executor()
-            EngineWorker.run_job(self, job)
+            if self._here is None:
+                self._here = Executor()
+            run_in_this_process(self._here, job, send)
             return
-        job.status = "running"
         try:
             self._ensure_child()
             if self._pending_clear:
@@ -266,25 +242,22 @@ class ProcessEngineWorker(_EngineThread):
             self._conn.send(("run", job.id, job.snapshot, job.targets, job.output_dir,
                              job.project_dir, set(self._store)))
         except (OSError, EOFError, ValueError) as error:
-            job.status = "failed"
-            self.run_error.emit(job.id, "", f"could not start the engine: {error}")
-            self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
+            send(RunError(f"could not start the engine: {error}"))
+            send(RunFinished(RunStatus.FAILED, time.perf_counter() - started))
             return
         except Exception as error:  # e.g. something in the snapshot that cannot be pickled
-            job.status = "failed"
-            self.run_error.emit(job.id, "", f"could not send the graph to the engine: {error}")
-            self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
+            send(RunError(f"could not send the graph to the engine: {error}"))
+            send(RunFinished(RunStatus.FAILED, time.perf_counter() - started))
             return
-        listener = _Listener(self, job.id)  # previews arrive throttled by the child
+        relay = EventRelay(send, self._store.get)
         try:
-            self._relay(job, listener, started)
+            self._relay(job, relay, send, started)
         finally:
-            listener.close()
+            relay.close()
 
-    def _relay(self, job: RunJob, listener: "_Listener", started: float) -> None:
-        from canvas_app.engine import RunResult
-        from canvas_app.engine.events import NodePreview, NodeProgress
-
+    def _relay(self, job: RunJob, relay: EventRelay, send, started: float) -> None:
+        """Pass the child's messages on until its job ends (protocol:
+        engine/child_process.py)."""
         cancel_sent = False
         conn = self._conn
         while True:
@@ -297,43 +270,31 @@ class ProcessEngineWorker(_EngineThread):
             try:
                 if not conn.poll(0.05):
                     if not self._alive():
-                        self._died(job, started)
+                        self._died(send, started)
                         return
                     continue
                 message = conn.recv()
             except (EOFError, OSError):
-                self._died(job, started)
+                self._died(send, started)
                 return
             kind = message[0]
             if kind == "event":
-                event, produced = message[2], message[3]
-                if isinstance(event, NodePreview):  # the child already throttled these
-                    listener._send_preview(event, produced)
-                elif isinstance(event, NodeProgress):
-                    self.node_progress.emit(job.id, event.node_id, event.fraction, event.message)
-                else:
-                    listener(event)
+                relay(message[2], message[3], throttled=True)  # the child throttled them
             elif kind == "outputs":
                 _, _, node_id, key, outputs = message
                 self._store[key] = outputs
             elif kind == "error" and message[1] in (job.id, -1):
-                job.status = "failed"
-                self.run_error.emit(job.id, message[3] if len(message) > 3 else "", message[2])
-                self.run_finished.emit(job.id, "failed", time.perf_counter() - started, None)
+                send(RunError(message[2], message[3] if len(message) > 3 else ""))
+                send(RunFinished(RunStatus.FAILED, time.perf_counter() - started))
                 return
             elif kind == "result":
-                _, _, status, elapsed, executed, cached, failures, keys = message
+                _, _, status, elapsed, _executed, _cached, _failures, keys = message
                 for node_id, key in keys.items():
                     if key in self._store:
                         self._latest[node_id] = key
-                keep = set(self._latest.values())
+                keep = set(self._latest.values())  # results of older runs' nodes go
                 self._store = {k: v for k, v in self._store.items() if k in keep}
-                result = RunResult(status=status, keys=keys, cached=cached, executed=executed,
-                                   failures=failures, elapsed=elapsed,
-                                   outputs={node_id: self._store[key] for node_id, key in keys.items()
-                                            if key in self._store})
-                job.status = status
-                self.run_finished.emit(job.id, status, elapsed, result)
+                send(RunFinished(RunStatus(status), elapsed))
                 return
 
     def finish(self) -> None:
@@ -354,7 +315,7 @@ class ProcessEngineWorker(_EngineThread):
 
 
 def start_child(disk_cache_dir: str | None, farm: str = ""):
-    """A fresh interpreter running canvas_app.engine.child_process, connected by
+    """A fresh interpreter running canvas_app.engine_process, connected by
     a socket pair (not multiprocessing's spawn, which would re-run the
     caller's __main__ script in the child)."""
     import multiprocessing.connection
@@ -369,7 +330,7 @@ def start_child(disk_cache_dir: str | None, farm: str = ""):
     if os.name == "posix":
         parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
         fd = child_conn.fileno()
-        process = subprocess.Popen([sys.executable, "-m", "canvas_app.engine.child_process", str(fd)],
+        process = subprocess.Popen([sys.executable, "-m", "canvas_app.engine_process", str(fd)],
                                    pass_fds=[fd], env=env, close_fds=True)
         child_conn.close()
         return process, parent_conn
@@ -379,7 +340,7 @@ def start_child(disk_cache_dir: str | None, farm: str = ""):
     key = secrets.token_bytes(16)
     listener = multiprocessing.connection.Listener(authkey=key)
     env["CANVAS_APP_ENGINE_KEY"] = key.hex()
-    process = subprocess.Popen([sys.executable, "-m", "canvas_app.engine.child_process",
+    process = subprocess.Popen([sys.executable, "-m", "canvas_app.engine_process",
                                 listener.address], env=env)
     conn = listener.accept()
     listener.close()
