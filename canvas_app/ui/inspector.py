@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 
 from canvas_app.graph.spec import NodeSpec, ParamSpec
 from canvas_app.media.formats import IMAGE_FILTER, is_image_path
-from canvas_app.media.images import image_problem
+from canvas_app.file_checks import image_problem
 from canvas_app.ui import theme
 from canvas_app.ui.run_state import NodeState
 from canvas_app.ui.thumbnails import thumbnail

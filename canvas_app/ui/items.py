@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGrap
 
 from canvas_app.graph.model import Backdrop, Link, Node
 from canvas_app.ui import theme
-from canvas_app.ui.run_state import NodeState, RunState
+from canvas_app.ui.formatting import format_seconds
+from canvas_app.ui.run_state import FINISHED, STATE_LOOK, NodeState, RunState
 from canvas_app.ui.thumbnails import thumbnail
 
 if TYPE_CHECKING:
@@ -419,13 +420,16 @@ class NodeItem(QGraphicsItem):
         """The status line, in the longest wording that fits `width`: the verdict's
         numbers and the "edited since" mark are never the part cut off."""
         run, state = self.run, self.run.state
-        plain = {"idle": "", "queued": "queued", "cached": "from cache",
-                 "done": "done" + (f" in {format_seconds(run.elapsed)}"
-                                   if run.elapsed is not None else ""),
-                 "failed": run.message or "failed", "cancelled": "stopped",
-                 "skipped": run.message or "skipped"}.get(state, "")
+        if state == NodeState.DONE:
+            plain = "done" + (f" in {format_seconds(run.elapsed)}" if run.elapsed is not None else "")
+        elif state == NodeState.CACHED:
+            plain = "from cache"
+        elif state in (NodeState.FAILED, NodeState.SKIPPED):
+            plain = run.message or STATE_LOOK[state][0]
+        else:
+            plain = STATE_LOOK[state][0]
         wordings = [plain]
-        if run.likeness is not None and state in ("done", "cached"):
+        if run.likeness is not None and state in FINISHED:
             score = f"{run.likeness:.2f}"
             limit = f"{run.likeness_threshold:.2f}" if run.likeness_threshold is not None else None
             if run.below_threshold:  # the verdict first
@@ -433,12 +437,12 @@ class NodeItem(QGraphicsItem):
                     ([f"✗ identity {score} < {limit}", f"✗ {score} < {limit}"] if limit else []) + \
                     [f"✗ {score}"]
             else:
-                done = "cached" if state == "cached" else "done"
+                done = STATE_LOOK[state][0]
                 wordings = [f"{done} · {run.likeness_text()}"] + \
                     ([f"{done} · {score} ≥ {limit}", f"✓ {score} ≥ {limit}"] if limit else []) + \
                     [f"✓ {score}"]
         marks = [""]
-        if run.stale and state in ("done", "cached"):
+        if run.stale and state in FINISHED:
             marks = ["  (edited since)", " · edited", " ·edited"]
         metrics = QFontMetricsF(SMALL_FONT)
         for mark in marks:  # the mark shortened last: it says the result is out of date

@@ -572,7 +572,7 @@ class CanvasScene(QGraphicsScene):
         """Image files dropped on a node whose type takes dropped files (its
         spec's drop_param) are added to it; anywhere else they make a new node
         of the type that takes them with the highest drop_priority (role face)."""
-        from canvas_app.media.images import image_problem
+        from canvas_app.file_checks import image_problem
 
         # A file named like an image that is not one (a text file renamed broken.jpg) is
         # refused here with what is wrong with it, as a .txt is on the drag.

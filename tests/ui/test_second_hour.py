@@ -26,6 +26,26 @@ def _red_pixels(image, rect) -> int:
     return count
 
 
+def _rendered(window, node_id: str, score: float, passed: bool, threshold: float) -> None:
+    """A shot's result reaching the run model as a run sends it (started, its
+    result with the guard's verdict, finished)."""
+    import numpy as np
+
+    from canvas_app.engine.events import NodeFinished, NodeResult, NodeStarted, RunStarted
+    from canvas_app.ui.execution.worker import RunJob
+    from canvas_app.values import Clip
+
+    clip = Clip([np.zeros((54, 96, 3), np.uint8)], 12.0,
+                {"identity_score": {"mean": score}, "identity_passed": passed,
+                 "identity_threshold": threshold})
+    runs = window.run_states
+    job = runs.add_run(RunJob(window.document.graph.snapshot(), None, Path("."), None, "test")).job_id
+    for event in (RunStarted((node_id,)), NodeStarted(node_id),
+                  NodeResult(node_id, f"key-{node_id}", {"clip": clip}),
+                  NodeFinished(node_id, cached=False, elapsed=3.3, key=f"key-{node_id}")):
+        runs.apply(job, event)
+
+
 def test_far_out_only_the_failed_node_is_red(make_window, qtbot):
     window = make_window()
     doc = window.document
@@ -33,8 +53,8 @@ def test_far_out_only_the_failed_node_is_red(make_window, qtbot):
     failed, below = ids[1], ids[4]
     for node_id in ids:
         window.run_states.update(node_id, "failed" if node_id == failed else "done", elapsed=1.2)
-    window.run_states.set_likeness(below, 0.62, False, 0.99)  # rendered below its threshold
-    window.view.minimap._render()
+    _rendered(window, below, 0.62, False, 0.99)  # rendered below its threshold
+    window.view.minimap.render_map()
     minimap = window.view.minimap._picture.toImage()
     assert _red_pixels(minimap, QRectF(minimap.rect())) > 0  # the overview map shows them too
     for zoom in (0.25, 0.12):
@@ -365,11 +385,7 @@ def test_the_verdict_and_the_edited_mark_are_never_the_text_cut_off(make_window)
 
     window = make_window()
     node = window.document.add_node("Generate", (0, 0), title="Render Shot 2").id
-    window.run_states.update(node, "done", elapsed=3.3)
-    window.run_states.set_likeness(node, 0.827, False, 0.99)
-    picture = QImage(96, 54, QImage.Format_RGB32)
-    picture.fill(0)
-    window.run_states.set_picture(node, picture)  # the result beside the status line
+    _rendered(window, node, 0.827, False, 0.99)  # with its picture beside the status line
     item = window.scene.node_items[node]
     text = item.footer_text(item.footer_width())
     assert "0.83" in text and "0.99" in text and "…" not in text, text
@@ -377,9 +393,8 @@ def test_the_verdict_and_the_edited_mark_are_never_the_text_cut_off(make_window)
     text = item.footer_text(item.footer_width())
     assert "0.83" in text and "0.99" in text and "edited" in text and "…" not in text, text
     passed = window.document.add_node("Generate", (0, 300)).id
-    window.run_states.update(passed, "done", elapsed=3.3, stale=True)
-    window.run_states.set_likeness(passed, 0.83, True, 0.4)
-    window.run_states.set_picture(passed, picture)
+    _rendered(window, passed, 0.83, True, 0.4)
+    window.run_states.update(passed, stale=True)
     text = window.scene.node_items[passed].footer_text(window.scene.node_items[passed].footer_width())
     assert "0.83" in text and "edited" in text and "…" not in text, text
 
