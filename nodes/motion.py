@@ -1,0 +1,118 @@
+"""Motion: the second stage of a two-stage shot, a clip made from a keyframe.
+
+The clip starts on the keyframe; with a previous shot wired in, it starts on
+that shot's last frame and ends on the keyframe (first-and-last-frame
+continuity). Every frame is scored against the identity as Generate's are, and
+a clip below the threshold is re-rolled. Re-rolling this node's seed re-renders
+only the motion: the Keyframe node upstream keeps its result.
+"""
+from __future__ import annotations
+
+from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
+from canvas_app.graph.types import CLIP, IDENTITY, PROMPT
+from nodes.keyframe import KEYFRAME
+
+DIFFUSION_ONLY = ("model", "device", "steps", "guidance", "guidance_2", "dtype")
+_WAN = (("backend", ("wan2.2-i2v",)),)
+
+
+def summarize(params) -> list[str]:
+    return [f"{params.get('backend')} · seed {params.get('seed')}",
+            f"{params.get('fps'):g} fps"]
+
+
+class Motion(NodeType):
+    spec = NodeSpec(
+        type_name="Motion", version=1, title="Motion", category="Shots",
+        description="Stage two of a shot: moves the keyframe into a clip (from the previous "
+                    "shot's last frame when one is wired in), scores every frame against the "
+                    "identity and re-rolls below the threshold.",
+        inputs=(
+            PortSpec("identity", IDENTITY, "Identity"),
+            PortSpec("prompt", PROMPT, "Prompt"),
+            PortSpec("keyframe", KEYFRAME, "Keyframe"),
+            PortSpec("previous", CLIP, "Previous shot", optional=True),
+        ),
+        outputs=(PortSpec("clip", CLIP, "Clip"),),
+        params=(
+            ParamSpec("backend", "choice", "animatic", choices=("animatic", "wan2.2-i2v"),
+                      help="animatic: the keyframe moved along the camera path (CPU). "
+                           "wan2.2-i2v: Wan 2.2 image-to-video, TI2V-5B or I2V-A14B (GPU)."),
+            ParamSpec("model", "str", "Wan-AI/Wan2.2-TI2V-5B-Diffusers", enabled_when=_WAN,
+                      help="Hugging Face id or local diffusers folder: TI2V-5B fits a 24 GB "
+                           "card; I2V-A14B (two experts) wants 48 GB or offloading."),
+            ParamSpec("device", "choice", "auto", choices=("auto", "cpu", "cuda", "mps"),
+                      enabled_when=_WAN),
+            ParamSpec("seed", "seed", 1, minimum=0, maximum=2**31 - 1,
+                      help="Roll the dice to re-roll the motion only."),
+            ParamSpec("fps", "float", 24.0, minimum=1.0, maximum=60.0,
+                      help="TI2V-5B is trained at 24 fps, I2V-A14B at 16."),
+            ParamSpec("steps", "int", 30, minimum=1, maximum=100, enabled_when=_WAN),
+            ParamSpec("guidance", "float", 5.0, minimum=0.0, maximum=20.0, step=0.5,
+                      enabled_when=_WAN),
+            ParamSpec("guidance_2", "float", 0.0, minimum=0.0, maximum=20.0, step=0.5,
+                      enabled_when=_WAN, advanced=True,
+                      help="I2V-A14B's low-noise expert; 0 = the same as guidance."),
+            ParamSpec("dtype", "choice", "auto", choices=("auto", "bf16", "fp16", "fp32"),
+                      enabled_when=_WAN, advanced=True),
+            ParamSpec("identity_threshold", "float", 0.4, minimum=0.0, maximum=1.0, step=0.01,
+                      help="Minimum mean similarity over the clip's frames."),
+            ParamSpec("guard_tries", "int", 2, minimum=1, maximum=16,
+                      help="Identity guard: render up to this many clips and keep the best."),
+        ),
+        summary=summarize,
+    )
+
+    def run(self, inputs, params, ctx):
+        from canvas_app.errors import BadInput
+        from canvas_app.generation.guard import render_with_guard
+        from canvas_app.generation.video_models.stages import MotionRequest, motion_backend
+
+        keyframe = inputs["keyframe"]
+        if keyframe is None or not keyframe.frames:
+            raise BadInput("connect a Keyframe node", node=ctx.node_title or ctx.node_id,
+                           field="keyframe")
+        previous = inputs.get("previous")
+        request = MotionRequest(
+            identity=inputs["identity"], prompt=inputs["prompt"], keyframe=keyframe.frames[0],
+            first_frame=previous.frames[-1] if previous is not None and previous.frames else None,
+            fps=params["fps"], seed=params["seed"], device=params["device"],
+            options={name: params[name] for name in ("model", "steps", "guidance", "guidance_2",
+                                                     "dtype")},
+            keyframe_metadata=dict(keyframe.metadata))
+        clip = render_with_guard(motion_backend(params["backend"]), request, ctx,
+                                 threshold=params["identity_threshold"],
+                                 tries=params["guard_tries"])
+        kf = keyframe.metadata
+        clip.metadata["keyframe"] = {
+            "backend": kf.get("backend"), "model": kf.get("model"), "seed": kf.get("seed"),
+            "pinned": bool(kf.get("pinned")), "file": kf.get("keyframe_file"),
+            "identity_mean": (kf.get("identity_score") or {}).get("effective_mean"),
+            "identity_passed": kf.get("identity_passed")}
+        clip.metadata["shot"] = kf.get("shot") or inputs["prompt"].name or ctx.node_title
+        clip.metadata["node"] = ctx.node_id
+        return {"clip": clip}
+
+    def key_params(self, params):
+        if params["backend"] == "animatic":
+            return {k: v for k, v in params.items() if k not in DIFFUSION_ONLY}
+        return params
+
+    def cache_key_extra(self, params, ctx):
+        from canvas_app.fileio import file_stamp
+        from canvas_app.identity.model_paths import installed_packs
+
+        extra = "packs=" + ",".join(installed_packs())  # which recogniser scores the clip
+        if params["backend"] != "animatic":
+            extra += ";" + str(file_stamp(params["model"]) or params["model"])
+        return extra
+
+    def save_result(self, outputs, folder):
+        from canvas_app.media.clip_files import save_clip
+
+        return save_clip(outputs["clip"], folder)
+
+    def load_result(self, folder):
+        from canvas_app.media.clip_files import load_clip
+
+        return {"clip": load_clip(folder)}
