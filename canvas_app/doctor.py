@@ -210,6 +210,12 @@ def project_models(graph, models_dir: str | None = None) -> list[ModelCheck]:
             if key not in checks:
                 checks[key] = locate(ModelCheck(field=name, spec=spec))
             checks[key].nodes.append(label)
+    from canvas_app.generation.video_models.requirements import stage_models
+
+    for name, spec, label, licence in stage_models(graph):  # Keyframe / Motion nodes
+        if (name, spec) not in checks:
+            checks[(name, spec)] = locate(ModelCheck(field=name, spec=spec, licence=licence))
+        checks[(name, spec)].nodes.append(label)
     if generate:
         packs = check_face_packs(models_dir)
         present = FACEID_PACK in packs["installed"]
@@ -272,7 +278,7 @@ def format_report(result: dict[str, Any]) -> str:
     if "models" in result:
         lines.append(f"models for {result['project']}:")
         if not result["models"]:
-            lines.append("  (no Generate node uses the diffusers backend)")
+            lines.append("  (no node uses a diffusers model)")
         for check in result["models"]:
             state = "present" if check["present"] else "MISSING"
             where = check["path"] if check["present"] else "would download" if check["source"] == "hub" else ""
