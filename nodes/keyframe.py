@@ -15,7 +15,7 @@ from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
 from canvas_app.graph.types import IDENTITY, IMAGES, PROMPT, register_port_type
 
 KEYFRAME = register_port_type("keyframe", "#d9d46a")  # a one-frame Clip with its score
-DIFFUSION_ONLY = ("model", "device", "steps", "guidance", "dtype")
+DIFFUSION_ONLY = ("model", "device", "steps", "guidance", "dtype", "memory")
 _FLUX = (("backend", ("flux2-klein",)),)
 
 
@@ -83,6 +83,10 @@ class Keyframe(NodeType):
                       enabled_when=_FLUX, advanced=True),
             ParamSpec("dtype", "choice", "auto", choices=("auto", "bf16", "fp16", "fp32"),
                       enabled_when=_FLUX, advanced=True),
+            ParamSpec("memory", "choice", "auto", choices=("auto", "full", "offload", "group-offload"),
+                      enabled_when=_FLUX, advanced=True,
+                      help="auto: chosen from the card's memory (docs/models.md). offload: model "
+                           "offload + fp8 weights (24 GB cards); group-offload: 12-16 GB cards."),
             ParamSpec("identity_threshold", "float", 0.4, minimum=0.0, maximum=1.0, step=0.01,
                       help="Minimum similarity for the keyframe to pass."),
             ParamSpec("guard_tries", "int", 4, minimum=1, maximum=16,
@@ -108,7 +112,7 @@ class Keyframe(NodeType):
             references=list(references.images) if references is not None else [],
             width=params["width"], height=params["height"], seed=params["seed"],
             device=params["device"],
-            options={name: params[name] for name in ("model", "steps", "guidance", "dtype")})
+            options={name: params[name] for name in ("model", "steps", "guidance", "dtype", "memory")})
         folder = keyframe_dir(ctx)
         path = folder / f"{ctx.node_id or 'keyframe'}.png" if folder is not None else None
         if params["pin"]:

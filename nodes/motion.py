@@ -12,7 +12,7 @@ from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
 from canvas_app.graph.types import CLIP, IDENTITY, PROMPT
 from nodes.keyframe import KEYFRAME
 
-DIFFUSION_ONLY = ("model", "device", "steps", "guidance", "guidance_2", "dtype")
+DIFFUSION_ONLY = ("model", "device", "steps", "guidance", "guidance_2", "dtype", "memory")
 _WAN = (("backend", ("wan2.2-i2v",)),)
 
 
@@ -55,6 +55,10 @@ class Motion(NodeType):
                       help="I2V-A14B's low-noise expert; 0 = the same as guidance."),
             ParamSpec("dtype", "choice", "auto", choices=("auto", "bf16", "fp16", "fp32"),
                       enabled_when=_WAN, advanced=True),
+            ParamSpec("memory", "choice", "auto", choices=("auto", "full", "offload", "group-offload"),
+                      enabled_when=_WAN, advanced=True,
+                      help="auto: chosen from the card's memory (docs/models.md). offload: model "
+                           "offload + fp8 weights (24 GB cards); group-offload: 12-16 GB cards."),
             ParamSpec("identity_threshold", "float", 0.4, minimum=0.0, maximum=1.0, step=0.01,
                       help="Minimum mean similarity over the clip's frames."),
             ParamSpec("guard_tries", "int", 2, minimum=1, maximum=16,
@@ -78,7 +82,7 @@ class Motion(NodeType):
             first_frame=previous.frames[-1] if previous is not None and previous.frames else None,
             fps=params["fps"], seed=params["seed"], device=params["device"],
             options={name: params[name] for name in ("model", "steps", "guidance", "guidance_2",
-                                                     "dtype")},
+                                                     "dtype", "memory")},
             keyframe_metadata=dict(keyframe.metadata))
         clip = render_with_guard(motion_backend(params["backend"]), request, ctx,
                                  threshold=params["identity_threshold"],

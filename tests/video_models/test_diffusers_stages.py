@@ -178,3 +178,21 @@ def test_the_example_renders_on_the_new_models_end_to_end(tiny, tmp_path):
     assert "identity_score" in second.metadata  # scored frame by frame, like any shot
     report = result.outputs["sequence1"]["sequence"].report
     assert len(report["shots"]) == 2 and (tmp_path / "two_stage.mp4").is_file()
+
+
+def test_offload_plans_store_the_transformers_in_fp8_and_still_render(tiny):
+    import torch
+
+    from canvas_app.generation.model_manager import ModelManager
+    from canvas_app.generation.video_models.wan_i2v import WanImageToVideo
+
+    manager = ModelManager()
+    request = motion_request(tiny)
+    request.options["memory"] = "group-offload"
+    clip = WanImageToVideo(manager).render(request, RunContext())
+    assert len(clip.frames) == 5 and clip.metadata["memory_plan"] == "group-offload"
+    pipe = manager.peek(manager.keys()[0]).value
+    for expert in (pipe.transformer, pipe.transformer_2):
+        stored = {parameter.dtype for parameter in expert.parameters()}
+        assert torch.float8_e4m3fn in stored  # layerwise casting: fp8 at rest
+    assert pipe.vae.use_tiling

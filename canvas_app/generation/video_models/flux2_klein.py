@@ -67,11 +67,12 @@ class Flux2KleinKeyframe:
         dtype = resolve_dtype(options.get("dtype", "auto"), device)
         started = time.perf_counter()
         with loaded_pipeline("Flux2KleinPipeline", options["model"], device=device, dtype=dtype,
-                             ctx=ctx, manager=self.manager) as (pipe, source):
+                             ctx=ctx, manager=self.manager,
+                             memory=options.get("memory", "auto")) as (pipe, source, plan):
             return run_guarded("FLUX.2 klein", lambda: self._render(pipe, source, request, ctx,
-                                                                    device, dtype, started), ctx)
+                                                                    device, dtype, started, plan), ctx)
 
-    def _render(self, pipe, source, request, ctx, device, dtype, started) -> Clip:
+    def _render(self, pipe, source, request, ctx, device, dtype, started, plan) -> Clip:
         import torch
 
         steps = int(request.options.get("steps", 4))
@@ -93,7 +94,7 @@ class Flux2KleinKeyframe:
         metadata = {
             "backend": self.name, "model": source.spec, "model_revision": source.revision,
             "stage": "keyframe", "seed": int(request.seed), "steps": steps,
-            "width": width, "height": height, "device": device, "dtype": dtype,
+            "width": width, "height": height, "device": device, "dtype": dtype, "memory_plan": plan.name,
             "reference_images": len(references), "identity": request.identity.name,
             "identity_id": request.identity.identity_id, "previews": callback.previews_sent,
             "seconds": round(time.perf_counter() - started, 3),

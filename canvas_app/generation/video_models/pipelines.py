@@ -26,9 +26,10 @@ def resolve_dtype(name: str, device: str) -> str:
 
 @contextmanager
 def loaded_pipeline(class_name: str, spec: str, *, device: str, dtype: str, ctx: RunContext,
-                    manager=None) -> Iterator[tuple[Any, Any]]:
-    """Yields (pipeline, source) with the manager's lock held for the render."""
+                    manager=None, memory: str = "auto") -> Iterator[tuple[Any, Any, Any]]:
+    """Yields (pipeline, source, memory plan) with the manager's lock held for the render."""
     from canvas_app.generation.model_manager import get_model_manager, resolve_source
+    from canvas_app.generation.video_models.memory_plans import apply_plan, resolve_plan
 
     node = ctx.node_title or ctx.node_id or None
     manager = manager or get_model_manager()
@@ -36,16 +37,17 @@ def loaded_pipeline(class_name: str, spec: str, *, device: str, dtype: str, ctx:
     if not (source.path / "model_index.json").is_file():
         raise BadInput(f"{source.path} is not a diffusers model folder (no model_index.json)",
                        field="model", node=node)
-    key = ("video_models", class_name, str(source.path), source.revision, device, dtype)
+    plan = resolve_plan(memory, spec, device)
+    key = ("video_models", class_name, str(source.path), source.revision, device, dtype, plan.name)
 
     def load():
         import diffusers
         import torch
 
         torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
-        ctx.progress(0.05, f"loading {spec}")
-        pipe = getattr(diffusers, class_name).from_pretrained(str(source.path), torch_dtype=torch_dtype)
-        pipe.to(device)
+        ctx.progress(0.05, f"loading {spec} ({plan.name}: {plan.reason})")
+        pipe = getattr(diffusers, class_name).from_pretrained(str(source.path), dtype=torch_dtype)
+        apply_plan(pipe, plan, device, torch_dtype)
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
@@ -54,7 +56,7 @@ def loaded_pipeline(class_name: str, spec: str, *, device: str, dtype: str, ctx:
         with entry.lock:
             if entry.value is None:  # evicted between get and lock: load again
                 continue
-            yield entry.value, source
+            yield entry.value, source, plan
             return
 
 

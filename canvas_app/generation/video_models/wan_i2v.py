@@ -46,11 +46,12 @@ class WanImageToVideo:
         dtype = resolve_dtype(request.options.get("dtype", "auto"), device)
         started = time.perf_counter()
         with loaded_pipeline("WanImageToVideoPipeline", request.options["model"], device=device,
-                             dtype=dtype, ctx=ctx, manager=self.manager) as (pipe, source):
+                             dtype=dtype, ctx=ctx, manager=self.manager,
+                             memory=request.options.get("memory", "auto")) as (pipe, source, plan):
             return run_guarded("Wan 2.2 image-to-video", lambda: self._render(
-                pipe, source, request, ctx, device, dtype, started), ctx)
+                pipe, source, request, ctx, device, dtype, started, plan), ctx)
 
-    def _render(self, pipe, source, request, ctx, device, dtype, started) -> Clip:
+    def _render(self, pipe, source, request, ctx, device, dtype, started, plan) -> Clip:
         import torch
 
         options = request.options
@@ -84,7 +85,7 @@ class WanImageToVideo:
             "backend": self.name, "model": source.spec, "model_revision": source.revision,
             "stage": "motion", "seed": int(request.seed), "steps": steps, "width": width,
             "height": height, "fps": float(request.fps), "frames": len(clip_frames),
-            "device": device, "dtype": dtype, "two_experts": two_experts,
+            "device": device, "dtype": dtype, "memory_plan": plan.name, "two_experts": two_experts,
             "continuity": continuity, "identity": request.identity.name,
             "identity_id": request.identity.identity_id, "previews": callback.previews_sent,
             "notes": notes, "seconds": round(time.perf_counter() - started, 3),
