@@ -19,6 +19,8 @@ def placement(type_name: str, node_type: Any, params: dict[str, Any]) -> str:
         return declared
     if type_name == "Generate":
         return GPU if params.get("backend") == "diffusers" else CPU
+    if type_name == "Motion":  # no file access: GPU actors keep Wan loaded between shots
+        return CPU if params.get("backend") == "animatic" else GPU
     if type_name == "IdentityLock":
         # From references with the embedded encoder: pure computation. A file, a library
         # or insightface packs live on this machine.

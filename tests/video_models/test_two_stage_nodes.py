@@ -114,3 +114,14 @@ def test_a_keyframe_below_the_threshold_is_rerolled_before_motion(tmp_path, monk
     assert len(flaky.seeds) == 2 and keyframe.metadata["tries"] == 2
     assert keyframe.metadata["seed"] == flaky.seeds[1] and keyframe.metadata["identity_passed"]
     assert result.outputs["motion1"]["clip"].metadata["keyframe"]["seed"] == flaky.seeds[1]
+
+
+def test_on_the_farm_motion_goes_to_the_gpu_actors_and_keyframes_stay_home():
+    from canvas_app.farm.placement import CPU, GPU, LOCAL, placement
+    from nodes.keyframe import Keyframe
+    from nodes.motion import Motion
+
+    assert placement("Motion", Motion(), {"backend": "wan2.2-i2v"}) == GPU
+    assert placement("Motion", Motion(), {"backend": "animatic"}) == CPU
+    # A keyframe writes the still a pin keeps into the run's output folder: it runs where that is.
+    assert placement("Keyframe", Keyframe(), {"backend": "flux2-klein"}) == LOCAL
