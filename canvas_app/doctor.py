@@ -213,13 +213,15 @@ def project_models(graph, models_dir: str | None = None,
                 checks[key] = locate(ModelCheck(field=name, spec=spec))
             checks[key].nodes.append(label)
     from canvas_app.generation.video_models.memory_plans import choose_plan
-    from canvas_app.generation.video_models.requirements import stage_models
+    from canvas_app.generation.video_models.requirements import DOWNLOAD_BYTES, stage_models
 
     for name, spec, label, licence in stage_models(graph):  # Keyframe / Motion nodes
         if (name, spec) not in checks:
             plan = choose_plan(spec, vram_gb)
             checks[(name, spec)] = locate(ModelCheck(field=name, spec=spec, licence=licence,
                                                      plan=f"{plan.name}: {plan.reason}"))
+            if not checks[(name, spec)].present:
+                checks[(name, spec)].size_bytes = DOWNLOAD_BYTES.get(spec.split("@")[0])
         checks[(name, spec)].nodes.append(label)
     if generate:
         packs = check_face_packs(models_dir)

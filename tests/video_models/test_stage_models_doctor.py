@@ -25,6 +25,7 @@ def test_new_models_are_listed_with_download_command_and_licence(tmp_path, monke
     assert not flux.present and flux.fix == "hf download black-forest-labs/FLUX.2-klein-9B"
     assert flux.nodes == ["Keyframe 1", "Keyframe 2"]  # one download for both nodes
     assert "Non-Commercial" in flux.licence
+    assert flux.size_bytes == 34 * 10**9  # the estimated download, shown before it is fetched
     assert checks["motion_model"].present and checks["motion_model"].nodes == ["Motion 1"]
     text = format_report({"python": "3", "platform": "x", "device": {}, "packages": [],
                           "face_packs": {"folder": "f", "installed": [], "licence": "l"},

@@ -43,6 +43,10 @@ def test_each_shot_is_a_scored_keyframe_then_motion_that_starts_on_it(first_run)
     assert second_clip.metadata["continuity"] is True
     report = result.outputs["sequence1"]["sequence"].report
     assert report["summary"]["all_passed"] and len(report["shots"]) == 2
+    # The report says which keyframe each shot moved from, and its score.
+    kept = report["shots"][1]["generation"]["keyframe"]
+    assert kept["seed"] == result.outputs["keyframe2"]["keyframe"].metadata["seed"]
+    assert kept["identity_passed"] is True and kept["file"].startswith(str(out))
     # The example writes nothing into its own folder.
     assert not (EXAMPLE.parent / "keyframes").exists()
 
