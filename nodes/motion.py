@@ -9,11 +9,11 @@ only the motion: the Keyframe node upstream keeps its result.
 from __future__ import annotations
 
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
-from canvas_app.graph.types import CLIP, IDENTITY, PROMPT
+from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
 from nodes.keyframe import KEYFRAME
 
 DIFFUSION_ONLY = ("model", "device", "steps", "guidance", "guidance_2", "dtype", "memory")
-_WAN = (("backend", ("wan2.2-i2v",)),)
+_WAN = (("backend", ("wan2.2-i2v", "wan-vace")),)
 
 
 def summarize(params) -> list[str]:
@@ -32,12 +32,16 @@ class Motion(NodeType):
             PortSpec("prompt", PROMPT, "Prompt"),
             PortSpec("keyframe", KEYFRAME, "Keyframe"),
             PortSpec("previous", CLIP, "Previous shot", optional=True),
+            PortSpec("references", IMAGES, "Look references", optional=True),
         ),
         outputs=(PortSpec("clip", CLIP, "Clip"),),
         params=(
-            ParamSpec("backend", "choice", "animatic", choices=("animatic", "wan2.2-i2v"),
+            ParamSpec("backend", "choice", "animatic", choices=("animatic", "wan2.2-i2v", "wan-vace"),
                       help="animatic: the keyframe moved along the camera path (CPU). "
-                           "wan2.2-i2v: Wan 2.2 image-to-video, TI2V-5B or I2V-A14B (GPU)."),
+                           "wan2.2-i2v: Wan 2.2 image-to-video, TI2V-5B or I2V-A14B (GPU). "
+                           "wan-vace: Wan VACE with the identity's portrait and the look "
+                           "references as reference images (model Wan-AI/Wan2.1-VACE-1.3B-diffusers "
+                           "or -14B-diffusers)."),
             ParamSpec("model", "str", "Wan-AI/Wan2.2-TI2V-5B-Diffusers", enabled_when=_WAN,
                       help="Hugging Face id or local diffusers folder: TI2V-5B fits a 24 GB "
                            "card; I2V-A14B (two experts) wants 48 GB or offloading."),
@@ -71,19 +75,23 @@ class Motion(NodeType):
         from canvas_app.errors import BadInput
         from canvas_app.generation.guard import render_with_guard
         from canvas_app.generation.video_models.stages import MotionRequest, motion_backend
+        from canvas_app.values import FACE_ROLES
 
         keyframe = inputs["keyframe"]
         if keyframe is None or not keyframe.frames:
             raise BadInput("connect a Keyframe node", node=ctx.node_title or ctx.node_id,
                            field="keyframe")
         previous = inputs.get("previous")
+        references = inputs.get("references")
         request = MotionRequest(
             identity=inputs["identity"], prompt=inputs["prompt"], keyframe=keyframe.frames[0],
             first_frame=previous.frames[-1] if previous is not None and previous.frames else None,
             fps=params["fps"], seed=params["seed"], device=params["device"],
             options={name: params[name] for name in ("model", "steps", "guidance", "guidance_2",
                                                      "dtype", "memory")},
-            keyframe_metadata=dict(keyframe.metadata))
+            keyframe_metadata=dict(keyframe.metadata),
+            references=[image for image in references.images if image.role not in FACE_ROLES]
+            if references is not None else [])
         clip = render_with_guard(motion_backend(params["backend"]), request, ctx,
                                  threshold=params["identity_threshold"],
                                  tries=params["guard_tries"])

@@ -19,11 +19,12 @@ pytestmark = pytest.mark.slow  # each render loads and runs a tiny model on the 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from video_models.tiny_video_models import save_flux2_klein, save_wan22_i2v
+    from video_models.tiny_video_models import save_flux2_klein, save_wan22_i2v, save_wan_vace
 
     root = tmp_path_factory.mktemp("tiny_video_models")
     return {"flux2": save_flux2_klein(root / "FLUX.2-klein-tiny"),
-            "wan": save_wan22_i2v(root / "Wan2.2-I2V-tiny")}
+            "wan": save_wan22_i2v(root / "Wan2.2-I2V-tiny"),
+            "vace": save_wan_vace(root / "Wan-VACE-tiny")}
 
 
 def identity() -> Identity:
@@ -196,3 +197,27 @@ def test_offload_plans_store_the_transformers_in_fp8_and_still_render(tiny):
         stored = {parameter.dtype for parameter in expert.parameters()}
         assert torch.float8_e4m3fn in stored  # layerwise casting: fp8 at rest
     assert pipe.vae.use_tiling
+
+
+def test_wan_vace_keeps_the_given_frames_and_takes_the_identity_as_references(tiny):
+    from diffusers import WanVACEPipeline
+
+    from canvas_app.generation.model_manager import ModelManager
+    from canvas_app.generation.video_models.wan_vace import WanVACEMotion
+
+    request = motion_request(tiny, first_frame=np.zeros((64, 64, 3), np.uint8))
+    request.options["model"] = str(tiny["vace"])
+    request.references = [RefImage(path=__import__("pathlib").Path("set.png"), role="environment",
+                                   pixels=np.full((40, 40, 3), 30, np.uint8), sha256="1" * 64)]
+    patch, calls = spy(WanVACEPipeline)
+    with patch:
+        clip = WanVACEMotion(ModelManager()).render(request, RunContext())
+    call = calls[0]
+    masks = [np.asarray(mask) for mask in call["mask"]]
+    assert len(call["video"]) == len(masks) == 5 == len(clip.frames)
+    assert masks[0].max() == 0 and masks[-1].max() == 0  # previous last frame and keyframe kept
+    assert all(mask.min() == 255 for mask in masks[1:-1])  # the frames between are made
+    assert np.array_equal(np.asarray(call["video"][-1]), request.keyframe)
+    portrait, environment = call["reference_images"]
+    assert portrait.size == (64, 80) and np.asarray(environment).mean() == 30
+    assert clip.metadata["continuity"] and clip.metadata["reference_images"] == 2

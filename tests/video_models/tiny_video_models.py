@@ -86,3 +86,29 @@ def save_wan22_i2v(folder: Path) -> Path:
                                    boundary_ratio=0.875)
     pipe.save_pretrained(str(folder))
     return folder
+
+
+def save_wan_vace(folder: Path) -> Path:
+    """The Wan VACE layout: one VACE transformer (control blocks on layers 0 and 1)."""
+    import torch
+    from diffusers import (AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanVACEPipeline,
+                           WanVACETransformer3DModel)
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    tokenizer = word_tokenizer(["<pad>", "</s>", "<unk>"], unk_token="<unk>", pad_token="<pad>",
+                               eos_token="</s>")
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8,
+                                               d_ff=32, num_layers=1, num_heads=2))
+    transformer = WanVACETransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
+        out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32, vace_layers=[0, 1],
+        vace_in_channels=96)
+    pipe = WanVACEPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
+                           scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0),
+                           transformer=transformer)
+    pipe.save_pretrained(str(folder))
+    return folder

@@ -22,7 +22,7 @@ PLANS = ("full", "offload", "group-offload")
 GB = 1024 ** 3
 # bf16 weights of each published model in GB (parameters x 2 bytes, text encoder included).
 WEIGHTS_GB = {"FLUX.2-klein-4B": 16, "FLUX.2-klein-9B": 34, "Wan2.2-TI2V-5B": 22,
-              "Wan2.2-I2V-A14B": 67}
+              "Wan2.2-I2V-A14B": 67, "Wan2.1-VACE-1.3B": 14, "Wan2.1-VACE-14B": 40}
 HEADROOM = 1.2  # activations and the VAE decode on top of the weights
 TRANSFORMER_SHARE = 0.6  # of the weights, the largest piece model offload holds at once
 

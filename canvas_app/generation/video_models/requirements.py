@@ -10,13 +10,17 @@ LICENCES = {
                                          "model or its outputs without a licence from Black Forest Labs",
     "Wan-AI/Wan2.2-TI2V-5B-Diffusers": "Apache 2.0",
     "Wan-AI/Wan2.2-I2V-A14B-Diffusers": "Apache 2.0",
+    "Wan-AI/Wan2.1-VACE-1.3B-diffusers": "Apache 2.0",
+    "Wan-AI/Wan2.1-VACE-14B-diffusers": "Apache 2.0",
 }
 # Download sizes estimated from parameter counts at bf16 (2 bytes each), text encoder
 # included; shown until the model is in the cache, where its real size replaces them.
 DOWNLOAD_BYTES = {"black-forest-labs/FLUX.2-klein-4B": 16 * 10**9,
                   "black-forest-labs/FLUX.2-klein-9B": 34 * 10**9,
                   "Wan-AI/Wan2.2-TI2V-5B-Diffusers": 22 * 10**9,
-                  "Wan-AI/Wan2.2-I2V-A14B-Diffusers": 67 * 10**9}
+                  "Wan-AI/Wan2.2-I2V-A14B-Diffusers": 67 * 10**9,
+                  "Wan-AI/Wan2.1-VACE-1.3B-diffusers": 14 * 10**9,
+                  "Wan-AI/Wan2.1-VACE-14B-diffusers": 40 * 10**9}
 STAGES = {"Keyframe": "keyframe_model", "Motion": "motion_model"}
 
 

@@ -45,6 +45,7 @@ class MotionRequest:
     device: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)
     keyframe_metadata: dict[str, Any] = field(default_factory=dict)
+    references: list[RefImage] = field(default_factory=list)  # look references (Wan VACE)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -60,6 +61,7 @@ KEYFRAME_BACKENDS: dict[str, str] = {
 MOTION_BACKENDS: dict[str, str] = {
     "animatic": "canvas_app.generation.video_models.animatic_stages:AnimaticMotion",
     "wan2.2-i2v": "canvas_app.generation.video_models.wan_i2v:WanImageToVideo",
+    "wan-vace": "canvas_app.generation.video_models.wan_vace:WanVACEMotion",
 }
 _instances: dict[str, Any] = {}
 
