@@ -3,8 +3,8 @@
 A keyframe costs seconds where a clip costs minutes, so it is scored against the
 identity by the guard and re-rolled before any motion is spent on it. The node
 shows the keyframe as its picture, with its likeness. "Pin keyframe" keeps the
-last keyframe the node made (saved as keyframes/<node id>.png in the run's
-output folder): the node then neither renders nor re-rolls, so editing the prompt or
+last keyframe the node made (saved as keyframes/<node id>.png beside the
+project file): the node then neither renders nor re-rolls, so editing the prompt or
 re-rolling the Motion node downstream keeps the same still.
 """
 from __future__ import annotations
@@ -26,9 +26,10 @@ def summarize(params) -> list[str]:
 
 
 def keyframe_dir(ctx) -> Path | None:
-    """Where a node's latest keyframe is kept for pinning: the run's output
-    folder (else the project's folder), never inside the project file's examples."""
-    base = ctx.output_dir or ctx.project_dir
+    """Where a node's latest keyframe is kept for pinning: beside the project file,
+    so a pin survives a change of output folder and results served from the cache
+    (else the run's output folder, for a graph run without a project)."""
+    base = ctx.project_dir or ctx.output_dir
     return Path(base) / "keyframes" if base is not None else None
 
 
@@ -125,10 +126,14 @@ class Keyframe(NodeType):
         clip = render_with_guard(backend, request, ctx, threshold=params["identity_threshold"],
                                  tries=tries)
         if not params["pin"] and path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with replacing(path) as temp:
-                save_png(clip.frames[0], temp, {"seed": clip.metadata.get("seed"),
-                                                "model": clip.metadata.get("model")})
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with replacing(path) as temp:
+                    save_png(clip.frames[0], temp, {"seed": clip.metadata.get("seed"),
+                                                    "model": clip.metadata.get("model")})
+            except OSError as error:  # a read-only project folder: render on, without a pin
+                ctx.log(f"could not keep the keyframe for pinning in {path.parent}: {error}")
+                path = None
         clip.metadata.setdefault("shot", inputs["prompt"].name or ctx.node_title)
         clip.metadata["node"] = ctx.node_id
         if path is not None:
@@ -155,6 +160,11 @@ class Keyframe(NodeType):
         if params["backend"] != "animatic":
             return f"{packs};{file_stamp(params['model']) or params['model']}"
         return packs
+
+    def is_result_valid(self, outputs):
+        """A cached keyframe whose kept file was deleted renders again, so a pin finds it."""
+        kept = outputs["keyframe"].metadata.get("keyframe_file")
+        return kept is None or Path(kept).is_file()
 
     def save_result(self, outputs, folder):
         from canvas_app.media.clip_files import save_clip

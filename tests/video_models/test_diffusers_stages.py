@@ -171,14 +171,14 @@ def test_the_example_renders_on_the_new_models_end_to_end(tiny, tmp_path):
             backend="wan2.2-i2v", model=str(tiny["wan"]), device="cpu", fps=8.0, steps=2,
             guard_tries=1)
         graph.nodes[f"prompt{index}"].params["duration"] = 0.5
-    result = Executor().run(graph, output_dir=tmp_path, project_dir=EXAMPLE.parent)
+    result = Executor().run(graph, output_dir=tmp_path / "out", project_dir=tmp_path)
     assert result.status == "done", result.failures
     second = result.outputs["motion2"]["clip"]
     assert second.metadata["backend"] == "wan2.2-i2v" and second.metadata["continuity"] is True
     assert second.metadata["keyframe"]["backend"] == "flux2-klein"
     assert "identity_score" in second.metadata  # scored frame by frame, like any shot
     report = result.outputs["sequence1"]["sequence"].report
-    assert len(report["shots"]) == 2 and (tmp_path / "two_stage.mp4").is_file()
+    assert len(report["shots"]) == 2 and (tmp_path / "out" / "two_stage.mp4").is_file()
 
 
 def test_offload_plans_store_the_transformers_in_fp8_and_still_render(tiny):
