@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     vector = rng.standard_normal(128).astype(np.float32)
     identity = Identity(name="smoke", embeddings={"dlib": vector / np.linalg.norm(vector)},
-                        # (tiny models' VAEs do not downsample: a small portrait keeps them fast)
+                        # (a small portrait for tiny models: reference tokens scale with its area)
                         portrait=rng.integers(0, 255, (80, 64, 3) if args.tiny else (512, 384, 3),
                                               dtype=np.uint8))
     prompt = ShotPrompt(positive="a person smiling at the camera", duration=duration)

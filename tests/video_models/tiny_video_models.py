@@ -47,10 +47,13 @@ def save_flux2_klein(folder: Path) -> Path:
     text_encoder = Qwen3ForCausalLM(Qwen3Config(
         intermediate_size=16, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
         num_key_value_heads=2, vocab_size=len(tokenizer), max_position_embeddings=512))
+    # Four blocks (diffusers' test has one): 8x downsampling as in the real VAE, so that
+    # reference photos become few tokens and the tiny model stays fast.
     vae = AutoencoderKLFlux2(
-        sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
-        up_block_types=("UpDecoderBlock2D",), block_out_channels=(4,), layers_per_block=1,
-        latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False)
+        sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(4, 4, 4, 4),
+        layers_per_block=1, latent_channels=1, norm_num_groups=1, use_quant_conv=False,
+        use_post_quant_conv=False)
     pipe = Flux2KleinPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae,
                               text_encoder=text_encoder, tokenizer=tokenizer,
                               transformer=transformer, is_distilled=True)
