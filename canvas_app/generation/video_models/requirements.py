@@ -13,6 +13,14 @@ LICENCES = {
     "Wan-AI/Wan2.1-VACE-1.3B-diffusers": "Apache 2.0",
     "Wan-AI/Wan2.1-VACE-14B-diffusers": "Apache 2.0",
 }
+# Models whose licence restricts use: the Models panel asks for it to be accepted first.
+RESTRICTED = {"black-forest-labs/FLUX.2-klein-9B"}
+
+
+def restricts_use(spec: str) -> bool:
+    return spec.split("@")[0] in RESTRICTED
+
+
 # Download sizes estimated from parameter counts at bf16 (2 bytes each), text encoder
 # included; shown until the model is in the cache, where its real size replaces them.
 DOWNLOAD_BYTES = {"black-forest-labs/FLUX.2-klein-4B": 16 * 10**9,
