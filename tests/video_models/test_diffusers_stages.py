@@ -19,12 +19,14 @@ pytestmark = pytest.mark.slow  # each render loads and runs a tiny model on the 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from video_models.tiny_video_models import save_flux2_klein, save_wan22_i2v, save_wan_vace
+    from video_models.tiny_video_models import (save_flux2_klein, save_wan22_i2v, save_wan22_ti2v,
+                                                save_wan_vace)
 
     root = tmp_path_factory.mktemp("tiny_video_models")
     return {"flux2": save_flux2_klein(root / "FLUX.2-klein-tiny"),
             "wan": save_wan22_i2v(root / "Wan2.2-I2V-tiny"),
-            "vace": save_wan_vace(root / "Wan-VACE-tiny")}
+            "vace": save_wan_vace(root / "Wan-VACE-tiny"),
+            "ti2v": save_wan22_ti2v(root / "Wan2.2-TI2V-tiny")}
 
 
 def identity() -> Identity:
@@ -221,3 +223,25 @@ def test_wan_vace_keeps_the_given_frames_and_takes_the_identity_as_references(ti
     portrait, environment = call["reference_images"]
     assert portrait.size == (64, 80) and np.asarray(environment).mean() == 30
     assert clip.metadata["continuity"] and clip.metadata["reference_images"] == 2
+
+
+def test_wan22_ti2v_starts_on_the_keyframe_and_says_it_cannot_continue(tiny):
+    """TI2V-5B (the 24 GB choice) has no last-frame input: the clip starts on the keyframe
+    even with a previous shot wired in, and its metadata says continuity was not applied."""
+    from diffusers import WanImageToVideoPipeline
+
+    from canvas_app.generation.model_manager import ModelManager
+    from canvas_app.generation.video_models.wan_i2v import WanImageToVideo
+
+    request = motion_request(tiny, first_frame=np.zeros((64, 64, 3), np.uint8))
+    request.options["model"] = str(tiny["ti2v"])
+    previews = []
+    patch, calls = spy(WanImageToVideoPipeline)
+    with patch:
+        clip = WanImageToVideo(ModelManager()).render(
+            request, RunContext(on_preview=lambda frame, kind: previews.append(kind)))
+    assert np.array_equal(np.asarray(calls[0]["image"]), request.keyframe)
+    assert calls[0]["last_image"] is None and calls[0]["guidance_scale_2"] is None
+    assert clip.metadata["continuity"] is False and "no last-frame input" in clip.metadata["notes"][0]
+    assert len(clip.frames) == 5 and clip.frames[0].shape == (64, 64, 3)
+    assert previews.count("step") == 2  # 48-channel latents: the uncalibrated preview

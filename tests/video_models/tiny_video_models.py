@@ -115,3 +115,33 @@ def save_wan_vace(folder: Path) -> Path:
                            transformer=transformer)
     pipe.save_pretrained(str(folder))
     return folder
+
+
+def save_wan22_ti2v(folder: Path) -> Path:
+    """The TI2V-5B layout: one transformer, the 48-channel Wan 2.2 VAE (16x spatial), and
+    `expand_timesteps` (the first frame is a clean latent; there is no last-frame input)."""
+    import torch
+    from diffusers import (AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline,
+                           WanTransformer3DModel)
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    tokenizer = word_tokenizer(["<pad>", "</s>", "<unk>"], unk_token="<unk>", pad_token="<pad>",
+                               eos_token="</s>")
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=48, in_channels=12, out_channels=12, is_residual=True,
+                           patch_size=2, latents_mean=[0.0] * 48, latents_std=[1.0] * 48,
+                           dim_mult=[1, 1, 1, 1], num_res_blocks=1, scale_factor_spatial=16,
+                           scale_factor_temporal=4, temperal_downsample=[False, True, True])
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8,
+                                               d_ff=32, num_layers=1, num_heads=2))
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=48,
+        out_channels=48, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=1, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                        flow_shift=5.0)
+    pipe = WanImageToVideoPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
+                                   scheduler=scheduler, transformer=transformer,
+                                   expand_timesteps=True)
+    pipe.save_pretrained(str(folder))
+    return folder
