@@ -46,10 +46,15 @@ class _Pinned:
         from canvas_app.media.images import load_rgb
         from canvas_app.values import Clip
 
+        from PIL import Image
+
         frame = load_rgb(self.path, node=ctx.node_title or ctx.node_id, field="pin")
+        with Image.open(self.path) as image:  # how the kept still was made (its PNG text)
+            made = dict(image.info)
+        seed = str(made.get("seed", ""))
         return Clip(frames=[frame], fps=1.0,
-                    metadata={"backend": "pinned", "model": "pinned keyframe",
-                              "seed": request.seed, "stage": "keyframe",
+                    metadata={"backend": "pinned", "model": str(made.get("model", "unknown")),
+                              "seed": int(seed) if seed.isdigit() else None, "stage": "keyframe",
                               "identity": request.identity.name, "pinned": True})
 
 

@@ -79,6 +79,7 @@ def test_a_pinned_keyframe_survives_a_prompt_edit_and_a_reroll(first_run, tmp_pa
     frame = pinned.outputs["keyframe1"]["keyframe"]
     assert np.array_equal(frame.frames[0], kept)
     assert frame.metadata["identity_passed"] is True  # a pinned still is still scored
+    assert frame.metadata["seed"] == 100 and frame.metadata["model"] == "animatic-keyframe-v1"
     assert pinned.outputs["motion1"]["clip"].metadata["keyframe"]["pinned"] is True
     keyframe.params["seed"] = 12345  # rolling the keyframe's dice does nothing while pinned
     assert "keyframe1" in executor.run(graph, output_dir=out, project_dir=out.parent).cached
