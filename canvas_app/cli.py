@@ -7,7 +7,7 @@
     canvas-app validate PROJECT
     canvas-app identity create|score|list|show|delete ...
     canvas-app nodes [--json]
-    canvas-app doctor [--json] [PROJECT]
+    canvas-app doctor [--json] [--vram GB] [PROJECT]
 
 Exit codes: 0 done, 1 failure while running, 2 bad input, 130 cancelled.
 """
@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("project", nargs="?")
     doctor.add_argument("--json", action="store_true")
     doctor.add_argument("--models-dir", metavar="DIR", help="folder holding insightface packs")
+    doctor.add_argument("--vram", metavar="GB", type=float,
+                        help="say which memory plan Keyframe/Motion models get on a card of GB")
     doctor.set_defaults(handler=_doctor)
 
     from canvas_app.identity.cli import add_identity_commands
@@ -123,7 +125,8 @@ def _main(argv: list[str] | None) -> int:
 def _doctor(args) -> int:
     from canvas_app.doctor import run_doctor
 
-    return run_doctor(args.project, as_json=args.json, models_dir=args.models_dir)
+    return run_doctor(args.project, as_json=args.json, models_dir=args.models_dir,
+                      vram_gb=args.vram)
 
 
 def _open(args) -> int:

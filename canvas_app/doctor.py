@@ -51,6 +51,7 @@ class ModelCheck:
     repo_id: str = ""
     inner: str = ""  # file or folder inside the hub repository
     revision: str = ""
+    plan: str = ""  # Keyframe/Motion models: the memory plan on this (or the --vram) card, and why
 
 
 def _version(package: str) -> str | None:
@@ -256,7 +257,8 @@ def _generate_nodes(graph) -> list[tuple[Any, dict[str, Any], bool]]:
     return found
 
 
-def project_models(graph, models_dir: str | None = None) -> list[ModelCheck]:
+def project_models(graph, models_dir: str | None = None,
+                   vram_gb: float | None = None) -> list[ModelCheck]:
     """Every model, adapter, LoRA and face pack the project's diffusers shots need."""
     from canvas_app.errors import BadInput
     from canvas_app.generation.diffusers.loading import detect_kind_from_file, detect_kind_from_folder, \
@@ -294,6 +296,17 @@ def project_models(graph, models_dir: str | None = None) -> list[ModelCheck]:
             if key not in checks:
                 checks[key] = locate(ModelCheck(field=name, spec=spec))
             checks[key].nodes.append(label)
+    from canvas_app.generation.video_models.memory_plans import choose_plan
+    from canvas_app.generation.video_models.requirements import DOWNLOAD_BYTES, stage_models
+
+    for name, spec, label, licence in stage_models(graph):  # Keyframe / Motion nodes
+        if (name, spec) not in checks:
+            plan = choose_plan(spec, vram_gb)
+            checks[(name, spec)] = locate(ModelCheck(field=name, spec=spec, licence=licence,
+                                                     plan=f"{plan.name}: {plan.reason}"))
+            if not checks[(name, spec)].present:
+                checks[(name, spec)].size_bytes = DOWNLOAD_BYTES.get(spec.split("@")[0])
+        checks[(name, spec)].nodes.append(label)
     if generate:
         packs = check_face_packs(models_dir)
         present = FACEID_PACK in packs["installed"]
@@ -307,7 +320,8 @@ def project_models(graph, models_dir: str | None = None) -> list[ModelCheck]:
     return list(checks.values())
 
 
-def report(project: str | None = None, models_dir: str | None = None) -> dict[str, Any]:
+def report(project: str | None = None, models_dir: str | None = None,
+           vram_gb: float | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -322,7 +336,10 @@ def report(project: str | None = None, models_dir: str | None = None) -> dict[st
         from canvas_app.project import load_project
 
         graph, _issues = load_project(project)
-        checks = project_models(graph, models_dir)
+        device = result["device"]
+        if vram_gb is None and device.get("device") == "cuda" and device.get("memory_bytes"):
+            vram_gb = device["memory_bytes"] / 1024 ** 3  # this machine's card
+        checks = project_models(graph, models_dir, vram_gb)
         result["project"] = str(project)
         result["models"] = [asdict(check) for check in checks]
         missing += [check.fix for check in checks if not check.present]
@@ -362,7 +379,7 @@ def format_report(result: dict[str, Any]) -> str:
     if "models" in result:
         lines.append(f"models for {result['project']}:")
         if not result["models"]:
-            lines.append("  (no Generate node uses the diffusers backend)")
+            lines.append("  (no node uses a diffusers model)")
         for check in result["models"]:
             state = "present" if check["present"] else "MISSING"
             where = check["path"] if check["present"] else "would download" if check["source"] == "hub" else ""
@@ -370,6 +387,8 @@ def format_report(result: dict[str, Any]) -> str:
                          f"{' - ' + where if where else ''} (nodes: {', '.join(check['nodes'])})")
             if check["licence"]:
                 lines.append(f"      licence: {check['licence']}")
+            if check.get("plan"):
+                lines.append(f"      memory plan: {check['plan']}")
     if result["missing"]:
         lines.append("to fix:")
         lines.extend(f"  {fix}" for fix in result["missing"])
@@ -377,9 +396,10 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_doctor(project: str | None, *, as_json: bool, models_dir: str | None = None) -> int:
+def run_doctor(project: str | None, *, as_json: bool, models_dir: str | None = None,
+               vram_gb: float | None = None) -> int:
     import json
 
-    result = report(project, models_dir)
+    result = report(project, models_dir, vram_gb)
     print(json.dumps(result, indent=2, default=str) if as_json else format_report(result))
     return 0 if result["runnable"] else 1

@@ -108,6 +108,10 @@ class ModelsPanel(QWidget):
         self.tree.setMinimumHeight(150)  # five rows and the header, not one and a half
         self.licence = QCheckBox("I accept the insightface face packs' non-commercial research licence")
         self.licence.toggled.connect(lambda *_: self._update_buttons())
+        # For a model whose licence restricts use (FLUX.2 klein 9B): shown when it is selected.
+        self.model_licence = QCheckBox()
+        self.model_licence.setVisible(False)
+        self.model_licence.toggled.connect(lambda *_: self._update_buttons())
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
         self.download_button = QPushButton("Download")
@@ -128,6 +132,7 @@ class ModelsPanel(QWidget):
         layout.addWidget(self.offline_label)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.licence)
+        layout.addWidget(self.model_licence)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -192,6 +197,15 @@ class ModelsPanel(QWidget):
         busy = self._thread is not None
         allowed = check is not None and not check.present and not self.offline() and not busy \
             and check.source in ("hub", "pack") and (check.field != "face_pack" or self.licence.isChecked())
+        from canvas_app.generation.video_models.requirements import restricts_use
+
+        restricted = check is not None and not check.present and restricts_use(check.spec)
+        if restricted and self.model_licence.property("spec") != check.spec:
+            self.model_licence.setProperty("spec", check.spec)  # a new model: ask again
+            self.model_licence.setChecked(False)
+            self.model_licence.setText(f"I accept the licence of {check.spec}: {check.licence}")
+        self.model_licence.setVisible(restricted)
+        allowed = allowed and (not restricted or self.model_licence.isChecked())
         self.download_button.setEnabled(bool(allowed))
         self.cancel_button.setEnabled(busy)
         self.refresh_button.setEnabled(not busy)

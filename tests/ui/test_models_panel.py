@@ -116,3 +116,28 @@ def test_finished_download_refreshes_the_list(qtbot, graph, monkeypatch, tmp_pat
         panel.download_button.click()
     assert finished.args[0] == "done" and refreshed == [True] and len(calls) == 1
     assert DownloadCancelled  # the worker's cancel exception is public for fetchers
+
+
+def test_a_non_commercial_keyframe_model_needs_its_licence_accepted(qtbot, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    graph = Graph()
+    graph.add_node("Keyframe", title="Keyframe 1",
+                   params={"backend": "flux2-klein", "model": "black-forest-labs/FLUX.2-klein-9B"})
+    graph.add_node("Motion", title="Motion 1",
+                   params={"backend": "wan2.2-i2v", "model": "Wan-AI/Wan2.2-TI2V-5B-Diffusers"})
+    panel = ModelsPanel(lambda: graph)
+    qtbot.addWidget(panel)
+    panel.show()
+    rows = _rows(panel)
+    assert rows["keyframe_model"].text(3) == "31.7 GB"  # the estimated download, before fetching
+    _select(panel, "motion_model")  # Apache 2.0: nothing to accept
+    assert panel.download_button.isEnabled() and not panel.model_licence.isVisible()
+    _select(panel, "keyframe_model")
+    assert panel.model_licence.isVisible() and "Non-Commercial" in panel.model_licence.text()
+    assert not panel.download_button.isEnabled()
+    panel.model_licence.setChecked(True)
+    assert panel.download_button.isEnabled()

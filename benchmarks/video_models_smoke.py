@@ -1,0 +1,132 @@
+"""Smoke test of the two-stage families: FLUX.2 klein keyframes, Wan 2.2 motion.
+
+Steps, each printing one JSON line (PASS/FAIL, seconds, peak memory):
+
+ 1. flux2_klein_keyframe  a keyframe with the identity's portrait as reference image; step
+                          previews arrive
+ 2. flux2_klein_cancel    Stop during step 1: Cancelled, the pipeline's interrupt set
+ 3. wan22_continuity      motion from a previous last frame to the keyframe (last_image)
+ 4. wan22_offload_fp8     the same on the memory plan for a 24 GB card (offload + fp8 casting)
+
+Real run (CUDA, weights in the Hugging Face cache): FLUX.2-klein-4B and Wan2.2-I2V-A14B
+(the TI2V-5B has no last-frame input). `--tiny` builds tiny random models in the hub layout
+and runs every step on the CPU at 64 px, 2 steps (`--device cuda` runs them on a GPU).
+The exit code is the number of failures.
+
+    python benchmarks/video_models_smoke.py --tiny [--device cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+KLEIN = "black-forest-labs/FLUX.2-klein-4B"
+WAN = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
+
+
+def _peak(device: str) -> dict:
+    if device.startswith("cuda"):
+        import torch
+
+        return {"peak_gpu_bytes": int(torch.cuda.max_memory_allocated())}
+    return {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import numpy as np
+
+    from canvas_app.engine.context import Cancelled, RunContext
+    from canvas_app.generation.model_manager import ModelManager
+    from canvas_app.generation.video_models.flux2_klein import Flux2KleinKeyframe
+    from canvas_app.generation.video_models.stages import KeyframeRequest, MotionRequest
+    from canvas_app.generation.video_models.wan_i2v import WanImageToVideo
+    from canvas_app.values import Identity, ShotPrompt
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cpu with --tiny)")
+    args = parser.parse_args(argv)
+    device = args.device or ("cpu" if args.tiny else "cuda")
+    if args.tiny:
+        from video_models.tiny_video_models import save_flux2_klein, save_wan22_i2v
+
+        root = Path(tempfile.mkdtemp(prefix="video-models-smoke-"))
+        klein, wan = str(save_flux2_klein(root / "flux2")), str(save_wan22_i2v(root / "wan"))
+        size, steps, duration, fps = 64, 2, 0.5, 8.0
+    else:
+        klein, wan, size, steps, duration, fps = KLEIN, WAN, 832, 4, 2.0, 16.0
+    rng = np.random.default_rng(0)
+    vector = rng.standard_normal(128).astype(np.float32)
+    identity = Identity(name="smoke", embeddings={"dlib": vector / np.linalg.norm(vector)},
+                        # (a small portrait for tiny models: reference tokens scale with its area)
+                        portrait=rng.integers(0, 255, (80, 64, 3) if args.tiny else (512, 384, 3),
+                                              dtype=np.uint8))
+    prompt = ShotPrompt(positive="a person smiling at the camera", duration=duration)
+    manager = ModelManager()
+    keyframes = Flux2KleinKeyframe(manager)
+    motion = WanImageToVideo(manager)
+    state: dict = {}
+
+    def keyframe_request(step_count):
+        return KeyframeRequest(identity=identity, prompt=prompt, width=size, height=size,
+                               seed=1, device=device,
+                               options={"model": klein, "steps": step_count, "guidance": 1.0,
+                                        "dtype": "auto", "memory": "full"})
+
+    def step_keyframe():
+        previews = []
+        clip = keyframes.render(keyframe_request(steps), RunContext(
+            on_preview=lambda frame, kind: previews.append(kind)))
+        state["keyframe"] = clip.frames[0]
+        assert previews.count("step") >= 1, "no step previews"
+        return {"frames": 1, "previews": previews.count("step")}
+
+    def step_cancel():
+        ctx = RunContext(on_progress=lambda fraction, message: ctx.cancel_token.cancel()
+                         if message.startswith("step 1/") else None)
+        try:
+            keyframes.render(keyframe_request(max(steps, 3)), ctx)
+        except Cancelled:
+            return {"cancelled": True}
+        raise AssertionError("the render was not stopped")
+
+    def motion_step(memory):
+        def run():
+            request = MotionRequest(identity=identity, prompt=prompt, keyframe=state["keyframe"],
+                                    first_frame=np.zeros_like(state["keyframe"]), fps=fps, seed=2,
+                                    device=device, options={"model": wan, "steps": steps,
+                                                            "guidance": 5.0, "guidance_2": 3.0,
+                                                            "dtype": "auto", "memory": memory})
+            clip = motion.render(request, RunContext())
+            assert clip.metadata["continuity"], "last_image was not used"
+            return {"frames": len(clip.frames), "memory_plan": clip.metadata["memory_plan"]}
+        return run
+
+    failures = 0
+    for name, step in (("flux2_klein_keyframe", step_keyframe), ("flux2_klein_cancel", step_cancel),
+                       ("wan22_continuity", motion_step("full")),
+                       ("wan22_offload_fp8", motion_step("offload"))):
+        started = time.perf_counter()
+        try:
+            detail, status = step(), "PASS"
+        except Exception as error:  # noqa: BLE001 - reported, counted
+            detail, status = {"error": f"{type(error).__name__}: {error}"}, "FAIL"
+            failures += 1
+        print(json.dumps({"step": name, "status": status, "device": device, "tiny": args.tiny,
+                          "seconds": round(time.perf_counter() - started, 3), **_peak(device),
+                          **detail}), flush=True)
+    print(json.dumps({"summary": True, "failures": failures}), flush=True)
+    return failures
+
+
+if __name__ == "__main__":
+    sys.exit(main())
