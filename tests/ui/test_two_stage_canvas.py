@@ -22,13 +22,13 @@ def test_the_keyframe_shows_on_its_node_and_a_motion_reroll_keeps_it(make_window
     window = make_window(tmp_path / "two_stage" / "two_stage.canvas.json")
     window.scene.select_nodes(["motion1"])
     job_id, status = run_and_wait(qtbot, window, window.act_run_here)
-    assert status == "done", window.execution.log_panel.events(job_id)
+    assert status == "done", window.log_panel.events(job_id)
     keyframe = window.run_states.get("keyframe1")
     assert keyframe.picture is not None and not keyframe.picture.isNull()  # the still, on the node
     assert keyframe.likeness > 0.6 and keyframe.likeness_passed
     assert window.scene.node_items["keyframe1"].result_image is not None
     window.document.set_param("motion1", "seed", 4242)  # the dice on the Motion node
-    assert run_and_wait(qtbot, window, window.act_run_here)[1] == "done"
-    results = window.execution.results
-    assert results[max(results)].executed == ["motion1"]
+    job_id, status = run_and_wait(qtbot, window, window.act_run_here)
+    assert status == "done"
+    assert window.run_states.runs[job_id].executed == ["motion1"]
     assert window.run_states.get("keyframe1").state == "cached"

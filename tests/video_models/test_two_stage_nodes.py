@@ -133,10 +133,10 @@ def test_on_the_farm_motion_goes_to_the_gpu_actors_and_keyframes_stay_home():
     from nodes.keyframe import Keyframe
     from nodes.motion import Motion
 
-    assert placement("Motion", Motion(), {"backend": "wan2.2-i2v"}) == GPU
-    assert placement("Motion", Motion(), {"backend": "animatic"}) == CPU
+    assert placement(Motion(), {"backend": "wan2.2-i2v"}) == GPU
+    assert placement(Motion(), {"backend": "animatic"}) == CPU
     # A keyframe writes the still a pin keeps beside the project file: it runs where that is.
-    assert placement("Keyframe", Keyframe(), {"backend": "flux2-klein"}) == LOCAL
+    assert placement(Keyframe(), {"backend": "flux2-klein"}) == LOCAL
 
 
 def test_a_deleted_kept_keyframe_renders_again_so_it_can_be_pinned(tmp_path):
