@@ -723,7 +723,8 @@ class MainWindow(QMainWindow):
                 action.setEnabled(False)
                 action.setToolTip(action.toolTip() + " — the engine is not available")
             return
-        from canvas_app.ui.execution.docks import build_run_docks, connect_run_panels, run_actions
+        from canvas_app.ui.execution.docks import (build_run_docks, build_timeline_dock,
+                                                   connect_run_panels, run_actions)
 
         panels = build_run_docks(self)
         self.preview_dock, self.log_dock, self.queue_dock = \
@@ -738,9 +739,7 @@ class MainWindow(QMainWindow):
         self.run_menu.addSeparator()
         self.run_menu.addActions([self.act_output, self.act_open_output, self.act_clear_cache])
         self.execution.set_document(self.document)
-        from canvas_app.ui.timeline_panel import attach_timeline
-
-        self.timeline = attach_timeline(self)
+        self.timeline = build_timeline_dock(self, self.run_states)
 
     def run_all(self) -> None:
         if self.execution is not None:

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMenu, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMenu, QPushButton,
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from canvas_app.ui.qimage import qimage_from_array
@@ -670,36 +670,13 @@ class TimelinePanel(QWidget):
         super().mousePressEvent(event)
 
 
-def attach_timeline(window) -> TimelinePanel:
-    """Add the timeline as a dock under the canvas of the main window; it shows
-    the selected Sequence with the clips of the window's last run."""
-    def cached_clip(node_id: str):  # the clip of the node's latest result, from the run model
-        return (window.run_states.outputs(node_id) or {}).get("clip")
-
-    panel = TimelinePanel(window.document, cached_clip)
-    dock = QDockWidget("Timeline", window)
-    dock.setObjectName("timeline")
-    # In a scroll area, so the dock never makes the window need more height.
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QScrollArea.NoFrame)
-    scroll.setWidget(panel)
-    dock.setWidget(scroll)
-    window.addDockWidget(Qt.BottomDockWidgetArea, dock)
-    log_dock = getattr(window, "log_dock", None)  # the window builds the run docks
-    if log_dock is not None:  # a tab beside the Run Log: the window needs no more height
-        window.tabifyDockWidget(log_dock, dock)
-        log_dock.raise_()
-    if getattr(window, "panels_menu", None) is not None:
-        window.panels_menu.addAction(dock.toggleViewAction())
-    # New clips after each run, export progress as it goes: both from the run model.
+def observe_runs(panel: TimelinePanel, model) -> None:
+    """The timeline follows the run model: a Sequence's export progress as it
+    goes, its shots' new clips when a run ends."""
     def run_event(job_id: int, event) -> None:
         if isinstance(event, NodeProgress):
             panel.worker_progress(job_id, event.node_id, event.fraction, event.message)
         elif isinstance(event, RunFinished):
             panel.refresh()
 
-    window.run_states.applied.connect(run_event)
-    panel.progress_message.connect(lambda text: window.statusBar().showMessage(text, 4000))
-    panel.dock = dock
-    return panel
+    model.applied.connect(run_event)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtWidgets import QDockWidget, QScrollArea
 
 from canvas_app.ui import theme
 from canvas_app.ui.execution.log_panel import LogPanel
@@ -16,6 +16,7 @@ from canvas_app.ui.execution.run_log import RunLogs
 from canvas_app.ui.execution.status import status_line
 from canvas_app.ui.execution.preview import PreviewPanel
 from canvas_app.ui.execution.queue_panel import QueuePanel
+from canvas_app.ui.timeline_panel import TimelinePanel, observe_runs
 
 
 @dataclass
@@ -57,6 +58,25 @@ def build_run_docks(window) -> RunPanels:
     for dock in (panels.preview_dock, panels.log_dock, panels.queue_dock):
         window.panels_menu.addAction(dock.toggleViewAction())
     return panels
+
+
+def build_timeline_dock(window, model) -> TimelinePanel:
+    """The Timeline under the canvas, a tab beside the Run Log (the window needs
+    no more height): the selected Sequence with the clips of the model's results."""
+    panel = TimelinePanel(window.document,
+                          lambda node_id: (model.outputs(node_id) or {}).get("clip"))
+    scroll = QScrollArea()  # so the dock never makes the window need more height
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.NoFrame)
+    scroll.setWidget(panel)
+    panel.dock = _dock(window, "Timeline", "timeline", scroll)
+    window.addDockWidget(Qt.BottomDockWidgetArea, panel.dock)
+    window.tabifyDockWidget(window.log_dock, panel.dock)
+    window.log_dock.raise_()
+    window.panels_menu.addAction(panel.dock.toggleViewAction())
+    observe_runs(panel, model)
+    panel.progress_message.connect(lambda text: window.statusBar().showMessage(text, 4000))
+    return panel
 
 
 def connect_run_panels(window, panels: RunPanels, model, controller) -> RunLogs:
