@@ -74,7 +74,7 @@ def test_wire_dropped_on_empty_canvas_offers_compatible_nodes_and_connects(windo
     drag(window, port_point(window, prompt, "prompt", True), QPoint(700, 450))
     assert window.palette.isVisible()
     offered = [window.palette.list.item(i).data(Qt.UserRole) for i in range(window.palette.list.count())]
-    assert offered == ["Generate"]  # the only type with a prompt input
+    assert offered == ["Generate", "Keyframe", "Motion"]  # the types with a prompt input
     QTest.keyClick(window.palette.search, Qt.Key_Return)
     gen = next(n for n in window.document.graph.nodes.values() if n.type_name == "Generate")
     assert window.document.graph.links == [Link(prompt, "prompt", gen.id, "prompt")]
