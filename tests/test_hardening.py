@@ -358,17 +358,42 @@ def test_hashing_a_fifo_fails_at_once():
     assert outcome, "hashing a FIFO hung"
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.1, 0.2, 0.4])
-def test_ctrl_c_while_starting_exits_cleanly(tmp_path, delay):
+# A Ctrl-C at a chosen moment of start-up, whatever the machine's speed: the child
+# sends SIGINT to itself when it first imports MODULE, then starts canvas-app as
+# `python -m canvas_app` does (or as the `canvas-app` script does, through `entry`).
+INTERRUPT_AT_IMPORT = """
+import os, runpy, signal, sys
+module, how, sys.argv = sys.argv[1], sys.argv[2], ["canvas-app", *sys.argv[3:]]
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == module:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Interrupt())
+if how == "module":
+    runpy.run_module("canvas_app", run_name="__main__", alter_sys=True)
+else:
+    from canvas_app.__main__ import entry
+    sys.exit(entry())
+"""
+
+
+@pytest.mark.parametrize("module", [
+    "argparse",  # the first import of canvas_app.cli
+    "canvas_app.cli", "canvas_app.errors",
+    "canvas_app.project",  # inside a command: its own KeyboardInterrupt handling
+    "canvas_app.engine", "numpy"])
+@pytest.mark.parametrize("how", ["module", "script"])
+def test_ctrl_c_while_starting_exits_cleanly(tmp_path, module, how):
     project = write_project(tmp_path, short_shots)
-    process = subprocess.Popen([sys.executable, "-m", "canvas_app", "run", str(project), "--out",
-                                str(tmp_path / "out")], stderr=subprocess.PIPE, text=True,
-                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    time.sleep(delay)  # the point is a signal at a given moment of start-up, not a sync
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode in (130, -signal.SIGINT), err
-    assert "Traceback" not in err
+    process = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_AT_IMPORT, module, how, "run", str(project), "--out",
+         str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert process.returncode == 130, process.stderr
+    assert "Traceback" not in process.stderr and "cancelled" in process.stderr, process.stderr
+    assert not (tmp_path / "out").exists()
 
 
 # ----------------------------------------------------------------------------- 6. outside writes
