@@ -129,6 +129,14 @@ def _open(args) -> int:
 
     if not Path(args.project).is_file():
         raise BadInput("project file not found", file=args.project)
+    if args.screenshot:
+        from canvas_app.fileio import NotRegularFile, check_replaceable
+
+        try:
+            check_replaceable(args.screenshot)
+        except NotRegularFile:
+            raise BadInput("not a regular file; the screenshot would replace it",
+                           file=args.screenshot, field="--screenshot") from None
     return launch_editor(args.project, args.screenshot, run_first=args.run_first,
                          select=args.select)
 

@@ -41,9 +41,28 @@ def open_regular(path: str | Path):
         raise
 
 
+def check_replaceable(path: str | Path) -> None:
+    """Refuse to write over anything but a regular file: renaming a new file
+    over /dev/null, a FIFO or a socket would replace the device itself (as
+    root), and a folder cannot hold the file. A path that does not exist yet is
+    fine; one that cannot be looked at is left to the write to report."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise NotRegularFile(f"not a regular file ({kind}); refusing to write over it: {path}")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -99,6 +118,7 @@ def replacing(path: str | Path, suffix: str = "") -> Iterator[Path]:
     when it fails or is cancelled. The writer creates the file, so it gets
     the usual permissions."""
     path = Path(path)
+    check_replaceable(path)
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
     temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part{suffix or path.suffix}"

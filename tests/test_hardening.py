@@ -525,3 +525,61 @@ def test_leftovers_of_killed_runs_and_saves_are_cleaned(tmp_path):
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
     save_project(Graph(), saved)
     assert not stale.exists() and saved.is_file()
+
+
+# ============================================================================= round two
+
+def special_file(path: Path) -> Path:
+    """A character device like /dev/null where root may make one (as root the
+    atomic rename once replaced /dev/null itself), else a FIFO: either must
+    survive every write the program makes."""
+    try:
+        os.mknod(path, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, OSError):
+        os.mkfifo(path)
+    return path
+
+
+def still_special(path: Path) -> bool:
+    import stat
+
+    return not stat.S_ISREG(os.lstat(path).st_mode)
+
+
+# ----------------------------------------------------------------------------- 2. devices as outputs
+
+def test_an_identity_is_never_written_over_a_device(tmp_path):
+    target = special_file(tmp_path / "n")
+    code, err = cli("identity", "create", "T", ASTRONAUT, "-o", target)
+    assert code == 2 and "not a regular file" in err and str(target) in err, err
+    assert still_special(target)
+
+
+def test_a_project_is_never_saved_over_a_device(tmp_path):
+    from canvas_app.fileio import NotRegularFile
+    from canvas_app.project import load_project
+    from canvas_app.project.io import save_project
+
+    graph, _ = load_project(write_project(tmp_path))
+    target = special_file(tmp_path / "saved.canvas.json")
+    with pytest.raises(NotRegularFile):
+        save_project(graph, target)
+    assert still_special(target)
+
+
+def test_an_export_is_never_published_over_a_device(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    target = special_file(out / "spokesperson.mp4")
+    code, err = cli("run", write_project(tmp_path, short_shots), "--out", out, "--quiet")
+    assert code == 2 and "not a regular file" in err and "spokesperson.mp4" in err, err
+    assert "Traceback" not in err
+    assert still_special(target)
+
+
+def test_a_screenshot_is_never_written_over_a_device(tmp_path):
+    target = special_file(tmp_path / "shot.png")
+    code, err = cli("open", write_project(tmp_path), "--screenshot", target,
+                    env={"QT_QPA_PLATFORM": "offscreen"})
+    assert code == 2 and "not a regular file" in err, err
+    assert still_special(target)

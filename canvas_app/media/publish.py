@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from canvas_app.errors import BadInput
-from canvas_app.fileio import atomic_write_text, file_stamp
+from canvas_app.fileio import NotRegularFile, atomic_write_text, check_replaceable, file_stamp
 
 STAGING_PREFIX = ".export-"
 PUBLISHING_PREFIX = ".publish-"
@@ -124,6 +124,13 @@ def publish(staging: Path, out_dir: Path, name: str) -> list[Path]:
     # files leave the folder one by one and it no longer lists them all.
     new_files = sorted(path.relative_to(staging).as_posix() for path in Path(staging).rglob("*")
                        if path.is_file())
+    for relative in new_files:  # a device or FIFO where a file goes: refused before the commit
+        target = _inside(out_dir, relative)
+        try:
+            check_replaceable(target) if target is not None else None
+        except NotRegularFile:
+            raise BadInput("not a regular file; the export would replace it",
+                           file=str(target), field="--out") from None
     atomic_write_text(Path(staging) / PLAN_FILE, json.dumps(
         {"old": _previous_files(out_dir, name), "new": new_files}))
     publishing = out_dir / f"{PUBLISHING_PREFIX}{os.getpid()}-{name}"

@@ -127,15 +127,20 @@ def save_screenshot(window, path: str) -> int:
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
     window.view.minimap._render()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    ok = window.grab().save(str(path), "PNG")
+    from canvas_app.fileio import replacing
+
+    try:
+        with replacing(path, ".png") as temp:  # atomic, and never over a device or FIFO
+            ok = window.grab().save(str(temp), "PNG")
+            if not ok:
+                raise OSError("Qt could not write the PNG")
+    except OSError as error:
+        ok = False
+        print(f"canvas-app: file {path}: {error.strerror or error}", file=sys.stderr)
     window.autosaver.discard()
     if window.execution is not None:
         window.execution.shutdown()
-    if not ok:
-        print(f"canvas-app: could not write {path}", file=sys.stderr)
-        return 1
-    return 0
+    return 0 if ok else 1
 
 
 def _quiet_offscreen_warnings() -> None:
