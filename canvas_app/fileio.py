@@ -23,6 +23,24 @@ class NotRegularFile(OSError):
     """A FIFO, a device, a folder: reading it could block forever or never end."""
 
 
+def local_path_problem(path: str | Path) -> str | None:
+    """Why a local path given as a file or folder (a model, a LoRA, an adapter)
+    cannot be read, found without opening it; None when it is a regular file, a
+    folder or does not exist (the caller decides what a missing one means)."""
+    import errno
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return "the path is too long" if error.errno == errno.ENAMETOOLONG else None
+    except ValueError:  # a NUL character
+        return "the path holds a NUL character"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return "not a regular file or folder (a FIFO, device or socket would never finish reading)"
+
+
 def open_regular(path: str | Path):
     """Open a file for reading in binary mode, refusing anything but a regular
     file without blocking (a FIFO with no writer would otherwise hang here)."""

@@ -583,3 +583,41 @@ def test_a_screenshot_is_never_written_over_a_device(tmp_path):
                     env={"QT_QPA_PLATFORM": "offscreen"})
     assert code == 2 and "not a regular file" in err, err
     assert still_special(target)
+
+
+# ----------------------------------------------------------------------------- 9. FIFOs as LoRA / FaceID
+
+def answers_within(seconds: float, call) -> list:
+    """[outcome] of call() in a thread, [] if it hung (the thread is left behind)."""
+    outcome: list = []
+
+    def target():
+        try:
+            outcome.append(call())
+        except BaseException as error:  # noqa: BLE001 - the outcome is what is checked
+            outcome.append(error)
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout=seconds)
+    return outcome
+
+
+@pytest.mark.parametrize("field", ["loras", "faceid_adapter", "image_encoder"])
+def test_a_fifo_as_lora_or_adapter_is_refused_at_once(tmp_path, field):
+    from canvas_app.errors import BadInput
+    from canvas_app.generation.model_manager import resolve_source
+
+    fifo = tmp_path / "weights.safetensors"
+    os.mkfifo(fifo)
+    outcome = answers_within(20, lambda: resolve_source(str(fifo), field=field))
+    assert outcome, "resolving a FIFO hung"
+    assert isinstance(outcome[0], BadInput) and "not a regular file" in str(outcome[0])
+    assert field in str(outcome[0]) or outcome[0].field == field
+
+
+def test_a_100000_character_lora_path_is_a_clear_error():
+    from canvas_app.errors import BadInput
+    from canvas_app.generation.model_manager import resolve_source
+
+    with pytest.raises(BadInput, match="too long"):
+        resolve_source("/" + "a" * 100_000 + ".safetensors", field="loras")

@@ -186,7 +186,7 @@ def load_adapter_state_dict(source: Source, field_name: str, prefer: tuple[str, 
     IP-Adapter file (or the matching file in a folder)."""
     path = source.path
     if path.is_dir():
-        candidates = [p for p in sorted(path.iterdir()) if p.suffix in (".safetensors", ".bin")]
+        candidates = [p for p in sorted(path.iterdir()) if p.suffix in (".safetensors", ".bin") and p.is_file()]
         preferred = [p for p in candidates if any(word in p.name.lower() for word in prefer)]
         if not (preferred or candidates):
             raise BadInput(f"no .safetensors or .bin adapter weights in {path}", field=field_name)
