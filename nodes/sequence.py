@@ -226,6 +226,9 @@ class Sequence(NodeType):
                            f"{count / clip.fps:.2f} s long)", node=node, field="trims")
         return first, last
 
+    def output_name(self, params):
+        return safe_name(str(params.get("name", "")))
+
     def cache_key_extra(self, params, ctx):
         return str(Path(ctx.output_dir).resolve()) if ctx.output_dir else ""
 

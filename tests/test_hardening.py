@@ -621,3 +621,35 @@ def test_a_100000_character_lora_path_is_a_clear_error():
 
     with pytest.raises(BadInput, match="too long"):
         resolve_source("/" + "a" * 100_000 + ".safetensors", field="loras")
+
+
+# ----------------------------------------------------------------------------- 3. cut name clashes
+
+def second_cut(name):
+    def mutate(project):
+        short_shots(project)
+        first = node(project, "sequence1")
+        project["nodes"].append({**json.loads(json.dumps(first)), "id": "sequence2",
+                                 "title": "Second cut", "position": [0, 900],
+                                 "params": {**first["params"], "name": name}})
+        project["links"] += [{**link, "dst": "sequence2"} for link in project["links"]
+                             if link["dst"] == "sequence1"]
+    return mutate
+
+
+@pytest.mark.parametrize("name", ["spokesperson!", "spokesperson"])
+def test_two_cuts_with_the_same_file_name_are_refused(tmp_path, name):
+    project = write_project(tmp_path, second_cut(name))
+    code, err = cli("validate", project)
+    assert code == 2 and "sequence" in err.lower() and "name" in err and "replace" in err, err
+    code, err = cli("run", project, "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and "replace" in err and "Traceback" not in err, err
+    assert not (tmp_path / "out" / "spokesperson.mp4").exists()
+
+
+def test_two_cuts_with_different_file_names_both_export(tmp_path):
+    project = write_project(tmp_path, second_cut("second"))
+    code, err = cli("run", project, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "out" / "spokesperson.mp4").is_file()
+    assert (tmp_path / "out" / "second.mp4").is_file()

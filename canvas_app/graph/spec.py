@@ -282,6 +282,11 @@ class NodeType:
                         problems.append((param.name, f"{entry['path']}: {problem}"))
         return problems
 
+    def output_name(self, params: dict[str, Any]) -> str | None:
+        """The base name of the files this node writes into the output folder,
+        or None: two nodes with the same one would overwrite each other."""
+        return None
+
     def key_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """The params the result depends on (all, unless a node knows better)."""
         return params
