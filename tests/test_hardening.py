@@ -653,3 +653,30 @@ def test_two_cuts_with_different_file_names_both_export(tmp_path):
     assert code == 0, err
     assert (tmp_path / "out" / "spokesperson.mp4").is_file()
     assert (tmp_path / "out" / "second.mp4").is_file()
+
+
+# ----------------------------------------------------------------------------- 10. tiny cut fps
+
+def cut_fps(fps):
+    def mutate(project):
+        short_shots(project)
+        node(project, "sequence1")["params"]["fps"] = fps
+    return mutate
+
+
+@pytest.mark.parametrize("fps", [1e-300, 5e-324, 0.0001])
+def test_a_tiny_cut_fps_is_refused_before_anything_runs(tmp_path, fps):
+    project = write_project(tmp_path, cut_fps(fps))
+    for command in (["validate", project], ["run", project, "--out", tmp_path / "out", "--quiet"]):
+        code, err = cli(*command, env={"CANVAS_APP_MAX_SHOT_MB": "8000"})  # any machine's size
+        assert code == 2 and "sequence1" in err and "fps" in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_cut_s_sound_counts_in_the_memory_budget(tmp_path):
+    project = write_project(tmp_path, cut_fps(0.001))  # 3 frames of 1000 s: 3.4 GB of sound
+    code, err = cli("validate", project, env={"CANVAS_APP_MAX_SHOT_MB": "1000"})
+    assert code == 2 and "sound" in err and "fps" in err, err
+    code, err = cli("validate", write_project(tmp_path, cut_fps(12.0), name="sane"),
+                    env={"CANVAS_APP_MAX_SHOT_MB": "1000"})
+    assert code == 0, err
