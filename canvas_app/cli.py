@@ -22,6 +22,8 @@ from pathlib import Path
 from canvas_app.errors import BadInput, CanvasError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+TRUST_HELP = ("for an exported PNG or video: let its graph read the files it names outside the "
+              "folder it was exported to (refused otherwise: the file may come from anyone)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --screenshot: run the graph and wait before rendering")
     open_cmd.add_argument("--select", metavar="NODE_ID",
                           help="with --screenshot: select this node (its preview is shown)")
+    open_cmd.add_argument("--trust-paths", action="store_true", help=TRUST_HELP)
     open_cmd.set_defaults(handler=_open)
 
     run = commands.add_parser("run", help="run a project without the editor")
@@ -65,10 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--farm", metavar="ADDRESS",
                      help="render shots in parallel on a Ray cluster: ray (start one on this "
                           "machine), auto, or ray://HOST:PORT (needs the [farm] extra)")
+    run.add_argument("--trust-paths", action="store_true", help=TRUST_HELP)
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check a project without running it")
     validate.add_argument("project")
+    validate.add_argument("--trust-paths", action="store_true", help=TRUST_HELP)
     validate.set_defaults(handler=_validate)
 
     nodes = commands.add_parser("nodes", help="list node types, their ports and params")
@@ -137,15 +142,18 @@ def _open(args) -> int:
         except NotRegularFile:
             raise BadInput("not a regular file; the screenshot would replace it",
                            file=args.screenshot, field="--screenshot") from None
+        from canvas_app.project import load_project
+
+        load_project(args.project)  # not a project at all: exit 2 here, not a dialog offscreen
     return launch_editor(args.project, args.screenshot, run_first=args.run_first,
-                         select=args.select)
+                         select=args.select, trust_paths=args.trust_paths)
 
 
-def _load_checked(path: str):
+def _load_checked(path: str, trust_paths: bool = False):
     """Load a project; any error-level issue is bad input (exit 2)."""
     from canvas_app.project import load_project
 
-    graph, issues = load_project(path)
+    graph, issues = load_project(path, trust_paths=trust_paths)
     errors = [issue for issue in issues if issue.severity == "error"]
     for issue in issues:
         if issue is not (errors[0] if errors else None):
@@ -159,7 +167,7 @@ def _load_checked(path: str):
 def _validate(args) -> int:
     from canvas_app.engine import check_runnable, plan
 
-    graph = _load_checked(args.project)
+    graph = _load_checked(args.project, args.trust_paths)
     problems = check_runnable(graph, plan(graph))
     for problem in problems:
         node = graph.nodes[problem.node_id]
@@ -201,7 +209,7 @@ def _run(args) -> int:
         import os
 
         os.environ["CANVAS_APP_MODELS"] = str(Path(args.models_dir).resolve())
-    graph = _load_checked(args.project)
+    graph = _load_checked(args.project, args.trust_paths)
     apply_overrides(graph, args.backend, args.device, args.seed)
     if args.export is not None:
         from canvas_app.media.exports.options import apply_exports, parse_exports

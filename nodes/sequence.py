@@ -127,7 +127,7 @@ class Sequence(NodeType):
 
             audio = load_audio(params["audio"], plan.total_frames / fps,
                                fade=params.get("audio_fade", 1.0), node=node, field="audio")
-        provenance = {KEY: graph_json(ctx.graph)} if ctx.graph is not None else {}
+        provenance = {KEY: graph_json(ctx.graph, ctx.output_dir)} if ctx.graph is not None else {}
 
         video_passes = 1 + len(chosen & set(VIDEO_FORMATS))
         frames_total = sum(shot.source_frames for shot in planned) if "frames" in chosen else 0

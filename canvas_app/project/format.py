@@ -110,6 +110,29 @@ def _map_paths(spec: NodeSpec, params: dict[str, Any], convert) -> dict[str, Any
     return mapped
 
 
+def map_node_paths(spec: NodeSpec, params: dict[str, Any], convert) -> dict[str, Any]:
+    """A copy of `params` with each file path replaced by convert(field, path);
+    a file param converted to None becomes "", an image converted to None is
+    dropped from its list."""
+    mapped = dict(params)
+    for param in spec.params:
+        value = mapped.get(param.name)
+        if param.kind == "file" and isinstance(value, str):
+            converted = convert(param.name, value)
+            mapped[param.name] = "" if converted is None else converted
+        elif param.kind == "images" and isinstance(value, list):
+            entries = []
+            for entry in value:
+                if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                    converted = convert(param.name, entry["path"])
+                    if converted is None:
+                        continue
+                    entry = {**entry, "path": converted}
+                entries.append(entry)
+            mapped[param.name] = entries
+    return mapped
+
+
 # -- writing ---------------------------------------------------------------------------
 def node_to_dict(node: Node, base_dir: Path | None) -> dict[str, Any]:
     if node.is_placeholder:

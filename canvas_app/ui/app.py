@@ -24,7 +24,7 @@ def create_app():
 
 
 def create_window(project: str | Path | None = None, *, offer_recovery: bool = True,
-                  open_last: bool = False, registry=None):
+                  open_last: bool = False, registry=None, trust_paths: bool | None = None):
     from canvas_app.ui import settings
     from canvas_app.ui.main_window import MainWindow
 
@@ -32,7 +32,7 @@ def create_window(project: str | Path | None = None, *, offer_recovery: bool = T
     window = MainWindow(registry)
     recovered = window.offer_recovery(project) if offer_recovery else False
     if project is not None and not recovered:
-        window.open_path(project, ask=False)
+        window.open_path(project, ask=False, trust_paths=trust_paths)
     elif project is not None:
         from canvas_app.ui import settings as _settings
 
@@ -45,7 +45,8 @@ def create_window(project: str | Path | None = None, *, offer_recovery: bool = T
 
 
 def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000), *,
-                  run_first: bool = False, select: str | None = None) -> int:
+                  run_first: bool = False, select: str | None = None,
+                  trust_paths: bool = False) -> int:
     """Open the editor (on `project`, or the last project when None) and run
     until it closes. With `screenshot`, render the window offscreen to that
     PNG and return 0 without entering the event loop."""
@@ -66,7 +67,10 @@ def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)
     if project is not None and not Path(project).exists():
         print(f"canvas-app: project not found: {project}", file=sys.stderr)
         return 2
-    window = create_window(project, offer_recovery=not screenshot, open_last=project is None)
+    # A screenshot never asks (no one would answer): an exported graph reads outside
+    # its folder only with --trust-paths. The editor asks when it names such files.
+    window = create_window(project, offer_recovery=not screenshot, open_last=project is None,
+                           trust_paths=trust_paths or (False if screenshot else None))
     window.resize(*size)
     window.show()
     if screenshot:
