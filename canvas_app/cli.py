@@ -142,8 +142,12 @@ def _open(args) -> int:
         except NotRegularFile:
             raise BadInput("not a regular file; the screenshot would replace it",
                            file=args.screenshot, field="--screenshot") from None
+        from canvas_app.media.publish import check_writable
         from canvas_app.project import load_project
 
+        folder = Path(args.screenshot).parent
+        if folder.is_dir():
+            check_writable(folder)
         load_project(args.project)  # not a project at all: exit 2 here, not a dialog offscreen
     return launch_editor(args.project, args.screenshot, run_first=args.run_first,
                          select=args.select, trust_paths=args.trust_paths)
@@ -250,7 +254,11 @@ def _run(args) -> int:
         if created_out_dir and not any(out_dir.iterdir()):
             out_dir.rmdir()  # nothing was exported: leave no trace
     if result.status != "cancelled" and out_dir.exists():
-        console.write_log(out_dir)
+        try:
+            console.write_log(out_dir)
+        except OSError as error:  # the outputs are written; the log is not worth exit 1
+            print(f"canvas-app: file {out_dir / 'run.json'}: not written "
+                  f"({error.strerror or error})", file=sys.stderr)
 
     if result.status == "cancelled":
         print("canvas-app: cancelled; partial outputs removed", file=sys.stderr)
@@ -277,7 +285,7 @@ def prepare_output_folder(out_dir: Path, project: Path, default: bool) -> None:
     ./output/<project>, passes through) a symbolic link; finish or remove what
     a killed run left there, and a killed save beside the project."""
     from canvas_app.fileio import remove_stale_temp_files
-    from canvas_app.media.publish import check_output_folder, recover
+    from canvas_app.media.publish import check_output_folder, check_writable, recover
 
     for folder in ([out_dir.parent, out_dir] if default else [out_dir]):
         if folder.is_symlink():
@@ -289,6 +297,9 @@ def prepare_output_folder(out_dir: Path, project: Path, default: bool) -> None:
     except OSError as error:
         raise BadInput(f"cannot use it as the output folder ({error.strerror or error})",
                        file=str(out_dir), field="--out") from None
+    for folder in (out_dir, out_dir / "shots"):  # read-only: refused before anything renders
+        if folder.is_dir():
+            check_writable(folder)
     recover(out_dir)
     remove_stale_temp_files(project)
 

@@ -680,3 +680,208 @@ def test_the_cut_s_sound_counts_in_the_memory_budget(tmp_path):
     code, err = cli("validate", write_project(tmp_path, cut_fps(12.0), name="sane"),
                     env={"CANVAS_APP_MAX_SHOT_MB": "1000"})
     assert code == 0, err
+
+
+# ----------------------------------------------------------------------------- 6. provenance files
+
+def graph_text(mutate=lambda project: None) -> str:
+    project = json.loads(write_project(Path(__import__("tempfile").mkdtemp()), short_shots)
+                         .read_text())
+    mutate(project)
+    return json.dumps(project)
+
+
+def png_with_chunk(path: Path, kind: bytes, key: str, text: bytes, compress=False) -> Path:
+    """A 4x4 PNG with one text chunk written by hand (Pillow refuses what is tried here)."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(path)
+    data = path.read_bytes()
+    body = key.encode("latin-1") + b"\0"
+    if kind == b"zTXt":
+        body += b"\0" + zlib.compress(text)
+    elif kind == b"iTXt":
+        body += (b"\1\0" if compress else b"\0\0") + b"\0\0" + (zlib.compress(text) if compress
+                                                               else text)
+    else:
+        body += text
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    path.write_bytes(data[:33] + chunk + data[33:])  # after the signature and IHDR
+    return path
+
+
+def mp4_with_tags(path: Path, tags: dict[str, str]) -> Path:
+    from canvas_app.media.exports.encode import encode_video
+
+    encode_video([np.zeros((16, 16, 3), np.uint8)] * 2, 2.0, path, metadata=tags)
+    return path
+
+
+def nested_json(depth: int) -> str:
+    return '{"format_version": 1, "nodes": [], "metadata": ' + "[" * depth + "]" * depth + "}"
+
+
+def provenance_cases(folder: Path) -> dict[str, Path]:
+    from canvas_app.media.exports.provenance import KEY
+
+    deep = nested_json(5000)
+    padded = graph_text(lambda p: p["metadata"].update(padding="x" * (2 << 20)))
+    return {
+        "deep png": png_with_chunk(folder / "deep.png", b"tEXt", KEY, deep.encode()),
+        "deep mp4": mp4_with_tags(folder / "deep.mp4", {KEY: deep}),
+        "huge tEXt": png_with_chunk(folder / "huge.png", b"tEXt", KEY, b"{" * (17 << 20)),
+        "zip bomb": png_with_chunk(folder / "bomb.png", b"zTXt", KEY, b" " * (40 << 20)),
+        "2 MB graph in zTXt": png_with_chunk(folder / "big.png", b"zTXt", KEY, padded.encode()),
+        "bad utf-8 iTXt": png_with_chunk(folder / "utf.png", b"iTXt", KEY, b"{\xff\xfe}"),
+        "no graph": png_with_chunk(folder / "plain.png", b"tEXt", "Software", b"GIMP"),
+        "bad utf-8 tag": mp4_with_tags(folder / "tag.mp4", {KEY: graph_text(),
+                                                            "comment": "\u00e9" * 8}),
+    }
+
+
+@pytest.fixture(scope="module")
+def provenance_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("provenance")
+    cases = provenance_cases(folder)
+    data = cases["bad utf-8 tag"].read_bytes()  # the comment's UTF-8 made invalid, same length
+    cases["bad utf-8 tag"].write_bytes(data.replace("\u00e9".encode() * 8, b"\xff\xfe" * 8))
+    return cases
+
+
+OPENS = {"2 MB graph in zTXt", "bad utf-8 tag"}
+
+
+@pytest.mark.parametrize("case", ["deep png", "deep mp4", "huge tEXt", "zip bomb",
+                                  "2 MB graph in zTXt", "bad utf-8 iTXt", "no graph",
+                                  "bad utf-8 tag"])
+def test_hostile_provenance_files_answer_cleanly(provenance_files, tmp_path, case):
+    path = provenance_files[case]
+    expected = 0 if case in OPENS else 2
+    for command in (["validate", "--trust-paths", path], ["doctor", path]):
+        code, err = cli(*command, timeout=120)
+        assert "Traceback" not in err, (case, err)
+        assert code == (expected if command[0] == "validate" else code), (case, err)
+        if expected == 2:
+            assert code == 2 and str(path) in err, (case, err)
+    code, err = cli("open", path, "--screenshot", tmp_path / "shot.png", "--trust-paths",
+                    timeout=120, env={"QT_QPA_PLATFORM": "offscreen"})
+    assert code == expected and "Traceback" not in err, (case, err)
+
+
+def test_an_exported_graph_reads_nothing_outside_its_folder_unless_trusted(tmp_path):
+    from canvas_app.media.exports.provenance import KEY
+    from canvas_app.project import load_project
+
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(ASTRONAUT.read_bytes())
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "inside.jpg").symlink_to(secret)
+
+    def hostile(project):
+        node(project, "reference1")["params"]["images"] = [
+            {"path": "/etc/passwd", "role": "face"}, {"path": "../secret.jpg", "role": "face"},
+            {"path": "inside.jpg", "role": "face"}]
+    png = png_with_chunk(folder / "shot.png", b"tEXt", KEY, graph_text(hostile).encode())
+    graph, issues = load_project(png)
+    assert graph.nodes["reference1"].params["images"] == []
+    outside = [issue for issue in issues if "outside" in issue.message]
+    assert len(outside) >= 3 and all(issue.severity == "error" for issue in outside)
+    code, err = cli("validate", png)
+    assert code == 2 and "/etc/passwd" in err and "--trust-paths" in err, err
+    trusted, _ = load_project(png, trust_paths=True)
+    assert len(trusted.nodes["reference1"].params["images"]) == 3
+
+
+def test_an_exported_graph_opens_from_a_moved_folder(tmp_path):
+    """The graph stores paths relative to the output folder: the project and its
+    output moved together still resolve them (after the user agrees)."""
+    import shutil
+
+    first = tmp_path / "first"
+    first.mkdir()
+    project = write_project(first, short_shots, name="spokesperson")
+    for sub in ("refs", "audio"):
+        shutil.copytree(EXAMPLE.parent / sub, first / sub)
+    text = project.read_text().replace(str(EXAMPLE.parent) + "/", "")
+    project.write_text(text)
+    assert main(["run", str(project), "--out", str(first / "out"), "--quiet"]) == 0
+    moved = tmp_path / "elsewhere" / "moved"
+    shutil.move(first, moved)
+    for media in ("out/spokesperson.mp4", "out/shots/spokesperson_01_Shot_1_-_hello.png"):
+        code, err = cli("validate", "--trust-paths", moved / media)
+        assert code == 0, err
+        code, err = cli("validate", moved / media)
+        assert code == 2 and "outside" in err, err
+
+
+# ----------------------------------------------------------------------------- 7. read-only outputs
+
+@pytest.fixture
+def read_only(tmp_path):
+    """make(folder): a folder nothing can be written into, even by root (chattr +i
+    where root runs the tests, mode 555 otherwise); undone after the test."""
+    made = []
+
+    def make(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+                pytest.skip("running as root where chattr +i is not available")
+        else:
+            folder.chmod(0o555)
+        made.append(folder)
+        return folder
+    yield make
+    for folder in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+        folder.chmod(0o755)
+
+
+def test_a_read_only_output_folder_is_bad_input(tmp_path, read_only):
+    out = read_only(tmp_path / "out")
+    project = write_project(tmp_path, short_shots)
+    cases = [("run", project, "--out", out, "--quiet"),
+             ("identity", "create", "T", ASTRONAUT, "-o", out / "t.safetensors"),
+             ("open", project, "--screenshot", out / "shot.png")]
+    for command in cases:
+        code, err = cli(*command, env={"QT_QPA_PLATFORM": "offscreen"})
+        assert code == 2 and "Traceback" not in err and str(out) in err, (command, err)
+
+
+def test_an_immutable_shots_folder_leaves_nothing_behind(tmp_path, read_only):
+    out = tmp_path / "out"
+    read_only(out / "shots")
+    code, err = cli("run", write_project(tmp_path, short_shots), "--out", out, "--quiet")
+    assert code == 2 and "shots" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["shots"]
+
+
+def test_a_stale_manifest_temp_file_is_removed(tmp_path):
+    from canvas_app.media.publish import recover
+
+    stale = tmp_path / "..spokesperson.export.json.k2j3.tmp"
+    stale.write_text("{half")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    fresh = tmp_path / "..spokesperson.export.json.z9y8.tmp"  # a publish writing right now
+    fresh.write_text("{half")
+    recover(tmp_path)
+    assert not stale.exists() and fresh.exists()
+
+
+def test_the_editor_writes_no_run_log_through_a_symlinked_output_folder(tmp_path):
+    from canvas_app.ui.execution.run_log import RunLogs
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "cut").mkdir(parents=True)
+    (tmp_path / "output").symlink_to(elsewhere, target_is_directory=True)
+    logs = RunLogs()
+    logs.record(1, {"event": "run_started", "plan": []})
+    logs.write(1, [], "failed", tmp_path / "output" / "cut", title=str)
+    logs.record(2, {"event": "run_started", "plan": []})
+    logs.write(2, [], "failed", tmp_path / "output", title=str)
+    assert not any(elsewhere.rglob("run.*"))
