@@ -121,6 +121,16 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:  # e.g. `canvas-app nodes | head`
         sys.stderr.close()
         return EXIT_OK
+    except OSError as error:
+        import errno
+
+        if error.errno not in (errno.ENAMETOOLONG, errno.ELOOP):
+            raise
+        # A path no file can have, wherever a command met it: the user's to change.
+        name = str(error.filename or "")
+        shown = name if len(name) <= 200 else name[:200] + "..."
+        print(f"canvas-app: file {shown}: {error.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 def _doctor(args) -> int:

@@ -217,6 +217,10 @@ def graph_from_dict(data: Any, registry: NodeRegistry, base_dir: Path | None,
             issues.append(LoadIssue("warning", f"backdrop {index + 1} is malformed and was dropped",
                                     file=source, field="backdrops"))
     metadata = data.get("metadata", {})
+    if isinstance(metadata, dict) and _too_deep(metadata):
+        issues.append(LoadIssue("warning", "metadata nested far too deep; dropped", file=source,
+                                field="metadata"))
+        metadata = {}
     graph.metadata = metadata if isinstance(metadata, dict) else {}
     return graph, issues
 
@@ -241,6 +245,10 @@ def _node_from_dict(raw: Any, index: int, registry: NodeRegistry, base_dir: Path
         title = printable
     position = _position(raw.get("position"))
     node_class = registry.get(type_name)
+    if node_class is None and _too_deep(raw):  # kept as written, it would be copied recursively
+        issues.append(LoadIssue("error", f"unknown node type {type_name!r} nested far too deep; "
+                                "dropped", node=node_id, file=source))
+        return None
     if node_class is None:
         issues.append(LoadIssue("warning", f"unknown node type {type_name!r}: kept as a placeholder "
                                 "(it is saved back unchanged but cannot run)", node=node_id, file=source))
