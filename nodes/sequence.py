@@ -226,6 +226,15 @@ class Sequence(NodeType):
                            f"{count / clip.fps:.2f} s long)", node=node, field="trims")
         return first, last
 
+    def check_inputs(self, params):
+        """The sound must decode before the run starts, so that validate refuses it too."""
+        from canvas_app.media.exports.audio import audio_problem
+
+        problems = super().check_inputs(params)
+        audio = params.get("audio")
+        problem = audio_problem(audio) if audio and Path(audio).is_file() else None
+        return problems + ([("audio", f"{audio}: {problem}")] if problem else [])
+
     def output_name(self, params):
         return safe_name(str(params.get("name", "")))
 

@@ -885,3 +885,51 @@ def test_the_editor_writes_no_run_log_through_a_symlinked_output_folder(tmp_path
     logs.record(2, {"event": "run_started", "plan": []})
     logs.write(2, [], "failed", tmp_path / "output", title=str)
     assert not any(elsewhere.rglob("run.*"))
+
+
+# ----------------------------------------------------------------------------- 8. bad sound files
+
+def float_wav(path: Path, samples) -> Path:
+    import struct
+
+    raw = np.asarray(samples, np.float32).tobytes()
+    path.write_bytes(b"RIFF" + struct.pack("<I", 36 + len(raw)) + b"WAVEfmt "
+                     + struct.pack("<IHHIIHH", 16, 3, 1, 48000, 48000 * 4, 4, 32)
+                     + b"data" + struct.pack("<I", len(raw)) + raw)
+    return path
+
+
+def bad_sounds(folder: Path) -> dict[str, Path]:
+    from PIL import Image
+
+    good = float_wav(folder / "good.wav", np.zeros(48000))
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "text.mp3").write_text("not a sound")
+    (folder / "truncated.wav").write_bytes(good.read_bytes()[:30])
+    (folder / "noise.ogg").write_bytes(np.random.default_rng(1).bytes(5000))
+    Image.new("RGB", (4, 4)).save(folder / "image.png")
+    (folder / "image.png").rename(folder / "image.wav")
+    mp4_with_tags(folder / "silent_video.mp4", {})
+    return {"nan": float_wav(folder / "nan.wav", np.full(48000, np.nan)),
+            "inf": float_wav(folder / "inf.wav", np.full(48000, np.inf)),
+            **{name: folder / name for name in ("empty.wav", "text.mp3", "truncated.wav",
+                                                "noise.ogg", "image.wav", "silent_video.mp4")}}
+
+
+@pytest.mark.parametrize("case", ["nan", "inf", "empty.wav", "text.mp3", "truncated.wav",
+                                  "noise.ogg", "image.wav", "silent_video.mp4"])
+def test_bad_sound_files_are_refused_by_validate_naming_the_file(tmp_path, case):
+    sound = bad_sounds(tmp_path)[case]
+    project = write_project(tmp_path, set_param("sequence1", "audio", str(sound)))
+    code, err = cli("validate", project)
+    assert code == 2 and str(sound) in err and "audio" in err and "Traceback" not in err, err
+
+
+def test_a_nan_sound_is_a_clear_error_when_the_run_loads_it(tmp_path):
+    from canvas_app.errors import BadInput
+    from canvas_app.media.exports.audio import load_audio
+
+    sound = float_wav(tmp_path / "nan.wav", np.concatenate([np.zeros(96000), [np.nan] * 10]))
+    with pytest.raises(BadInput, match="NaN") as raised:
+        load_audio(sound, 3.0, node="cut", field="audio")
+    assert str(sound) in str(raised.value)
