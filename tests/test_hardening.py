@@ -933,3 +933,14 @@ def test_a_nan_sound_is_a_clear_error_when_the_run_loads_it(tmp_path):
     with pytest.raises(BadInput, match="NaN") as raised:
         load_audio(sound, 3.0, node="cut", field="audio")
     assert str(sound) in str(raised.value)
+
+
+def test_open_run_first_says_why_the_run_failed(tmp_path):
+    def bad_trim(project):
+        short_shots(project)
+        node(project, "sequence1")["params"]["trims"] = [{"in": 5.0, "out": None}]
+    project = write_project(tmp_path, bad_trim)
+    code, err = cli("open", project, "--run-first", "--screenshot", tmp_path / "shot.png",
+                    timeout=300, env={"QT_QPA_PLATFORM": "offscreen", "CANVAS_APP_ENGINE": "thread",
+                                      "CANVAS_APP_NO_DISK_CACHE": "1"})
+    assert code == 1 and "trim 1 leaves no frames" in err, err

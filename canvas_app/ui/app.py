@@ -112,13 +112,20 @@ def run_and_wait(window, timeout_s: float = 600.0) -> bool:
     from PySide6.QtCore import QCoreApplication, QEventLoop
 
     if window.execution is None:
+        print("canvas-app: this editor cannot run graphs", file=sys.stderr)
         return False
     finished: list[str] = []
+    said: list[str] = []  # the status bar's lines: the last one says why a run failed
     window.execution.job_finished.connect(lambda _job, status: finished.append(status))
+    window.execution.status_message.connect(lambda text, *_: said.append(text))
     window.execution.run()
     deadline = time.monotonic() + timeout_s
     while not finished and time.monotonic() < deadline:
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
+    if finished != ["done"]:
+        why = said[-1] if said else f"the run did not finish within {timeout_s:.0f} s" \
+            if not finished else f"the run {finished[0]}"
+        print(f"canvas-app: {why}", file=sys.stderr)
     return finished == ["done"]
 
 

@@ -283,8 +283,9 @@ def load_lora(pipe: Any, state: dict, adapter_name: str, dtype: Any, *, field_na
              for key, value in state.items()}
     try:
         pipe.load_lora_weights(state, adapter_name=adapter_name)
-    except (ValueError, KeyError, RuntimeError) as error:
-        raise BadInput(f"cannot load LoRA {adapter_name!r}: {error}", field=field_name) from None
+    except (ValueError, KeyError, RuntimeError, IndexError, TypeError) as error:  # wrong keys
+        raise BadInput(f"cannot load LoRA {adapter_name!r} ({error.__class__.__name__}: {error}); "
+                       "is it a LoRA for this model?", field=field_name) from None
 
 
 class Loader:
@@ -332,6 +333,10 @@ class Loader:
         except CanvasError:
             raise
         except (OSError, ValueError, EnvironmentError) as error:
+            if model.is_file and model.path.suffix.lower() != ".safetensors":  # a pickle
+                raise BadInput(f"cannot load {model.path.name}: {error}. Checkpoints other than "
+                               ".safetensors are read as weights only, never unpickled; convert "
+                               "it to .safetensors", field="model") from None
             if model.is_file and "model_config" not in sources:
                 raise BadInput(f"cannot load single-file checkpoint {model.path.name}: {error}. Set model_config "
                                "to a diffusers folder (or hub id) of the same architecture.",
