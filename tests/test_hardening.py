@@ -944,3 +944,72 @@ def test_open_run_first_says_why_the_run_failed(tmp_path):
                     timeout=300, env={"QT_QPA_PLATFORM": "offscreen", "CANVAS_APP_ENGINE": "thread",
                                       "CANVAS_APP_NO_DISK_CACHE": "1"})
     assert code == 1 and "trim 1 leaves no frames" in err, err
+
+
+# ----------------------------------------------------------------------------- 11. validate ok, run fails
+
+def test_a_very_wide_cut_exports_its_animated_previews(tmp_path):
+    def wide(project):
+        short_shots(project)
+        node(project, "sequence1")["params"].update(width=8192, height=2, export_webp=True,
+                                                    export_gif=True)
+    project = write_project(tmp_path, wide)
+    assert cli("validate", project)[0] == 0
+    code, err = cli("run", project, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "out" / "spokesperson.gif").stat().st_size > 0
+
+
+@pytest.mark.parametrize("address", ["ray://a..b:1", "ray://127.0.0.1:99999", "ray://h:0",
+                                     "http://127.0.0.1:10001", "ray://:10001"])
+def test_bad_farm_addresses_are_bad_input(tmp_path, address):
+    pytest.importorskip("ray")
+    code, err = cli("run", write_project(tmp_path, short_shots), "--out", tmp_path / "out",
+                    "--farm", address)
+    assert code == 2 and "Traceback" not in err and "--farm" in err, err
+
+
+@pytest.mark.parametrize("command", [
+    ["identity", "list", "--library", "~nosuchuser/x"],
+    ["identity", "encoders", "--models-dir", "~nosuchuser"],
+    ["identity", "list", "--library", "/" + "a" * 5000],
+    ["validate", "/" + "a" * 5000 + ".canvas.json"],
+    ["doctor", "/" + "a" * 5000 + ".canvas.json"],
+])
+def test_impossible_paths_are_bad_input(command):
+    code, err = cli(*command)
+    assert code == 2 and "Traceback" not in err and len(err) < 1000, err
+
+
+def test_an_identity_named_with_a_lone_surrogate_is_listed(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_fuzz import rewrite_metadata
+
+    from canvas_app.identity import build_identity
+    from canvas_app.identity.files import identity_to_bytes
+    from canvas_app.media.images import load_reference
+
+    good = identity_to_bytes(build_identity("Good", [load_reference(ASTRONAUT, "face")]))
+    (tmp_path / "bad.identity.safetensors").write_bytes(
+        rewrite_metadata(good, lambda metadata: metadata.update(name="bad\ud800name")))
+    code, err = cli("identity", "list", "--library", tmp_path)
+    assert code == 0 and "Traceback" not in err, err
+
+
+def test_an_unknown_node_type_nested_900_deep_is_dropped_with_an_issue(tmp_path):
+    def deep_unknown(project):
+        project["nodes"].append({"id": "alien", "type": "FromTheFuture", "params": {"x": "DEEP"}})
+    project = write_project(tmp_path, deep_unknown)  # json.dumps itself cannot write 900 deep
+    project.write_text(project.read_text().replace('"DEEP"', "[" * 900 + "1" + "]" * 900))
+    code, err = cli("validate", project)
+    assert code == 2 and "alien" in err and "too deep" in err and "Traceback" not in err, err
+
+
+def test_doctor_does_not_walk_the_file_system_for_a_lora_of_slash(tmp_path):
+    def slash_lora(project):
+        short_shots(project)
+        for n in project["nodes"]:
+            if n["type"] == "Generate":
+                n["params"].update(backend="diffusers", loras="/")
+    code, err = cli("doctor", write_project(tmp_path, slash_lora), timeout=120)
+    assert code in (0, 1) and "Traceback" not in err, err
