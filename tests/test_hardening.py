@@ -967,6 +967,7 @@ def test_bad_farm_addresses_are_bad_input(tmp_path, address):
     code, err = cli("run", write_project(tmp_path, short_shots), "--out", tmp_path / "out",
                     "--farm", address)
     assert code == 2 and "Traceback" not in err and "--farm" in err, err
+    assert "not a Ray address" in err, err  # refused as written, before any connection
 
 
 @pytest.mark.parametrize("command", [
@@ -1011,5 +1012,10 @@ def test_doctor_does_not_walk_the_file_system_for_a_lora_of_slash(tmp_path):
         for n in project["nodes"]:
             if n["type"] == "Generate":
                 n["params"].update(backend="diffusers", loras="/")
-    code, err = cli("doctor", write_project(tmp_path, slash_lora), timeout=120)
-    assert code in (0, 1) and "Traceback" not in err, err
+    process = subprocess.run([sys.executable, "-m", "canvas_app", "doctor", "--json",
+                              str(write_project(tmp_path, slash_lora))], capture_output=True,
+                             text=True, timeout=120, cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert process.returncode in (0, 1) and "Traceback" not in process.stderr, process.stderr
+    lora = next(m for m in json.loads(process.stdout)["models"] if m["field"] == "loras")
+    assert lora["size_bytes"] is None  # "size unknown": not the size of the whole disk
