@@ -13,6 +13,7 @@ from canvas_app.graph.registry import NodeRegistry, default_registry
 from canvas_app.project.format import LoadIssue, graph_from_dict, graph_to_dict
 
 PROJECT_SUFFIX = ".canvas.json"
+ASKS = "the editor asks: "  # ends the message about a path outside an exported graph's folder
 
 
 def read_json(path: Path) -> Any:
@@ -62,7 +63,7 @@ def paths_outside(path: str | Path, registry: NodeRegistry | None = None) -> lis
     path = Path(path).resolve()
     confine_paths(provenance.graph_in_file(path), registry or default_registry(),
                   provenance.export_root(path), str(path), issues)
-    return [issue.message.rpartition(": ")[2] for issue in issues]
+    return [issue.message.split(ASKS, 1)[1] for issue in issues]
 
 
 def confine_paths(data: Any, registry: NodeRegistry, root: Path, source: str,
@@ -85,7 +86,7 @@ def confine_paths(data: Any, registry: NodeRegistry, root: Path, source: str,
         shown = stored if len(stored) <= 200 else stored[:200] + "..."
         issues.append(LoadIssue("error", "names a file outside the folder it was exported to "
                                 f"({root}); not read. Open it with --trust-paths, or agree when "
-                                f"the editor asks: {shown}", node=node_id, field=field, file=source))
+                                f"{ASKS}{shown}", node=node_id, field=field, file=source))
         return False
 
     nodes = []
