@@ -22,6 +22,8 @@ from pathlib import Path
 from canvas_app.errors import BadInput, CanvasError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+TRUST_HELP = ("for an exported PNG or video: let its graph read the files it names outside the "
+              "folder it was exported to (refused otherwise: the file may come from anyone)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --screenshot: select this node (its preview is shown)")
     open_cmd.add_argument("--zoom", metavar="PERCENT", type=float,
                           help="with --screenshot: zoom the canvas to this, centred on the graph")
+    open_cmd.add_argument("--trust-paths", action="store_true", help=TRUST_HELP)
     open_cmd.set_defaults(handler=_open)
 
     run = commands.add_parser("run", help="run a project without the editor")
@@ -67,10 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--farm", metavar="ADDRESS",
                      help="render shots in parallel on a Ray cluster: ray (start one on this "
                           "machine), auto, or ray://HOST:PORT (needs the [farm] extra)")
+    run.add_argument("--trust-paths", action="store_true", help=TRUST_HELP)
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check a project without running it")
     validate.add_argument("project")
+    validate.add_argument("--trust-paths", action="store_true", help=TRUST_HELP)
     validate.set_defaults(handler=_validate)
 
     nodes = commands.add_parser("nodes", help="list node types, their ports and params")
@@ -120,6 +125,16 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:  # e.g. `canvas-app nodes | head`
         sys.stderr.close()
         return EXIT_OK
+    except OSError as error:
+        import errno
+
+        if error.errno not in (errno.ENAMETOOLONG, errno.ELOOP):
+            raise
+        # A path no file can have, wherever a command met it: the user's to change.
+        name = str(error.filename or "")
+        shown = name if len(name) <= 200 else name[:200] + "..."
+        print(f"canvas-app: file {shown}: {error.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 def _doctor(args) -> int:
@@ -136,15 +151,31 @@ def _open(args) -> int:
         raise BadInput("project file not found", file=args.project)
     if args.zoom is not None and not 8 <= args.zoom <= 300:
         raise BadInput("must be between 8 and 300 (percent)", field="--zoom")
+    if args.screenshot:
+        from canvas_app.fileio import NotRegularFile, check_replaceable
+
+        try:
+            check_replaceable(args.screenshot)
+        except NotRegularFile:
+            raise BadInput("not a regular file; the screenshot would replace it",
+                           file=args.screenshot, field="--screenshot") from None
+        from canvas_app.media.publish import check_writable
+        from canvas_app.project import load_project
+
+        folder = Path(args.screenshot).parent
+        if folder.is_dir():
+            check_writable(folder)
+        load_project(args.project)  # not a project at all: exit 2 here, not a dialog offscreen
     return launch_editor(args.project, args.screenshot, run_first=args.run_first,
-                         select=args.select, zoom=args.zoom / 100 if args.zoom else None)
+                         select=args.select, zoom=args.zoom / 100 if args.zoom else None,
+                         trust_paths=args.trust_paths)
 
 
-def _load_checked(path: str):
+def _load_checked(path: str, trust_paths: bool = False):
     """Load a project; any error-level issue is bad input (exit 2)."""
     from canvas_app.project import load_project
 
-    graph, issues = load_project(path)
+    graph, issues = load_project(path, trust_paths=trust_paths)
     errors = [issue for issue in issues if issue.severity == "error"]
     for issue in issues:
         if issue is not (errors[0] if errors else None):
@@ -158,7 +189,7 @@ def _load_checked(path: str):
 def _validate(args) -> int:
     from canvas_app.engine import check_runnable, plan
 
-    graph = _load_checked(args.project)
+    graph = _load_checked(args.project, args.trust_paths)
     problems = check_runnable(graph, plan(graph))
     for problem in problems:
         node = graph.nodes[problem.node_id]
@@ -200,7 +231,7 @@ def _run(args) -> int:
         import os
 
         os.environ["CANVAS_APP_MODELS"] = str(Path(args.models_dir).resolve())
-    graph = _load_checked(args.project)
+    graph = _load_checked(args.project, args.trust_paths)
     apply_overrides(graph, args.backend, args.device, args.seed)
     if args.export is not None:
         from canvas_app.media.exports.options import apply_exports, parse_exports
@@ -241,7 +272,11 @@ def _run(args) -> int:
         if created_out_dir and not any(out_dir.iterdir()):
             out_dir.rmdir()  # nothing was exported: leave no trace
     if result.status != "cancelled" and out_dir.exists():
-        console.write_log(out_dir)
+        try:
+            console.write_log(out_dir)
+        except OSError as error:  # the outputs are written; the log is not worth exit 1
+            print(f"canvas-app: file {out_dir / 'run.json'}: not written "
+                  f"({error.strerror or error})", file=sys.stderr)
 
     if result.status == "cancelled":
         print("canvas-app: cancelled; partial outputs removed", file=sys.stderr)
@@ -268,7 +303,7 @@ def prepare_output_folder(out_dir: Path, project: Path, default: bool) -> None:
     ./output/<project>, passes through) a symbolic link; finish or remove what
     a killed run left there, and a killed save beside the project."""
     from canvas_app.fileio import remove_stale_temp_files
-    from canvas_app.media.publish import check_output_folder, recover
+    from canvas_app.media.publish import check_output_folder, check_writable, recover
 
     for folder in ([out_dir.parent, out_dir] if default else [out_dir]):
         if folder.is_symlink():
@@ -280,6 +315,9 @@ def prepare_output_folder(out_dir: Path, project: Path, default: bool) -> None:
     except OSError as error:
         raise BadInput(f"cannot use it as the output folder ({error.strerror or error})",
                        file=str(out_dir), field="--out") from None
+    for folder in (out_dir, out_dir / "shots"):  # read-only: refused before anything renders
+        if folder.is_dir():
+            check_writable(folder)
     recover(out_dir)
     remove_stale_temp_files(project)
 

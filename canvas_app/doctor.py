@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import platform
 import sys
 from dataclasses import asdict, dataclass, field
@@ -191,10 +192,25 @@ def check_face_packs(models_dir: str | None = None) -> dict[str, Any]:
             "installed": installed_packs(models_dir), "licence": INSIGHTFACE_LICENSE_NOTE}
 
 
-def _folder_bytes(path: Path) -> int:
+MAX_FILES_COUNTED = 10_000  # a model folder has dozens; `/` given as a LoRA has millions
+
+
+def _folder_bytes(path: Path) -> int | None:
+    """Bytes in a model file or folder; None (size unknown) for a folder too
+    large to be a model, or one that cannot be read through."""
     if path.is_file():
         return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    total, counted = 0, 0
+    for folder, _dirs, files in os.walk(path, onerror=lambda _error: None):
+        for name in files:
+            counted += 1
+            if counted > MAX_FILES_COUNTED:
+                return None
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def locate(check: ModelCheck) -> ModelCheck:
@@ -202,8 +218,15 @@ def locate(check: ModelCheck) -> ModelCheck:
     from canvas_app.generation.diffusers.loading import RESOLVE_ARGS
     from canvas_app.generation.model_manager import looks_like_hub_id, split_hub_spec
 
+    from canvas_app.fileio import local_path_problem
+
     spec = check.spec
-    local = Path(spec).expanduser()
+    local = Path(os.path.expanduser(spec))  # "~nosuchuser/x" stays as written, no RuntimeError
+    problem = local_path_problem(local)
+    if problem:
+        check.source = "local"
+        check.fix = f"{problem}: give another path for {check.field}"
+        return check
     if local.exists():
         check.present, check.path, check.source = True, str(local.resolve()), "local"
         check.size_bytes = _folder_bytes(local)
@@ -277,9 +300,13 @@ def project_models(graph, models_dir: str | None = None,
             continue
         kind = opts.model_kind
         if kind == "auto":
-            local = Path(opts.model).expanduser()
+            from canvas_app.fileio import local_path_problem
+
+            local = Path(os.path.expanduser(opts.model))
             kind = "sd15"
-            if local.is_dir():
+            if local_path_problem(local):
+                pass  # reported by locate() below, with the field to change
+            elif local.is_dir():
                 kind = detect_kind_from_folder(local)
             elif local.is_file():
                 kind = detect_kind_from_file(local)

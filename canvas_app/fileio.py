@@ -23,6 +23,24 @@ class NotRegularFile(OSError):
     """A FIFO, a device, a folder: reading it could block forever or never end."""
 
 
+def local_path_problem(path: str | Path) -> str | None:
+    """Why a local path given as a file or folder (a model, a LoRA, an adapter)
+    cannot be read, found without opening it; None when it is a regular file, a
+    folder or does not exist (the caller decides what a missing one means)."""
+    import errno
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return "the path is too long" if error.errno == errno.ENAMETOOLONG else None
+    except ValueError:  # a NUL character
+        return "the path holds a NUL character"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return "not a regular file or folder (a FIFO, device or socket would never finish reading)"
+
+
 def open_regular(path: str | Path):
     """Open a file for reading in binary mode, refusing anything but a regular
     file without blocking (a FIFO with no writer would otherwise hang here)."""
@@ -41,9 +59,28 @@ def open_regular(path: str | Path):
         raise
 
 
+def check_replaceable(path: str | Path) -> None:
+    """Refuse to write over anything but a regular file: renaming a new file
+    over /dev/null, a FIFO or a socket would replace the device itself (as
+    root), and a folder cannot hold the file. A path that does not exist yet is
+    fine; one that cannot be looked at is left to the write to report."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise NotRegularFile(f"not a regular file ({kind}); refusing to write over it: {path}")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -99,6 +136,7 @@ def replacing(path: str | Path, suffix: str = "") -> Iterator[Path]:
     when it fails or is cancelled. The writer creates the file, so it gets
     the usual permissions."""
     path = Path(path)
+    check_replaceable(path)
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
     temp = folder / f".{path.stem}.{uuid.uuid4().hex[:10]}.part{suffix or path.suffix}"

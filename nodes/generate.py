@@ -79,7 +79,8 @@ class Generate(NodeType):
             return None
         frames = max(1, math.ceil(float(params["fps"]) * float(prompt["duration"])))
         return MemoryCost(int(params["width"]) * int(params["height"]) * 3 * frames, "width",
-                          "lower its width, height or fps, or the prompt's duration")
+                          "lower its width, height or fps, or the prompt's duration",
+                          seconds=float(prompt["duration"]))
 
     def run(self, inputs, params, ctx):
         from canvas_app.generation.base import ShotRequest, get_backend

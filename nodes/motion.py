@@ -87,7 +87,8 @@ class Motion(NodeType):
             return None
         frames = max(1, math.ceil(float(params["fps"]) * float(prompt["duration"])))
         return MemoryCost(int(keyframe["width"]) * int(keyframe["height"]) * 3 * frames, "fps",
-                          "lower its fps, the keyframe's width or height, or the prompt's duration")
+                          "lower its fps, the keyframe's width or height, or the prompt's duration",
+                          seconds=float(prompt["duration"]))
 
     def run(self, inputs, params, ctx):
         from canvas_app.errors import BadInput

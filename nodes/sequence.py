@@ -27,7 +27,7 @@ from pathlib import Path
 
 from canvas_app.errors import BadInput
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
-from canvas_app.graph.spec import IdentityVerdict
+from canvas_app.graph.spec import IdentityVerdict, MemoryCost
 from canvas_app.graph.types import CLIP, SEQUENCE
 from canvas_app.media.exports.options import EXPORTS, param_name
 from canvas_app.media.publish import new_staging, publish, stamps, stamps_valid
@@ -37,6 +37,10 @@ from canvas_app.values import SequenceResult
 TIMELINE_FORMATS = {"edl": ("cmx_3600", ".edl"), "fcp7": ("fcp_xml", ".fcp7.xml"),
                     "fcpxml": ("fcpx_xml", ".fcpxml")}
 VIDEO_FORMATS = {"prores": ("prores", ".mov"), "webp": ("webp", ".webp"), "gif": ("gif", ".gif")}
+
+
+MAX_CUT_SECONDS = 24 * 3600
+SOUND_BYTES_PER_SECOND = 48000 * 2 * 4 * 3  # 48 kHz stereo float32, decoded, resampled, padded
 
 
 def safe_name(text: str, fallback: str = "cut") -> str:
@@ -130,7 +134,7 @@ class Sequence(NodeType):
 
             audio = load_audio(params["audio"], plan.total_frames / fps,
                                fade=params.get("audio_fade", 1.0), node=node, field="audio")
-        provenance = {KEY: graph_json(ctx.graph)} if ctx.graph is not None else {}
+        provenance = {KEY: graph_json(ctx.graph, ctx.output_dir)} if ctx.graph is not None else {}
 
         out_dir = Path(ctx.output_dir)
         staging = new_staging(out_dir)
@@ -241,13 +245,39 @@ class Sequence(NodeType):
         return first, last
 
     def check_inputs(self, params):
-        """`validate` refuses a frame rate the EDL and XML timelines cannot count."""
+        """`validate` refuses a frame rate the EDL and XML timelines cannot count,
+        and a sound that does not decode (checked before the run starts)."""
+        from canvas_app.media.exports.audio import audio_problem
+
         problems = super().check_inputs(params)
         chosen = {key for key in EXPORTS if params.get(param_name(key))}
         fps = params.get("fps")
         fps = fps if isinstance(fps, (int, float)) and not isinstance(fps, bool) else 0
         problem = _timecode_problem(fps, chosen) if math.isfinite(fps) and fps > 0 else None
-        return problems + ([("fps", problem)] if problem else [])
+        problems += [("fps", problem)] if problem else []
+        audio = params.get("audio")
+        problem = audio_problem(audio) if audio and Path(audio).is_file() else None
+        return problems + ([("audio", f"{audio}: {problem}")] if problem else [])
+
+    def cut_cost(self, params, shot_seconds):
+        """The cut's sound, held whole for as long as the cut lasts: each shot is
+        at least one frame of the cut, so a tiny fps (0.001) makes a cut of
+        hours, and its sound gigabytes, from shots of a second."""
+        fps = params.get("fps")
+        if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not fps > 0:
+            return None  # 0: the first shot's rate, which that shot's own cost covers
+        seconds = sum(max(1.0, math.ceil(min(shot * fps, 1e12))) / fps for shot in shot_seconds
+                      if math.isfinite(shot))
+        advice = "raise the fps, or set 0 for the first shot's"
+        if seconds > MAX_CUT_SECONDS:
+            return MemoryCost(0, "fps", advice, seconds=seconds, problem=(
+                f"at {fps:g} fps the cut would last {seconds / 3600:.3g} hours (each shot is at "
+                f"least one frame long); {advice}"))
+        sound = seconds * SOUND_BYTES_PER_SECOND if params.get("audio") else 0
+        return MemoryCost(int(sound), "fps", advice, seconds=seconds)
+
+    def output_name(self, params):
+        return safe_name(str(params.get("name", "")))
 
     def cache_key_extra(self, params, ctx):
         folder = str(Path(ctx.output_dir).resolve()) if ctx.output_dir else ""

@@ -358,17 +358,42 @@ def test_hashing_a_fifo_fails_at_once():
     assert outcome, "hashing a FIFO hung"
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.1, 0.2, 0.4])
-def test_ctrl_c_while_starting_exits_cleanly(tmp_path, delay):
+# A Ctrl-C at a chosen moment of start-up, whatever the machine's speed: the child
+# sends SIGINT to itself when it first imports MODULE, then starts canvas-app as
+# `python -m canvas_app` does (or as the `canvas-app` script does, through `entry`).
+INTERRUPT_AT_IMPORT = """
+import os, runpy, signal, sys
+module, how, sys.argv = sys.argv[1], sys.argv[2], ["canvas-app", *sys.argv[3:]]
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == module:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Interrupt())
+if how == "module":
+    runpy.run_module("canvas_app", run_name="__main__", alter_sys=True)
+else:
+    from canvas_app.__main__ import entry
+    sys.exit(entry())
+"""
+
+
+@pytest.mark.parametrize("module", [
+    "argparse",  # the first import of canvas_app.cli
+    "canvas_app.cli", "canvas_app.errors",
+    "canvas_app.project",  # inside a command: its own KeyboardInterrupt handling
+    "canvas_app.engine", "numpy"])
+@pytest.mark.parametrize("how", ["module", "script"])
+def test_ctrl_c_while_starting_exits_cleanly(tmp_path, module, how):
     project = write_project(tmp_path, short_shots)
-    process = subprocess.Popen([sys.executable, "-m", "canvas_app", "run", str(project), "--out",
-                                str(tmp_path / "out")], stderr=subprocess.PIPE, text=True,
-                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    time.sleep(delay)  # the point is a signal at a given moment of start-up, not a sync
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode in (130, -signal.SIGINT), err
-    assert "Traceback" not in err
+    process = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_AT_IMPORT, module, how, "run", str(project), "--out",
+         str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert process.returncode == 130, process.stderr
+    assert "Traceback" not in process.stderr and "cancelled" in process.stderr, process.stderr
+    assert not (tmp_path / "out").exists()
 
 
 # ----------------------------------------------------------------------------- 6. outside writes
@@ -500,3 +525,497 @@ def test_leftovers_of_killed_runs_and_saves_are_cleaned(tmp_path):
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
     save_project(Graph(), saved)
     assert not stale.exists() and saved.is_file()
+
+
+# ============================================================================= round two
+
+def special_file(path: Path) -> Path:
+    """A character device like /dev/null where root may make one (as root the
+    atomic rename once replaced /dev/null itself), else a FIFO: either must
+    survive every write the program makes."""
+    try:
+        os.mknod(path, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, OSError):
+        os.mkfifo(path)
+    return path
+
+
+def still_special(path: Path) -> bool:
+    import stat
+
+    return not stat.S_ISREG(os.lstat(path).st_mode)
+
+
+# ----------------------------------------------------------------------------- 2. devices as outputs
+
+def test_an_identity_is_never_written_over_a_device(tmp_path):
+    target = special_file(tmp_path / "n")
+    code, err = cli("identity", "create", "T", ASTRONAUT, "-o", target)
+    assert code == 2 and "not a regular file" in err and str(target) in err, err
+    assert still_special(target)
+
+
+def test_a_project_is_never_saved_over_a_device(tmp_path):
+    from canvas_app.fileio import NotRegularFile
+    from canvas_app.project import load_project
+    from canvas_app.project.io import save_project
+
+    graph, _ = load_project(write_project(tmp_path))
+    target = special_file(tmp_path / "saved.canvas.json")
+    with pytest.raises(NotRegularFile):
+        save_project(graph, target)
+    assert still_special(target)
+
+
+def test_an_export_is_never_published_over_a_device(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    target = special_file(out / "spokesperson.mp4")
+    code, err = cli("run", write_project(tmp_path, short_shots), "--out", out, "--quiet")
+    assert code == 2 and "not a regular file" in err and "spokesperson.mp4" in err, err
+    assert "Traceback" not in err
+    assert still_special(target)
+
+
+def test_a_screenshot_is_never_written_over_a_device(tmp_path):
+    target = special_file(tmp_path / "shot.png")
+    code, err = cli("open", write_project(tmp_path), "--screenshot", target,
+                    env={"QT_QPA_PLATFORM": "offscreen"})
+    assert code == 2 and "not a regular file" in err, err
+    assert still_special(target)
+
+
+# ----------------------------------------------------------------------------- 9. FIFOs as LoRA / FaceID
+
+def answers_within(seconds: float, call) -> list:
+    """[outcome] of call() in a thread, [] if it hung (the thread is left behind)."""
+    outcome: list = []
+
+    def target():
+        try:
+            outcome.append(call())
+        except BaseException as error:  # noqa: BLE001 - the outcome is what is checked
+            outcome.append(error)
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout=seconds)
+    return outcome
+
+
+@pytest.mark.parametrize("field", ["loras", "faceid_adapter", "image_encoder"])
+def test_a_fifo_as_lora_or_adapter_is_refused_at_once(tmp_path, field):
+    from canvas_app.errors import BadInput
+    from canvas_app.generation.model_manager import resolve_source
+
+    fifo = tmp_path / "weights.safetensors"
+    os.mkfifo(fifo)
+    outcome = answers_within(20, lambda: resolve_source(str(fifo), field=field))
+    assert outcome, "resolving a FIFO hung"
+    assert isinstance(outcome[0], BadInput) and "not a regular file" in str(outcome[0])
+    assert field in str(outcome[0]) or outcome[0].field == field
+
+
+def test_a_100000_character_lora_path_is_a_clear_error():
+    from canvas_app.errors import BadInput
+    from canvas_app.generation.model_manager import resolve_source
+
+    with pytest.raises(BadInput, match="too long"):
+        resolve_source("/" + "a" * 100_000 + ".safetensors", field="loras")
+
+
+# ----------------------------------------------------------------------------- 3. cut name clashes
+
+def second_cut(name):
+    def mutate(project):
+        short_shots(project)
+        first = node(project, "sequence1")
+        project["nodes"].append({**json.loads(json.dumps(first)), "id": "sequence2",
+                                 "title": "Second cut", "position": [0, 900],
+                                 "params": {**first["params"], "name": name}})
+        project["links"] += [{**link, "dst": "sequence2"} for link in project["links"]
+                             if link["dst"] == "sequence1"]
+    return mutate
+
+
+@pytest.mark.parametrize("name", ["spokesperson!", "spokesperson"])
+def test_two_cuts_with_the_same_file_name_are_refused(tmp_path, name):
+    project = write_project(tmp_path, second_cut(name))
+    code, err = cli("validate", project)
+    assert code == 2 and "sequence" in err.lower() and "name" in err and "replace" in err, err
+    code, err = cli("run", project, "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and "replace" in err and "Traceback" not in err, err
+    assert not (tmp_path / "out" / "spokesperson.mp4").exists()
+
+
+def test_two_cuts_with_different_file_names_both_export(tmp_path):
+    project = write_project(tmp_path, second_cut("second"))
+    code, err = cli("run", project, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "out" / "spokesperson.mp4").is_file()
+    assert (tmp_path / "out" / "second.mp4").is_file()
+
+
+# ----------------------------------------------------------------------------- 10. tiny cut fps
+
+def cut_fps(fps):
+    def mutate(project):
+        short_shots(project)
+        node(project, "sequence1")["params"]["fps"] = fps
+    return mutate
+
+
+@pytest.mark.parametrize("fps", [1e-300, 5e-324, 0.0001])
+def test_a_tiny_cut_fps_is_refused_before_anything_runs(tmp_path, fps):
+    project = write_project(tmp_path, cut_fps(fps))
+    for command in (["validate", project], ["run", project, "--out", tmp_path / "out", "--quiet"]):
+        code, err = cli(*command, env={"CANVAS_APP_MAX_SHOT_MB": "8000"})  # any machine's size
+        assert code == 2 and "sequence1" in err and "fps" in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_cut_s_sound_counts_in_the_memory_budget(tmp_path):
+    project = write_project(tmp_path, cut_fps(0.001))  # 3 frames of 1000 s: 3.4 GB of sound
+    code, err = cli("validate", project, env={"CANVAS_APP_MAX_SHOT_MB": "1000"})
+    assert code == 2 and "sound" in err and "fps" in err, err
+    code, err = cli("validate", write_project(tmp_path, cut_fps(12.0), name="sane"),
+                    env={"CANVAS_APP_MAX_SHOT_MB": "1000"})
+    assert code == 0, err
+
+
+# ----------------------------------------------------------------------------- 6. provenance files
+
+def graph_text(mutate=lambda project: None) -> str:
+    project = json.loads(write_project(Path(__import__("tempfile").mkdtemp()), short_shots)
+                         .read_text())
+    mutate(project)
+    return json.dumps(project)
+
+
+def png_with_chunk(path: Path, kind: bytes, key: str, text: bytes, compress=False) -> Path:
+    """A 4x4 PNG with one text chunk written by hand (Pillow refuses what is tried here)."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(path)
+    data = path.read_bytes()
+    body = key.encode("latin-1") + b"\0"
+    if kind == b"zTXt":
+        body += b"\0" + zlib.compress(text)
+    elif kind == b"iTXt":
+        body += (b"\1\0" if compress else b"\0\0") + b"\0\0" + (zlib.compress(text) if compress
+                                                               else text)
+    else:
+        body += text
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    path.write_bytes(data[:33] + chunk + data[33:])  # after the signature and IHDR
+    return path
+
+
+def mp4_with_tags(path: Path, tags: dict[str, str]) -> Path:
+    from canvas_app.media.exports.encode import encode_video
+
+    encode_video([np.zeros((16, 16, 3), np.uint8)] * 2, 2.0, path, metadata=tags)
+    return path
+
+
+def nested_json(depth: int) -> str:
+    return '{"format_version": 1, "nodes": [], "metadata": ' + "[" * depth + "]" * depth + "}"
+
+
+def provenance_cases(folder: Path) -> dict[str, Path]:
+    from canvas_app.media.exports.provenance import KEY
+
+    deep = nested_json(5000)
+    padded = graph_text(lambda p: p["metadata"].update(padding="x" * (2 << 20)))
+    return {
+        "deep png": png_with_chunk(folder / "deep.png", b"tEXt", KEY, deep.encode()),
+        "deep mp4": mp4_with_tags(folder / "deep.mp4", {KEY: deep}),
+        "huge tEXt": png_with_chunk(folder / "huge.png", b"tEXt", KEY, b"{" * (17 << 20)),
+        "zip bomb": png_with_chunk(folder / "bomb.png", b"zTXt", KEY, b" " * (40 << 20)),
+        "2 MB graph in zTXt": png_with_chunk(folder / "big.png", b"zTXt", KEY, padded.encode()),
+        "bad utf-8 iTXt": png_with_chunk(folder / "utf.png", b"iTXt", KEY, b"{\xff\xfe}"),
+        "no graph": png_with_chunk(folder / "plain.png", b"tEXt", "Software", b"GIMP"),
+        "bad utf-8 tag": mp4_with_tags(folder / "tag.mp4", {KEY: graph_text(),
+                                                            "comment": "\u00e9" * 8}),
+    }
+
+
+@pytest.fixture(scope="module")
+def provenance_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("provenance")
+    cases = provenance_cases(folder)
+    data = cases["bad utf-8 tag"].read_bytes()  # the comment's UTF-8 made invalid, same length
+    cases["bad utf-8 tag"].write_bytes(data.replace("\u00e9".encode() * 8, b"\xff\xfe" * 8))
+    return cases
+
+
+OPENS = {"2 MB graph in zTXt", "bad utf-8 tag"}
+
+
+@pytest.mark.parametrize("case", ["deep png", "deep mp4", "huge tEXt", "zip bomb",
+                                  "2 MB graph in zTXt", "bad utf-8 iTXt", "no graph",
+                                  "bad utf-8 tag"])
+def test_hostile_provenance_files_answer_cleanly(provenance_files, tmp_path, case):
+    path = provenance_files[case]
+    expected = 0 if case in OPENS else 2
+    for command in (["validate", "--trust-paths", path], ["doctor", path]):
+        code, err = cli(*command, timeout=120)
+        assert "Traceback" not in err, (case, err)
+        assert code == (expected if command[0] == "validate" else code), (case, err)
+        if expected == 2:
+            assert code == 2 and str(path) in err, (case, err)
+    code, err = cli("open", path, "--screenshot", tmp_path / "shot.png", "--trust-paths",
+                    timeout=120, env={"QT_QPA_PLATFORM": "offscreen"})
+    assert code == expected and "Traceback" not in err, (case, err)
+
+
+def test_an_exported_graph_reads_nothing_outside_its_folder_unless_trusted(tmp_path):
+    from canvas_app.media.exports.provenance import KEY
+    from canvas_app.project import load_project
+
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(ASTRONAUT.read_bytes())
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "inside.jpg").symlink_to(secret)
+
+    def hostile(project):
+        node(project, "reference1")["params"]["images"] = [
+            {"path": "/etc/passwd", "role": "face"}, {"path": "../secret.jpg", "role": "face"},
+            {"path": "inside.jpg", "role": "face"}]
+    png = png_with_chunk(folder / "shot.png", b"tEXt", KEY, graph_text(hostile).encode())
+    graph, issues = load_project(png)
+    assert graph.nodes["reference1"].params["images"] == []
+    outside = [issue for issue in issues if "outside" in issue.message]
+    assert len(outside) >= 3 and all(issue.severity == "error" for issue in outside)
+    code, err = cli("validate", png)
+    assert code == 2 and "/etc/passwd" in err and "--trust-paths" in err, err
+    trusted, _ = load_project(png, trust_paths=True)
+    assert len(trusted.nodes["reference1"].params["images"]) == 3
+
+
+def test_an_exported_graph_opens_from_a_moved_folder(tmp_path):
+    """The graph stores paths relative to the output folder: the project and its
+    output moved together still resolve them (after the user agrees)."""
+    import shutil
+
+    first = tmp_path / "first"
+    first.mkdir()
+    project = write_project(first, short_shots, name="spokesperson")
+    for sub in ("refs", "audio"):
+        shutil.copytree(EXAMPLE.parent / sub, first / sub)
+    text = project.read_text().replace(str(EXAMPLE.parent) + "/", "")
+    project.write_text(text)
+    assert main(["run", str(project), "--out", str(first / "out"), "--quiet"]) == 0
+    moved = tmp_path / "elsewhere" / "moved"
+    shutil.move(first, moved)
+    for media in ("out/spokesperson.mp4", "out/shots/spokesperson_01_Shot_1_-_hello.png"):
+        code, err = cli("validate", "--trust-paths", moved / media)
+        assert code == 0, err
+        code, err = cli("validate", moved / media)
+        assert code == 2 and "outside" in err, err
+
+
+# ----------------------------------------------------------------------------- 7. read-only outputs
+
+@pytest.fixture
+def read_only(tmp_path):
+    """make(folder): a folder nothing can be written into, even by root (chattr +i
+    where root runs the tests, mode 555 otherwise); undone after the test."""
+    made = []
+
+    def make(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+                pytest.skip("running as root where chattr +i is not available")
+        else:
+            folder.chmod(0o555)
+        made.append(folder)
+        return folder
+    yield make
+    for folder in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+        folder.chmod(0o755)
+
+
+def test_a_read_only_output_folder_is_bad_input(tmp_path, read_only):
+    out = read_only(tmp_path / "out")
+    project = write_project(tmp_path, short_shots)
+    cases = [("run", project, "--out", out, "--quiet"),
+             ("identity", "create", "T", ASTRONAUT, "-o", out / "t.safetensors"),
+             ("open", project, "--screenshot", out / "shot.png")]
+    for command in cases:
+        code, err = cli(*command, env={"QT_QPA_PLATFORM": "offscreen"})
+        assert code == 2 and "Traceback" not in err and str(out) in err, (command, err)
+
+
+def test_an_immutable_shots_folder_leaves_nothing_behind(tmp_path, read_only):
+    out = tmp_path / "out"
+    read_only(out / "shots")
+    code, err = cli("run", write_project(tmp_path, short_shots), "--out", out, "--quiet")
+    assert code == 2 and "shots" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["shots"]
+
+
+def test_a_stale_manifest_temp_file_is_removed(tmp_path):
+    from canvas_app.media.publish import recover
+
+    stale = tmp_path / "..spokesperson.export.json.k2j3.tmp"
+    stale.write_text("{half")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    fresh = tmp_path / "..spokesperson.export.json.z9y8.tmp"  # a publish writing right now
+    fresh.write_text("{half")
+    recover(tmp_path)
+    assert not stale.exists() and fresh.exists()
+
+
+def test_the_editor_writes_no_run_log_through_a_symlinked_output_folder(tmp_path):
+    from canvas_app.ui.execution.run_log import RunLogs
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "cut").mkdir(parents=True)
+    (tmp_path / "output").symlink_to(elsewhere, target_is_directory=True)
+    logs = RunLogs()
+    logs.record(1, {"event": "run_started", "plan": []})
+    logs.write(1, [], "failed", tmp_path / "output" / "cut", title=str)
+    logs.record(2, {"event": "run_started", "plan": []})
+    logs.write(2, [], "failed", tmp_path / "output", title=str)
+    assert not any(elsewhere.rglob("run.*"))
+
+
+# ----------------------------------------------------------------------------- 8. bad sound files
+
+def float_wav(path: Path, samples) -> Path:
+    import struct
+
+    raw = np.asarray(samples, np.float32).tobytes()
+    path.write_bytes(b"RIFF" + struct.pack("<I", 36 + len(raw)) + b"WAVEfmt "
+                     + struct.pack("<IHHIIHH", 16, 3, 1, 48000, 48000 * 4, 4, 32)
+                     + b"data" + struct.pack("<I", len(raw)) + raw)
+    return path
+
+
+def bad_sounds(folder: Path) -> dict[str, Path]:
+    from PIL import Image
+
+    good = float_wav(folder / "good.wav", np.zeros(48000))
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "text.mp3").write_text("not a sound")
+    (folder / "truncated.wav").write_bytes(good.read_bytes()[:30])
+    (folder / "noise.ogg").write_bytes(np.random.default_rng(1).bytes(5000))
+    Image.new("RGB", (4, 4)).save(folder / "image.png")
+    (folder / "image.png").rename(folder / "image.wav")
+    mp4_with_tags(folder / "silent_video.mp4", {})
+    return {"nan": float_wav(folder / "nan.wav", np.full(48000, np.nan)),
+            "inf": float_wav(folder / "inf.wav", np.full(48000, np.inf)),
+            **{name: folder / name for name in ("empty.wav", "text.mp3", "truncated.wav",
+                                                "noise.ogg", "image.wav", "silent_video.mp4")}}
+
+
+@pytest.mark.parametrize("case", ["nan", "inf", "empty.wav", "text.mp3", "truncated.wav",
+                                  "noise.ogg", "image.wav", "silent_video.mp4"])
+def test_bad_sound_files_are_refused_by_validate_naming_the_file(tmp_path, case):
+    sound = bad_sounds(tmp_path)[case]
+    project = write_project(tmp_path, set_param("sequence1", "audio", str(sound)))
+    code, err = cli("validate", project)
+    assert code == 2 and str(sound) in err and "audio" in err and "Traceback" not in err, err
+
+
+def test_a_nan_sound_is_a_clear_error_when_the_run_loads_it(tmp_path):
+    from canvas_app.errors import BadInput
+    from canvas_app.media.exports.audio import load_audio
+
+    sound = float_wav(tmp_path / "nan.wav", np.concatenate([np.zeros(96000), [np.nan] * 10]))
+    with pytest.raises(BadInput, match="NaN") as raised:
+        load_audio(sound, 3.0, node="cut", field="audio")
+    assert str(sound) in str(raised.value)
+
+
+def test_open_run_first_says_why_the_run_failed(tmp_path):
+    def bad_trim(project):
+        short_shots(project)
+        node(project, "sequence1")["params"]["trims"] = [{"in": 5.0, "out": None}]
+    project = write_project(tmp_path, bad_trim)
+    code, err = cli("open", project, "--run-first", "--screenshot", tmp_path / "shot.png",
+                    timeout=300, env={"QT_QPA_PLATFORM": "offscreen", "CANVAS_APP_ENGINE": "thread",
+                                      "CANVAS_APP_NO_DISK_CACHE": "1"})
+    assert code == 1 and "trim 1 leaves no frames" in err, err
+
+
+# ----------------------------------------------------------------------------- 11. validate ok, run fails
+
+def test_a_very_wide_cut_exports_its_animated_previews(tmp_path):
+    def wide(project):
+        short_shots(project)
+        node(project, "sequence1")["params"].update(width=8192, height=2, export_webp=True,
+                                                    export_gif=True)
+    project = write_project(tmp_path, wide)
+    assert cli("validate", project)[0] == 0
+    code, err = cli("run", project, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "out" / "spokesperson.gif").stat().st_size > 0
+
+
+@pytest.mark.parametrize("address", ["ray://a..b:1", "ray://127.0.0.1:99999", "ray://h:0",
+                                     "http://127.0.0.1:10001", "ray://:10001"])
+def test_bad_farm_addresses_are_bad_input(tmp_path, address):
+    pytest.importorskip("ray")
+    code, err = cli("run", write_project(tmp_path, short_shots), "--out", tmp_path / "out",
+                    "--farm", address)
+    assert code == 2 and "Traceback" not in err and "--farm" in err, err
+    assert "not a Ray address" in err, err  # refused as written, before any connection
+
+
+@pytest.mark.parametrize("command", [
+    ["identity", "list", "--library", "~nosuchuser/x"],
+    ["identity", "encoders", "--models-dir", "~nosuchuser"],
+    ["identity", "list", "--library", "/" + "a" * 5000],
+    ["validate", "/" + "a" * 5000 + ".canvas.json"],
+    ["doctor", "/" + "a" * 5000 + ".canvas.json"],
+])
+def test_impossible_paths_are_bad_input(command):
+    code, err = cli(*command)
+    assert code == 2 and "Traceback" not in err and len(err) < 1000, err
+
+
+def test_an_identity_named_with_a_lone_surrogate_is_listed(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_fuzz import rewrite_metadata
+
+    from canvas_app.identity import build_identity
+    from canvas_app.identity.files import identity_to_bytes
+    from canvas_app.media.images import load_reference
+
+    good = identity_to_bytes(build_identity("Good", [load_reference(ASTRONAUT, "face")]))
+    (tmp_path / "bad.identity.safetensors").write_bytes(
+        rewrite_metadata(good, lambda metadata: metadata.update(name="bad\ud800name")))
+    code, err = cli("identity", "list", "--library", tmp_path)
+    assert code == 0 and "Traceback" not in err, err
+
+
+def test_an_unknown_node_type_nested_900_deep_is_dropped_with_an_issue(tmp_path):
+    def deep_unknown(project):
+        project["nodes"].append({"id": "alien", "type": "FromTheFuture", "params": {"x": "DEEP"}})
+    project = write_project(tmp_path, deep_unknown)  # json.dumps itself cannot write 900 deep
+    project.write_text(project.read_text().replace('"DEEP"', "[" * 900 + "1" + "]" * 900))
+    code, err = cli("validate", project)
+    assert code == 2 and "alien" in err and "too deep" in err and "Traceback" not in err, err
+
+
+def test_doctor_does_not_walk_the_file_system_for_a_lora_of_slash(tmp_path):
+    def slash_lora(project):
+        short_shots(project)
+        for n in project["nodes"]:
+            if n["type"] == "Generate":
+                n["params"].update(backend="diffusers", loras="/")
+    process = subprocess.run([sys.executable, "-m", "canvas_app", "doctor", "--json",
+                              str(write_project(tmp_path, slash_lora))], capture_output=True,
+                             text=True, timeout=120, cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert process.returncode in (0, 1) and "Traceback" not in process.stderr, process.stderr
+    lora = next(m for m in json.loads(process.stdout)["models"] if m["field"] == "loras")
+    assert lora["size_bytes"] is None  # "size unknown": not the size of the whole disk

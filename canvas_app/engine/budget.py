@@ -4,7 +4,8 @@ A shot's frames are held in memory while it is scored and exported, so the
 largest settings in range (4096x4096 at 60 fps for 60 s: 180 GB) could take
 the machine down. Each node type says what its result will hold
 (`NodeType.memory_cost`, e.g. Generate: width x height x 3 bytes x fps x the
-linked prompt's duration); each must fit a per-shot budget (half the
+linked prompt's duration; a cut, `NodeType.cut_cost`: its sound, held whole
+for as long as the cut lasts); each must fit a per-shot budget (half the
 machine's memory, or CANVAS_APP_MAX_SHOT_MB), and all of a run's together a
 total one (the machine's memory, or CANVAS_APP_MAX_RUN_MB); otherwise the run
 is refused with the node and field to change, by `validate` as by `run`.
@@ -50,6 +51,26 @@ def _costs(graph, order, incoming):
             yield node_id, cost
 
 
+def _cut_costs(graph, order, incoming):
+    """(node id, MemoryCost) for each node that assembles its input shots into
+    one cut (`NodeType.cut_cost`), given how long each input shot lasts (the
+    `seconds` of its own MemoryCost)."""
+    seconds: dict[str, float] = {node_id: cost.seconds for node_id, cost in
+                                 _costs(graph, order, incoming) if cost.seconds is not None}
+    for node_id in order:
+        node = graph.nodes[node_id]
+        node_class = graph.registry.get(node.type_name) if node.spec is not None else None
+        if node_class is None:
+            continue
+        shots = [seconds.get(link.src, 0.0) for link in incoming.get(node_id, ())]
+        try:
+            cost = node_class().cut_cost(node.params, shots)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            continue
+        if cost is not None:
+            yield node_id, cost
+
+
 def render_problems(graph, order, incoming) -> list[tuple[str, str, str]]:
     """(node id, field, message) for each shot, and for the run, over budget."""
     # Defaults: half the machine's memory for one shot, all of it for the run.
@@ -63,10 +84,48 @@ def render_problems(graph, order, incoming) -> list[tuple[str, str, str]]:
             problems.append((node_id, cost.field, (
                 f"the shot would hold {cost.size / MEGABYTE / 1024:.1f} GB of frames in memory, "
                 f"more than the {per_shot // MEGABYTE} MB a shot may use; {cost.advice}")))
-    if total > per_run and not problems:
+    for node_id, cost in _cut_costs(graph, order, incoming):
+        total += cost.size  # the cut's sound is held whole, for as long as the cut lasts
+        if cost.problem or cost.size > per_shot:
+            problems.append((node_id, cost.field, cost.problem or (
+                f"the cut would last {cost.seconds:.0f} s and its sound would hold "
+                f"{cost.size / MEGABYTE / 1024:.1f} GB in memory, more than the "
+                f"{per_shot // MEGABYTE} MB allowed; {cost.advice}")))
+    if total > per_run and not problems and first is not None:
         node_id, cost = first
         problems.append((node_id, cost.field, (
             f"the run's shots would hold {total / MEGABYTE / 1024:.1f} GB of frames in memory, "
             f"more than the {per_run // MEGABYTE} MB a run may use; lower the shots' sizes, fps "
             f"or durations (CANVAS_APP_MAX_RUN_MB raises the limit)")))
     return problems
+
+
+MAX_CUT_SECONDS = 24 * 3600
+SOUND_BYTES_PER_SECOND = 48000 * 2 * 4 * 3  # 48 kHz stereo float32, decoded, resampled, padded
+
+
+def _cut_problem(graph, node, incoming, per_shot: int) -> tuple[str | None, float]:
+    """(why the Sequence's cut cannot be made, bytes its sound takes). Each shot
+    lasts at least one frame of the cut, so a tiny fps (0.001) makes a cut of
+    hours, and its sound gigabytes, from shots of a second."""
+    fps = node.params.get("fps")
+    if not isinstance(fps, (int, float)) or not fps > 0:
+        return None, 0.0  # 0: the first shot's rate, which its own budget covers
+    seconds = 0.0
+    for link in incoming.get(node.id, ()):
+        generate = graph.nodes.get(link.src)
+        prompt = next((graph.nodes.get(feed.src) for feed in incoming.get(link.src, ())
+                       if feed.dst_port == "prompt"), None)
+        duration = prompt.params.get("duration") if prompt is not None else None
+        shot = float(duration) if generate is not None and isinstance(duration, (int, float)) \
+            and math.isfinite(duration) else 0.0
+        seconds += max(1.0, math.ceil(min(shot * fps, 1e12))) / fps
+    if seconds > MAX_CUT_SECONDS:
+        return (f"at {fps:g} fps the cut would last {seconds / 3600:.3g} hours (each shot is at "
+                f"least one frame long); raise the fps, or set 0 for the first shot's"), 0.0
+    sound = seconds * SOUND_BYTES_PER_SECOND if node.params.get("audio") else 0.0
+    if sound > per_shot:
+        return (f"at {fps:g} fps the cut would last {seconds:.0f} s and its sound would hold "
+                f"{sound / MEGABYTE / 1024:.1f} GB in memory, more than the {per_shot // MEGABYTE}"
+                f" MB allowed; raise the fps, or set 0 for the first shot's"), sound
+    return None, sound

@@ -98,7 +98,27 @@ def check_runnable(graph: Graph, order: list[str],
         if node_class is not None:
             problems += [Problem(node_id, field, message)
                          for field, message in node_class().check_inputs(node.params)]
+    problems += output_name_clashes(graph, order)
     from canvas_app.engine.budget import render_problems
 
     problems += [Problem(*problem) for problem in render_problems(graph, order, incoming)]
+    return problems
+
+
+def output_name_clashes(graph: Graph, order: list[str]) -> list[Problem]:
+    """Two nodes writing files of the same name into the output folder (two
+    Sequences named `cut` and `cut!`): one export would silently replace the other."""
+    owners: dict[str, list[str]] = {}
+    for node_id, node in graph.nodes.items():
+        node_class = graph.registry.get(node.type_name) if node.spec is not None else None
+        name = node_class().output_name(node.params) if node_class is not None else None
+        if name:
+            owners.setdefault(name, []).append(node_id)
+    problems = []
+    for node_id in order:
+        for name, node_ids in owners.items():
+            if node_id in node_ids and len(node_ids) > 1:
+                others = ", ".join(graph.nodes[other].title for other in node_ids if other != node_id)
+                problems.append(Problem(node_id, "name", f"its files ({name}.*) would replace those "
+                                        f"of {others} in the output folder; give it another name"))
     return problems

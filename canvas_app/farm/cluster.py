@@ -22,11 +22,23 @@ def require_ray():
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
-    bare = address.split("://", 1)[-1]
-    host, _, port = bare.rpartition(":")
-    if not host or not port.isdigit():
+    """(host, port) of `ray://HOST:PORT` or `HOST:PORT`; None unless the port is
+    1-65535 in ASCII digits (99999 once reached another port) and the host is
+    a name or an address a socket can take."""
+    scheme, separator, bare = address.partition("://")
+    if not separator:
+        bare = address
+    elif scheme != "ray":
         return None
-    return host.strip("[]"), int(port)
+    host, _, port = bare.rpartition(":")
+    host = host.strip("[]")
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        return None
+    try:
+        host.encode("idna")  # "a..b": an empty label, refused here rather than by socket
+    except UnicodeError:
+        return None
+    return host, int(port)
 
 
 def connect(address: str) -> bool:
@@ -39,11 +51,11 @@ def connect(address: str) -> bool:
     if address not in LOCAL and address != "auto":
         target = _host_port(address)
         if target is None:
-            raise BadInput(f"{address!r} is not a Ray address; use ray, auto, ray://HOST:PORT or "
-                           "HOST:PORT", field="--farm")
+            raise BadInput(f"{address[:200]!r} is not a Ray address; use ray, auto, "
+                           "ray://HOST:PORT or HOST:PORT (port 1-65535)", field="--farm")
         try:  # fail fast and clearly instead of Ray's long reconnect loop
             socket.create_connection(target, timeout=CONNECT_TIMEOUT_S).close()
-        except OSError as error:
+        except (OSError, UnicodeError) as error:
             raise BadInput(f"cannot reach the Ray cluster at {address} "
                            f"({error.strerror or error})", field="--farm") from None
     if ray.is_initialized():

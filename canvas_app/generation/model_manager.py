@@ -190,6 +190,10 @@ def resolve_source(spec: str, *, field: str, ctx: RunContext | None = None, want
     if not spec:
         raise BadInput("no model given", field=field, node=node)
     local = Path(os.path.expanduser(spec))
+    from canvas_app.fileio import local_path_problem
+
+    if problem := local_path_problem(local):  # checked before anything opens it: a FIFO blocks
+        raise BadInput(f"{spec[:200]!r}: {problem}", field=field, node=node)
     if local.exists():
         kind = "file" if local.is_file() else "folder"
         if want != "any" and kind != want:

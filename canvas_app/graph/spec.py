@@ -273,6 +273,8 @@ class MemoryCost:
     size: int  # bytes
     field: str  # the param to lower
     advice: str  # what to change, e.g. "lower its width, height or fps"
+    seconds: float | None = None  # how long the clip it makes lasts (a cut adds them up)
+    problem: str | None = None  # refused whatever the budget (e.g. a cut over a day long)
 
 
 class NodeType:
@@ -318,6 +320,11 @@ class NodeType:
                         problems.append((param.name, f"{entry['path']}: {problem}"))
         return problems
 
+    def output_name(self, params: dict[str, Any]) -> str | None:
+        """The base name of the files this node writes into the output folder,
+        or None: two nodes with the same one would overwrite each other."""
+        return None
+
     def key_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """The params the result depends on (all, unless a node knows better)."""
         return params
@@ -350,6 +357,12 @@ class NodeType:
         """The memory its result will hold, checked against the run's budget
         before anything runs (engine/budget.py); `upstream` maps each input
         port to the params of the nodes linked to it. None: nothing large."""
+        return None
+
+    def cut_cost(self, params: dict[str, Any], shot_seconds: list[float]) -> MemoryCost | None:
+        """For a node that assembles its input shots into one cut: what the cut
+        holds, given how long each input shot lasts (engine/budget.py). None:
+        not a cut."""
         return None
 
     def result_picture(self, outputs: dict[str, Any]):

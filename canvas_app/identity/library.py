@@ -58,7 +58,9 @@ def safe_file_stem(name: str) -> str:
 
 class IdentityLibrary:
     def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder).expanduser()
+        from canvas_app.paths import expand_home
+
+        self.folder = expand_home(folder, "--library")
 
     def __repr__(self) -> str:
         return f"IdentityLibrary({str(self.folder)!r})"
@@ -153,8 +155,11 @@ class IdentityLibrary:
 
 
 def printable(text: str) -> str:
-    """`text` as it can be printed: undecodable bytes of a file name become U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """`text` as it can be printed: undecodable bytes of a file name become U+FFFD,
+    and so does a lone surrogate from a file's metadata (no byte stands for it)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace") \
+        if not re.search("[\ud800-\udc7f\udd00-\udfff]", text) else \
+        re.sub("[\ud800-\udfff]", "\ufffd", text)
 
 
 def user_library_dir() -> Path:

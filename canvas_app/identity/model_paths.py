@@ -17,7 +17,10 @@ def default_models_dir() -> Path:
 
 
 def resolve_models_dir(models_dir: str | Path | None) -> Path:
-    return Path(models_dir).expanduser() if models_dir is not None else default_models_dir()
+    from canvas_app.paths import expand_home
+
+    return expand_home(models_dir, "--models-dir") if models_dir is not None else \
+        default_models_dir()
 
 
 def pack_dir(pack: str, models_dir: str | Path | None = None) -> Path:

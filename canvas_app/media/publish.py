@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from canvas_app.errors import BadInput
-from canvas_app.fileio import atomic_write_text, file_stamp
+from canvas_app.fileio import NotRegularFile, atomic_write_text, check_replaceable, file_stamp
 
 STAGING_PREFIX = ".export-"
 PUBLISHING_PREFIX = ".publish-"
@@ -50,13 +50,28 @@ def check_output_folder(out_dir: Path) -> None:
                            file=str(folder), field="--out")
 
 
+def check_writable(folder: Path) -> None:
+    """BadInput unless a file can be created in `folder` (a read-only or
+    immutable folder, which root's permission bits do not show)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise BadInput(f"cannot write into this folder ({error.strerror or error}); choose "
+                       "another output folder", file=str(folder), field="--out") from None
+
+
 def new_staging(out_dir: Path) -> Path:
     """A fresh staging folder inside `out_dir`, named after this process so that
     `recover` can tell a live export from a killed one's leftovers."""
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
+    except OSError as error:
+        raise BadInput(f"cannot write into the output folder ({error.strerror or error})",
+                       file=str(out_dir), field="--out") from None
 
 
 def _process_alive(pid: int) -> bool:
@@ -124,6 +139,17 @@ def publish(staging: Path, out_dir: Path, name: str) -> list[Path]:
     # files leave the folder one by one and it no longer lists them all.
     new_files = sorted(path.relative_to(staging).as_posix() for path in Path(staging).rglob("*")
                        if path.is_file())
+    folders = set()
+    for relative in new_files:  # what would fail half-way through step 3 is refused before it
+        target = _inside(out_dir, relative)
+        try:
+            check_replaceable(target) if target is not None else None
+        except NotRegularFile:
+            raise BadInput("not a regular file; the export would replace it",
+                           file=str(target), field="--out") from None
+        folders.add(target.parent if target is not None and target.parent.is_dir() else out_dir)
+    for folder in sorted(folders):  # e.g. an immutable shots/ would strand the export
+        check_writable(folder)
     atomic_write_text(Path(staging) / PLAN_FILE, json.dumps(
         {"old": _previous_files(out_dir, name), "new": new_files}))
     publishing = out_dir / f"{PUBLISHING_PREFIX}{os.getpid()}-{name}"
@@ -171,6 +197,9 @@ def recover(out_dir: Path) -> None:
     except OSError:
         return
     for child in children:
+        if child.name.startswith("..") and child.name.endswith(".tmp") and ".export.json." in \
+                child.name:  # a manifest's atomic write, killed: `.` + `.<name>.export.json`
+            _remove_stale(child)
         if child.is_symlink() or not child.is_dir():
             continue
         if child.name.startswith(PUBLISHING_PREFIX) and _leftover(child, PUBLISHING_PREFIX):
@@ -179,6 +208,17 @@ def recover(out_dir: Path) -> None:
                 _finish(child, out_dir, owner_and_name[1])
         elif child.name.startswith(STAGING_PREFIX) and _leftover(child):
             shutil.rmtree(child, ignore_errors=True)
+
+
+def _remove_stale(leftover: Path) -> None:
+    from canvas_app.fileio import STALE_TEMP_SECONDS
+
+    try:
+        if leftover.is_file() and not leftover.is_symlink() and \
+                time.time() - leftover.stat().st_mtime > STALE_TEMP_SECONDS:
+            leftover.unlink()
+    except OSError:
+        pass
 
 
 def stamps(paths) -> list | None:

@@ -110,6 +110,29 @@ def _map_paths(spec: NodeSpec, params: dict[str, Any], convert) -> dict[str, Any
     return mapped
 
 
+def map_node_paths(spec: NodeSpec, params: dict[str, Any], convert) -> dict[str, Any]:
+    """A copy of `params` with each file path replaced by convert(field, path);
+    a file param converted to None becomes "", an image converted to None is
+    dropped from its list."""
+    mapped = dict(params)
+    for param in spec.params:
+        value = mapped.get(param.name)
+        if param.kind == "file" and isinstance(value, str):
+            converted = convert(param.name, value)
+            mapped[param.name] = "" if converted is None else converted
+        elif param.kind == "images" and isinstance(value, list):
+            entries = []
+            for entry in value:
+                if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                    converted = convert(param.name, entry["path"])
+                    if converted is None:
+                        continue
+                    entry = {**entry, "path": converted}
+                entries.append(entry)
+            mapped[param.name] = entries
+    return mapped
+
+
 # -- writing ---------------------------------------------------------------------------
 def node_to_dict(node: Node, base_dir: Path | None) -> dict[str, Any]:
     if node.is_placeholder:
@@ -194,6 +217,10 @@ def graph_from_dict(data: Any, registry: NodeRegistry, base_dir: Path | None,
             issues.append(LoadIssue("warning", f"backdrop {index + 1} is malformed and was dropped",
                                     file=source, field="backdrops"))
     metadata = data.get("metadata", {})
+    if isinstance(metadata, dict) and _too_deep(metadata):
+        issues.append(LoadIssue("warning", "metadata nested far too deep; dropped", file=source,
+                                field="metadata"))
+        metadata = {}
     graph.metadata = metadata if isinstance(metadata, dict) else {}
     return graph, issues
 
@@ -218,6 +245,10 @@ def _node_from_dict(raw: Any, index: int, registry: NodeRegistry, base_dir: Path
         title = printable
     position = _position(raw.get("position"))
     node_class = registry.get(type_name)
+    if node_class is None and _too_deep(raw):  # kept as written, it would be copied recursively
+        issues.append(LoadIssue("error", f"unknown node type {type_name!r} nested far too deep; "
+                                "dropped", node=node_id, file=source))
+        return None
     if node_class is None:
         issues.append(LoadIssue("warning", f"unknown node type {type_name!r}: kept as a placeholder "
                                 "(it is saved back unchanged but cannot run)", node=node_id, file=source))

@@ -24,7 +24,7 @@ def create_app():
 
 
 def create_window(project: str | Path | None = None, *, offer_recovery: bool = True,
-                  open_last: bool = False, registry=None):
+                  open_last: bool = False, registry=None, trust_paths: bool | None = None):
     from canvas_app.ui import settings
     from canvas_app.ui.main_window import MainWindow
 
@@ -32,7 +32,7 @@ def create_window(project: str | Path | None = None, *, offer_recovery: bool = T
     window = MainWindow(registry)
     recovered = window.offer_recovery(project) if offer_recovery else False
     if project is not None and not recovered:
-        window.open_path(project, ask=False)
+        window.open_path(project, ask=False, trust_paths=trust_paths)
     elif project is not None:
         from canvas_app.ui import settings as _settings
 
@@ -46,7 +46,7 @@ def create_window(project: str | Path | None = None, *, offer_recovery: bool = T
 
 def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000), *,
                   run_first: bool = False, select: str | None = None,
-                  zoom: float | None = None) -> int:
+                  zoom: float | None = None, trust_paths: bool = False) -> int:
     """Open the editor (on `project`, or the last project when None) and run
     until it closes. With `screenshot`, render the window offscreen to that
     PNG and return 0 without entering the event loop."""
@@ -67,7 +67,10 @@ def launch_editor(project: str | None, screenshot: str | None, size=(1600, 1000)
     if project is not None and not Path(project).exists():
         print(f"canvas-app: project not found: {project}", file=sys.stderr)
         return 2
-    window = create_window(project, offer_recovery=not screenshot, open_last=project is None)
+    # A screenshot never asks (no one would answer): an exported graph reads outside
+    # its folder only with --trust-paths. The editor asks when it names such files.
+    window = create_window(project, offer_recovery=not screenshot, open_last=project is None,
+                           trust_paths=trust_paths or (False if screenshot else None))
     window.resize(*size)
     window.show()
     if screenshot:
@@ -109,13 +112,20 @@ def run_and_wait(window, timeout_s: float = 600.0) -> bool:
     from PySide6.QtCore import QCoreApplication, QEventLoop
 
     if window.execution is None:
+        print("canvas-app: this editor cannot run graphs", file=sys.stderr)
         return False
     finished: list[str] = []
+    said: list[str] = []  # the status bar's lines: the last one says why a run failed
     window.execution.job_finished.connect(lambda _job, status: finished.append(status))
+    window.execution.status_message.connect(lambda text, *_: said.append(text))
     window.execution.run()
     deadline = time.monotonic() + timeout_s
     while not finished and time.monotonic() < deadline:
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
+    if finished != ["done"]:
+        why = said[-1] if said else f"the run did not finish within {timeout_s:.0f} s" \
+            if not finished else f"the run {finished[0]}"
+        print(f"canvas-app: {why}", file=sys.stderr)
     return finished == ["done"]
 
 
@@ -132,15 +142,21 @@ def save_screenshot(window, path: str, zoom: float | None = None) -> int:
     for _ in range(5):
         QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
     window.view.minimap.render_map()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    ok = window.grab().save(str(path), "PNG")
+    from canvas_app.fileio import replacing
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path, ".png") as temp:  # atomic, and never over a device or FIFO
+            ok = window.grab().save(str(temp), "PNG")
+            if not ok:
+                raise OSError("Qt could not write the PNG")
+    except OSError as error:
+        ok = False
+        print(f"canvas-app: file {path}: {error.strerror or error}", file=sys.stderr)
     window.autosaver.discard()
     if window.execution is not None:
         window.execution.shutdown()
-    if not ok:
-        print(f"canvas-app: could not write {path}", file=sys.stderr)
-        return 1
-    return 0
+    return 0 if ok else 1
 
 
 def _quiet_offscreen_warnings() -> None:

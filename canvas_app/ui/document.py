@@ -35,10 +35,11 @@ class Document(QObject):
 
     # -- files -----------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, registry: NodeRegistry | None = None) -> "Document":
+    def open(cls, path: str | Path, registry: NodeRegistry | None = None, *,
+             trust_paths: bool = False) -> "Document":
         from canvas_app.media.exports.provenance import is_media
 
-        graph, issues = load_project(path, registry)
+        graph, issues = load_project(path, registry, trust_paths=trust_paths)
         # A graph opened from an exported PNG/video is untitled: saving never overwrites the media.
         return cls(graph, None if is_media(path) else Path(path), issues, registry)
 

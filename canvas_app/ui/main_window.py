@@ -433,11 +433,15 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path, ask=False)
 
-    def open_path(self, path: str | Path, ask: bool = True) -> bool:
+    def open_path(self, path: str | Path, ask: bool = True, trust_paths: bool | None = None) -> bool:
+        """trust_paths: whether the graph of an exported PNG or video may read
+        files outside its folder; None asks the user when it names any."""
         if ask and not self.maybe_save():
             return False
         try:
-            document = Document.open(path, self.registry)
+            if trust_paths is None:
+                trust_paths = self._agree_to_paths_outside(path)
+            document = Document.open(path, self.registry, trust_paths=trust_paths)
         except CanvasError as error:
             QMessageBox.warning(self, "Cannot open project", str(error))
             return False
@@ -446,6 +450,22 @@ class MainWindow(QMainWindow):
         settings.add_recent_file(str(path))
         self.statusBar().showMessage(f"Opened {path}", 5000) if not document.issues else None
         return True
+
+    def _agree_to_paths_outside(self, path: str | Path) -> bool:
+        from canvas_app.media.exports.provenance import is_media
+        from canvas_app.project.io import paths_outside
+
+        outside = paths_outside(path, self.registry) if is_media(path) else []
+        if not outside:
+            return False
+        listed = "\n".join(outside[:8]) + (f"\n... and {len(outside) - 8} more" if len(outside) > 8
+                                          else "")
+        answer = QMessageBox.question(
+            self, "Files outside the folder",
+            f"The graph in {Path(path).name} names files outside the folder it was exported to:"
+            f"\n\n{listed}\n\nRead them? (No opens the graph without them.)",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     def save(self) -> bool:
         if self.document.path is None:

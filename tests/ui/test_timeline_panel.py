@@ -137,9 +137,13 @@ def test_playhead_plays_the_cut_from_cached_shots_without_a_run(cut, qtbot, monk
     assert any(COLOURS[1][0] + 20 < red < COLOURS[0][0] - 20 for red in shown)
 
 
-def test_dropping_an_exported_png_opens_the_graph_that_made_it(window, tmp_path):
+def test_dropping_an_exported_png_opens_the_graph_that_made_it(window, tmp_path, monkeypatch):
     from PySide6.QtCore import QMimeData, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QMessageBox
+
+    asked = []  # its references lie outside the PNG's folder: the editor asks first
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: asked.append(args) or QMessageBox.Yes)
 
     from canvas_app.media.exports.provenance import KEY, graph_json
     from canvas_app.media.images import save_png
@@ -159,7 +163,7 @@ def test_dropping_an_exported_png_opens_the_graph_that_made_it(window, tmp_path)
     QApplication.sendEvent(viewport, QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton,
                                                 Qt.NoModifier))
     QApplication.processEvents()
-    assert set(window.document.graph.nodes) == set(graph.nodes)
+    assert set(window.document.graph.nodes) == set(graph.nodes) and len(asked) == 1
     assert window.document.path is None  # saving never overwrites the PNG
 
 

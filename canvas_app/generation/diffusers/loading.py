@@ -251,7 +251,7 @@ def load_adapter_state_dict(source: Source, field_name: str, prefer: tuple[str, 
     IP-Adapter file (or the matching file in a folder)."""
     path = source.path
     if path.is_dir():
-        candidates = [p for p in sorted(path.iterdir()) if p.suffix in (".safetensors", ".bin")]
+        candidates = [p for p in sorted(path.iterdir()) if p.suffix in (".safetensors", ".bin") and p.is_file()]
         preferred = [p for p in candidates if any(word in p.name.lower() for word in prefer)]
         if not (preferred or candidates):
             raise BadInput(f"no .safetensors or .bin adapter weights in {path}", field=field_name)
@@ -351,8 +351,9 @@ def load_lora(pipe: Any, state: dict, adapter_name: str, dtype: Any, *, field_na
              for key, value in state.items()}
     try:
         pipe.load_lora_weights(state, adapter_name=adapter_name)
-    except (ValueError, KeyError, RuntimeError) as error:
-        raise BadInput(f"cannot load LoRA {adapter_name!r}: {error}", field=field_name) from None
+    except (ValueError, KeyError, RuntimeError, IndexError, TypeError) as error:  # wrong keys
+        raise BadInput(f"cannot load LoRA {adapter_name!r} ({error.__class__.__name__}: {error}); "
+                       "is it a LoRA for this model?", field=field_name) from None
 
 
 class Loader:
@@ -400,6 +401,10 @@ class Loader:
         except CanvasError:
             raise
         except (OSError, ValueError, EnvironmentError) as error:
+            if model.is_file and model.path.suffix.lower() != ".safetensors":  # a pickle
+                raise BadInput(f"cannot load {model.path.name}: {error}. Checkpoints other than "
+                               ".safetensors are read as weights only, never unpickled; convert "
+                               "it to .safetensors", field="model") from None
             if model.is_file and "model_config" not in sources:
                 raise BadInput(f"cannot load single-file checkpoint {model.path.name}: {error}. Set model_config "
                                "to a diffusers folder (or hub id) of the same architecture.",

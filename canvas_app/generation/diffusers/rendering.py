@@ -160,7 +160,7 @@ def load_character_loras(bundle: Bundle, opts: Options, ctx: RunContext) -> list
             source = resolve_source(lora.path, field="loras", ctx=ctx)
             path = source.path
             if path.is_dir():
-                files = sorted(path.glob("*.safetensors"))
+                files = [f for f in sorted(path.glob("*.safetensors")) if f.is_file()]  # no FIFO
                 if not files:
                     raise BadInput(f"no .safetensors LoRA in {path}", field="loras")
                 path = files[0]

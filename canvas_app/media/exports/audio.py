@@ -46,9 +46,33 @@ def load_audio(path: str | Path, duration: float, *, fade: float = 1.0,
                        node=node, field=field) from None
     samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((2, 0), np.float32)
     samples = samples[:, :wanted].astype(np.float32)
+    if not np.isfinite(samples).all():  # the AAC encoder refuses them with a bare errno 22
+        raise BadInput("the sound holds NaN or infinite samples", file=str(path), node=node,
+                       field=field)
     if samples.shape[1] < wanted:
         samples = np.pad(samples, ((0, 0), (0, wanted - samples.shape[1])))
     return fade_out(samples, fade)
+
+
+def audio_problem(path: str | Path, probe_seconds: float = 2.0) -> str | None:
+    """Why `path` cannot be laid under a cut, found by decoding its first
+    seconds (for `validate`, which should refuse what `run` would); None if fine."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return "the file has no audio stream"
+            decoded = 0.0
+            for frame in container.decode(container.streams.audio[0]):
+                if not np.isfinite(frame.to_ndarray()).all():
+                    return "the sound holds NaN or infinite samples"
+                decoded += frame.samples / max(1, frame.sample_rate or 1)
+                if decoded >= probe_seconds:
+                    break
+    except (av.FFmpegError, OSError, ValueError) as error:
+        return f"not a readable audio file ({error.__class__.__name__})"
+    return None
 
 
 def fade_out(samples: np.ndarray, seconds: float) -> np.ndarray:

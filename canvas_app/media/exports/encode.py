@@ -63,7 +63,7 @@ def frame_step(fps: float, max_fps: float) -> int:
 
 def _even_size(width: int, height: int, max_width: int) -> tuple[int, int]:
     if max_width and width > max_width:
-        height, width = round(height * max_width / width), max_width
+        height, width = max(1, round(height * max_width / width)), max_width  # 8192x2: not 0
     return width + width % 2, height + height % 2
 
 

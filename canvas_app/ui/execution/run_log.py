@@ -73,8 +73,8 @@ class RunLogs:
               title: Callable[[str], str]) -> None:
         """Write the run's files (and forget its events). Raises OSError."""
         entries = self._entries.pop(job_id, [])
-        if not output_dir.is_dir():
-            return
+        if not output_dir.is_dir() or output_dir.is_symlink() or output_dir.parent.is_symlink():
+            return  # a folder the export refuses (a link may lead anywhere): the log too
         lines = []
         for entry in entries:
             stamp = time.strftime("%H:%M:%S", time.localtime(entry["time"]))
