@@ -207,8 +207,9 @@ def test_every_import_goes_the_way_the_layer_table_allows():
 # -- private names -----------------------------------------------------------------------
 # Private attributes of other libraries' objects that their documentation tells
 # callers to set: diffusers stops a pipeline from a step callback with
-# `pipe._interrupt = True` and places inputs on `pipe._execution_device`.
-FOREIGN_PROTOCOL = {"_interrupt", "_execution_device"}
+# `pipe._interrupt = True` and places inputs on `pipe._execution_device`; the
+# standard library's documented `os._exit` ends a process without cleanup.
+FOREIGN_PROTOCOL = {"_interrupt", "_execution_device", "_exit"}
 
 
 def _private_attribute_reads(tree: ast.AST) -> list[tuple[int, str]]:

@@ -115,9 +115,18 @@ def run_and_wait(window, timeout_s: float = 600.0) -> bool:
         print("canvas-app: this editor cannot run graphs", file=sys.stderr)
         return False
     finished: list[str] = []
-    said: list[str] = []  # the status bar's lines: the last one says why a run failed
+    from canvas_app.ui.execution.status import status_line
+
+    said: list[str] = []  # the status bar's lines, from the run model: the last says why
+
+    def hear(job_id: int, event) -> None:
+        line = status_line(window.run_states, job_id, event)
+        if line is not None:
+            said.append(line[0])
+
     window.execution.job_finished.connect(lambda _job, status: finished.append(status))
     window.execution.status_message.connect(lambda text, *_: said.append(text))
+    window.run_states.applied.connect(hear)
     window.execution.run()
     deadline = time.monotonic() + timeout_s
     while not finished and time.monotonic() < deadline:

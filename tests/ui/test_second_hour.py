@@ -305,7 +305,9 @@ def test_a_graph_reopened_from_an_exported_png_has_the_same_cache_keys(make_wind
     still = tmp_path / "exported" / "spokesperson_01_Render_Shot_1.png"
     still.parent.mkdir()
     save_png(np.zeros((8, 8, 3), np.uint8), still, {KEY: graph_json(first.document.graph)})
-    second = make_window(still)  # as a drop or File > Open does, the first window still open
+    # as a drop or File > Open does, the first window still open; the user agrees to its
+    # paths outside the export folder (the example's references), as they must now
+    second = make_window(still, trust_paths=True)
     assert second.document.path is None and len(second.document.graph.nodes) == 11
     executor = Executor()
 
