@@ -2,7 +2,6 @@
 result, a traceback, a hang, a write outside the chosen folders or a memory blow-up."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading

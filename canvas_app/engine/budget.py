@@ -98,34 +98,3 @@ def render_problems(graph, order, incoming) -> list[tuple[str, str, str]]:
             f"more than the {per_run // MEGABYTE} MB a run may use; lower the shots' sizes, fps "
             f"or durations (CANVAS_APP_MAX_RUN_MB raises the limit)")))
     return problems
-
-
-MAX_CUT_SECONDS = 24 * 3600
-SOUND_BYTES_PER_SECOND = 48000 * 2 * 4 * 3  # 48 kHz stereo float32, decoded, resampled, padded
-
-
-def _cut_problem(graph, node, incoming, per_shot: int) -> tuple[str | None, float]:
-    """(why the Sequence's cut cannot be made, bytes its sound takes). Each shot
-    lasts at least one frame of the cut, so a tiny fps (0.001) makes a cut of
-    hours, and its sound gigabytes, from shots of a second."""
-    fps = node.params.get("fps")
-    if not isinstance(fps, (int, float)) or not fps > 0:
-        return None, 0.0  # 0: the first shot's rate, which its own budget covers
-    seconds = 0.0
-    for link in incoming.get(node.id, ()):
-        generate = graph.nodes.get(link.src)
-        prompt = next((graph.nodes.get(feed.src) for feed in incoming.get(link.src, ())
-                       if feed.dst_port == "prompt"), None)
-        duration = prompt.params.get("duration") if prompt is not None else None
-        shot = float(duration) if generate is not None and isinstance(duration, (int, float)) \
-            and math.isfinite(duration) else 0.0
-        seconds += max(1.0, math.ceil(min(shot * fps, 1e12))) / fps
-    if seconds > MAX_CUT_SECONDS:
-        return (f"at {fps:g} fps the cut would last {seconds / 3600:.3g} hours (each shot is at "
-                f"least one frame long); raise the fps, or set 0 for the first shot's"), 0.0
-    sound = seconds * SOUND_BYTES_PER_SECOND if node.params.get("audio") else 0.0
-    if sound > per_shot:
-        return (f"at {fps:g} fps the cut would last {seconds:.0f} s and its sound would hold "
-                f"{sound / MEGABYTE / 1024:.1f} GB in memory, more than the {per_shot // MEGABYTE}"
-                f" MB allowed; raise the fps, or set 0 for the first shot's"), sound
-    return None, sound

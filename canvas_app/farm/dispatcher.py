@@ -18,7 +18,7 @@ from canvas_app.engine.dispatch.base import Dispatcher, Job, Outcome, run_node
 from canvas_app.engine.events import NodeLog, NodePreview, NodeProgress, NodeStarted
 from canvas_app.errors import NodeFailure
 from canvas_app.farm import cluster
-from canvas_app.farm.placement import CPU, GPU, LOCAL, placement
+from canvas_app.farm.placement import GPU, LOCAL, placement
 from canvas_app.farm.remote import MAX_RETRIES, EventRelay, ShotWorker, run_cpu_node, warm_worker
 
 POLL_S = 0.1  # the longest the pump waits for a result before relaying events

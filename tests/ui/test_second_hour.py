@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 
 from canvas_app.ui import theme
-from canvas_app.ui.items import NODE_WIDTH
 
 
 def _red_pixels(image, rect) -> int:
@@ -383,8 +382,6 @@ def test_the_preview_has_room_and_the_models_panel_follows_the_graph(make_window
 
 # 3 ---------------------------------------------------------------------------------
 def test_the_verdict_and_the_edited_mark_are_never_the_text_cut_off(make_window):
-    from PySide6.QtGui import QImage
-
     window = make_window()
     node = window.document.add_node("Generate", (0, 0), title="Render Shot 2").id
     _rendered(window, node, 0.827, False, 0.99)  # with its picture beside the status line

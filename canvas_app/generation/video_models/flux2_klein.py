@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import time
 
-from canvas_app.engine.context import RunContext
 from canvas_app.generation.video_models.latent_previews import FlowStepCallback
-from canvas_app.generation.video_models.pipelines import (loaded_pipeline, resolve_dtype, run_guarded,
-                                                          shot_text, to_pil, to_uint8_frames)
+from canvas_app.generation.video_models.pipelines import (DiffusersStage, shot_text, to_pil,
+                                                          to_uint8_frames)
 from canvas_app.generation.video_models.stages import KeyframeRequest
 from canvas_app.values import ROLES, Clip
 
@@ -52,25 +51,11 @@ def text_layers(text_encoder) -> tuple[int, ...]:
     return TEXT_LAYERS if depth >= max(TEXT_LAYERS) else (depth,)
 
 
-class Flux2KleinKeyframe:
+class Flux2KleinKeyframe(DiffusersStage):
     name = "flux2-klein"
     seed_changes_likeness = True
-
-    def __init__(self, manager=None) -> None:
-        self.manager = manager
-
-    def render(self, request: KeyframeRequest, ctx: RunContext) -> Clip:
-        from canvas_app.generation.diffusers.loading import resolve_device
-
-        options = request.options
-        device = resolve_device(request.device)
-        dtype = resolve_dtype(options.get("dtype", "auto"), device)
-        started = time.perf_counter()
-        with loaded_pipeline("Flux2KleinPipeline", options["model"], device=device, dtype=dtype,
-                             ctx=ctx, manager=self.manager,
-                             memory=options.get("memory", "auto")) as (pipe, source, plan):
-            return run_guarded("FLUX.2 klein", lambda: self._render(pipe, source, request, ctx,
-                                                                    device, dtype, started, plan), ctx)
+    pipeline_class = "Flux2KleinPipeline"
+    label = "FLUX.2 klein"
 
     def _render(self, pipe, source, request, ctx, device, dtype, started, plan) -> Clip:
         import torch

@@ -80,6 +80,37 @@ def run_guarded(what: str, work, ctx: RunContext):
         raise NodeFailure(f"{what} failed: {type(error).__name__}: {error}", node=node) from error
 
 
+class DiffusersStage:
+    """A keyframe or motion backend on one diffusers pipeline class: loads it
+    through the model manager (with the request's memory plan), holds it for
+    the render and names library errors. Subclasses give `pipeline_class`,
+    `label` and `_render(pipe, source, request, ctx, device, dtype, started, plan)`."""
+
+    pipeline_class = ""
+    label = ""
+
+    def __init__(self, manager=None) -> None:
+        self.manager = manager
+
+    def render(self, request, ctx: RunContext):
+        import time
+
+        from canvas_app.generation.diffusers.loading import resolve_device
+
+        options = request.options
+        device = resolve_device(request.device)
+        dtype = resolve_dtype(options.get("dtype", "auto"), device)
+        started = time.perf_counter()
+        with loaded_pipeline(self.pipeline_class, options["model"], device=device, dtype=dtype,
+                             ctx=ctx, manager=self.manager,
+                             memory=options.get("memory", "auto")) as (pipe, source, plan):
+            return run_guarded(self.label, lambda: self._render(
+                pipe, source, request, ctx, device, dtype, started, plan), ctx)
+
+    def _render(self, pipe, source, request, ctx, device, dtype, started, plan):
+        raise NotImplementedError
+
+
 def shot_text(prompt) -> str:
     """The prompt with the shot directions spelled out, as these models read them."""
     parts = [prompt.positive.strip(), f"{prompt.shot_size} shot"]

@@ -13,11 +13,10 @@ import time
 
 import numpy as np
 
-from canvas_app.engine.context import RunContext
 from canvas_app.generation.video_models.latent_previews import FlowStepCallback
-from canvas_app.generation.video_models.pipelines import (loaded_pipeline, resolve_dtype, run_guarded,
-                                                          shot_text, to_pil, to_uint8_frames)
-from canvas_app.generation.video_models.stages import MotionRequest, frame_count
+from canvas_app.generation.video_models.pipelines import (DiffusersStage, shot_text, to_pil,
+                                                          to_uint8_frames)
+from canvas_app.generation.video_models.stages import frame_count
 from canvas_app.generation.video_models.wan_i2v import model_size
 from canvas_app.values import Clip
 
@@ -40,24 +39,11 @@ def control_video(first: np.ndarray, last: np.ndarray | None, count: int, size) 
     return frames, masks
 
 
-class WanVACEMotion:
+class WanVACEMotion(DiffusersStage):
     name = "wan-vace"
     seed_changes_likeness = True
-
-    def __init__(self, manager=None) -> None:
-        self.manager = manager
-
-    def render(self, request: MotionRequest, ctx: RunContext) -> Clip:
-        from canvas_app.generation.diffusers.loading import resolve_device
-
-        device = resolve_device(request.device)
-        dtype = resolve_dtype(request.options.get("dtype", "auto"), device)
-        started = time.perf_counter()
-        with loaded_pipeline("WanVACEPipeline", request.options["model"], device=device, dtype=dtype,
-                             ctx=ctx, manager=self.manager,
-                             memory=request.options.get("memory", "auto")) as (pipe, source, plan):
-            return run_guarded("Wan VACE", lambda: self._render(
-                pipe, source, request, ctx, device, dtype, started, plan), ctx)
+    pipeline_class = "WanVACEPipeline"
+    label = "Wan VACE"
 
     def _render(self, pipe, source, request, ctx, device, dtype, started, plan) -> Clip:
         import torch

@@ -26,7 +26,9 @@ class LogPanel(QTreeWidget):
         self.setAlternatingRowColors(True)
         self.setUniformRowHeights(True)
         self.setIndentation(12)
-        for column, width in enumerate((96, 220, 90, 80)):
+        # The Event column fits its longest word ("below threshold"): the verdict is never cut.
+        event_width = self.fontMetrics().horizontalAdvance("below threshold") + 24
+        for column, width in enumerate((96, 220, max(90, event_width), 80)):
             self.setColumnWidth(column, width)
         self._runs: dict[int, QTreeWidgetItem] = {}
         self.model: RunStates | None = None
