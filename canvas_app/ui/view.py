@@ -3,6 +3,7 @@ drag), rubber-band selection (Shift adds) and a minimap overview."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QPixmap
@@ -290,9 +291,12 @@ class CanvasView(QGraphicsView):
             if zoom >= LOD_SIMPLE:  # near enough to see ports and wires: keep inside the node
                 width_px = int((NODE_WIDTH - 12) * zoom) // 8 * 8  # 8 px steps: reused a while
             y_offset = (HEADER * 1.6 - 14 * scale) / 2
-            near = [item for batch in batches for item in batch.nodes]
             shown = [item for batch in batches for item in batch.nodes_meeting(rect)]
-            room = _title_room(near, width_px * scale)  # a part repaint elides as a whole one
+            widest = width_px * scale
+            # The neighbours a shown title could run into: the same in a part repaint as in a whole one.
+            reach = rect.adjusted(0, -HEADER * 1.6, widest, HEADER * 1.6)
+            near = [item for batch in batches for item in batch.nodes_meeting(reach)]
+            room = _title_room(shown, near, widest)
             for item in shown:
                 pos = item.pos()
                 static = item.overview_title(max(int((NODE_WIDTH - 12) * zoom),
@@ -356,22 +360,34 @@ class CanvasView(QGraphicsView):
         self._frame_pending = False
 
 
-def _title_room(items, widest: float) -> dict:
-    """Scene width each title may take far out: up to `widest`, but never over
-    the next node to its right whose title band it would cross (titles wider
-    than their node must not run into a neighbour's: "Shot 2 - theRender Shot 2")."""
+def _title_room(shown, near, widest: float) -> dict:
+    """Scene width each shown title may take far out: up to `widest`, but never
+    over the next node to its right whose title band it would cross (titles
+    wider than their node must not run into a neighbour's: "Shot 2 - theRender
+    Shot 2"). Neighbours are looked up by row band, so a frame costs about one
+    step per title, not one per pair of nodes."""
     band = HEADER * 1.6
-    ordered = sorted(items, key=lambda item: item.pos().x())
+    rows: dict[int, list[tuple[float, float]]] = {}
+    for other in near:
+        pos = other.pos()
+        rows.setdefault(int(pos.y() // band), []).append((pos.x(), pos.y()))
+    for row in rows.values():
+        row.sort()
     room = {}
-    for index, item in enumerate(ordered):
-        x, y = item.pos().x(), item.pos().y()
-        limit = widest
-        for other in ordered[index + 1:]:
-            gap = other.pos().x() - x
-            if gap >= limit:
-                break
-            if abs(other.pos().y() - y) < band and gap > 0:
-                limit = gap
+    for item in shown:
+        pos = item.pos()
+        x, y, limit = pos.x(), pos.y(), widest
+        key = int(y // band)
+        for row in (rows.get(key - 1), rows.get(key), rows.get(key + 1)):
+            if not row:
+                continue
+            for other_x, other_y in row[bisect_right(row, (x, math.inf)):]:
+                gap = other_x - x
+                if gap >= limit:
+                    break
+                if abs(other_y - y) < band:  # the nearest to the right in this row band
+                    limit = gap
+                    break
         room[item] = max(0.0, limit - 12)
     return room
 

@@ -79,10 +79,13 @@ def test_far_out_titles_stop_short_of_the_next_node(make_window):
     left = doc.add_node("Prompt", (0, 0), title="Shot 2 - the launch of the rocket").id
     right = doc.add_node("Generate", (260, 0), title="Render Shot 2").id
     below = doc.add_node("Prompt", (0, 400), title="Shot 3 - the mission").id
-    items = [window.scene.node_items[n] for n in (left, right, below)]
-    room = _title_room(items, 150 / 0.25)  # 25 %: 150 px of title is 600 scene units
+    lower = doc.add_node("Prompt", (0, 800), title="Shot 4 - the landing").id
+    raised = doc.add_node("Generate", (200, 790), title="Render Shot 4").id  # a little higher
+    items = [window.scene.node_items[n] for n in (left, right, below, lower, raised)]
+    room = _title_room(items, items, 150 / 0.25)  # 25 %: 150 px of title is 600 scene units
     assert room[items[0]] <= 260 - 12  # no "Shot 2 - theRender Shot 2"
     assert room[items[2]] == 600 - 12  # nothing beside it: the whole width
+    assert room[items[3]] <= 200 - 12  # a neighbour whose title band overlaps from above counts
 
 
 # 13 --------------------------------------------------------------------------------
