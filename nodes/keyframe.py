@@ -58,6 +58,18 @@ class _Pinned:
                               "identity": request.identity.name, "pinned": True})
 
 
+def pipeline_memory_params(enabled_when) -> tuple[ParamSpec, ...]:
+    """The weights' dtype and the memory plan of a stage on a diffusers pipeline
+    (Keyframe and Motion alike; canvas_app/generation/video_models/memory_plans.py)."""
+    return (
+        ParamSpec("dtype", "choice", "auto", choices=("auto", "bf16", "fp16", "fp32"),
+                  enabled_when=enabled_when, advanced=True),
+        ParamSpec("memory", "choice", "auto", choices=("auto", "full", "offload", "group-offload"),
+                  enabled_when=enabled_when, advanced=True,
+                  help="auto: chosen from the card's memory (docs/models.md). offload: model "
+                       "offload + fp8 weights (24 GB cards); group-offload: 12-16 GB cards."),
+    )
+
 class Keyframe(NodeType):
     spec = NodeSpec(
         type_name="Keyframe", version=1, title="Keyframe", category="Shots",
@@ -87,12 +99,7 @@ class Keyframe(NodeType):
                       help="klein is step-distilled: 4 steps."),
             ParamSpec("guidance", "float", 1.0, minimum=0.0, maximum=20.0, step=0.5,
                       enabled_when=_FLUX, advanced=True),
-            ParamSpec("dtype", "choice", "auto", choices=("auto", "bf16", "fp16", "fp32"),
-                      enabled_when=_FLUX, advanced=True),
-            ParamSpec("memory", "choice", "auto", choices=("auto", "full", "offload", "group-offload"),
-                      enabled_when=_FLUX, advanced=True,
-                      help="auto: chosen from the card's memory (docs/models.md). offload: model "
-                           "offload + fp8 weights (24 GB cards); group-offload: 12-16 GB cards."),
+            *pipeline_memory_params(_FLUX),
             ParamSpec("identity_threshold", "float", 0.4, minimum=0.0, maximum=1.0, step=0.01,
                       help="Minimum similarity for the keyframe to pass."),
             ParamSpec("guard_tries", "int", 4, minimum=1, maximum=16,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
 from canvas_app.graph.spec import MemoryCost, Placement
 from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
-from nodes.keyframe import KEYFRAME
+from nodes.keyframe import KEYFRAME, pipeline_memory_params
 
 DIFFUSION_ONLY = ("model", "device", "steps", "guidance", "guidance_2", "dtype", "memory")
 _WAN = (("backend", ("wan2.2-i2v", "wan-vace")),)
@@ -58,12 +58,7 @@ class Motion(NodeType):
             ParamSpec("guidance_2", "float", 0.0, minimum=0.0, maximum=20.0, step=0.5,
                       enabled_when=_WAN, advanced=True,
                       help="I2V-A14B's low-noise expert; 0 = the same as guidance."),
-            ParamSpec("dtype", "choice", "auto", choices=("auto", "bf16", "fp16", "fp32"),
-                      enabled_when=_WAN, advanced=True),
-            ParamSpec("memory", "choice", "auto", choices=("auto", "full", "offload", "group-offload"),
-                      enabled_when=_WAN, advanced=True,
-                      help="auto: chosen from the card's memory (docs/models.md). offload: model "
-                           "offload + fp8 weights (24 GB cards); group-offload: 12-16 GB cards."),
+            *pipeline_memory_params(_WAN),
             ParamSpec("identity_threshold", "float", 0.4, minimum=0.0, maximum=1.0, step=0.01,
                       help="Minimum mean similarity over the clip's frames."),
             ParamSpec("guard_tries", "int", 2, minimum=1, maximum=16,
