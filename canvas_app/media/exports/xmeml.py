@@ -52,7 +52,12 @@ def _timecode(parent, rate: Fraction) -> None:
 
 
 def _video_format(parent, rate: Fraction, size) -> None:
-    characteristics = _sub(_sub(parent, "format"), "samplecharacteristics")
+    _sample_characteristics(_sub(parent, "format"), rate, size)
+
+
+def _sample_characteristics(parent, rate: Fraction, size) -> None:
+    """Rate, frame size and square progressive pixels: a sequence's format and a file's video."""
+    characteristics = _sub(parent, "samplecharacteristics")
     _rate(characteristics, rate)
     _sub(characteristics, "width", str(int(size[0])))
     _sub(characteristics, "height", str(int(size[1])))
@@ -149,13 +154,7 @@ def _file(parent, file_id: str, path: Path, root: Path, rate: Fraction, frames: 
     _timecode(element, rate)
     media = _sub(element, "media")
     if sound is None:
-        characteristics = _sub(_sub(media, "video"), "samplecharacteristics")
-        _rate(characteristics, rate)
-        _sub(characteristics, "width", str(int(size[0])))
-        _sub(characteristics, "height", str(int(size[1])))
-        _sub(characteristics, "anamorphic", "FALSE")
-        _sub(characteristics, "pixelaspectratio", "square")
-        _sub(characteristics, "fielddominance", "none")
+        _sample_characteristics(_sub(media, "video"), rate, size)
     else:
         audio = _sub(media, "audio")
         characteristics = _sub(audio, "samplecharacteristics")
