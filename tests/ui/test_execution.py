@@ -58,6 +58,28 @@ def states(window):
     return {node_id: window.run_states.get(node_id).state for node_id in window.document.graph.nodes}
 
 
+def real_shot(make_window, tmp_path, name, prompt_params, generate_params):
+    """A window with the real Reference -> IdentityLock -> Generate chain (and the
+    Prompt) on the example's face, rendered with the animatic backend.
+    Returns the window and the node ids (ref, lock, prompt, gen)."""
+    refs = ROOT / "resources" / "examples" / "spokesperson" / "refs"
+    face = next(iter(sorted(refs.glob("astronaut*"))), None)
+    if face is None:
+        pytest.skip("the example reference image is not available")
+    shutil.copy(face, tmp_path / face.name)
+    window = make_window()
+    window.document.save(tmp_path / f"{name}.canvas.json")
+    doc = window.document
+    ref = doc.add_node("Reference", (0, 0), params={"images": [{"path": str(tmp_path / face.name),
+                                                                  "role": "face"}]}).id
+    lock = doc.add_node("IdentityLock", (300, 0)).id
+    prompt = doc.add_node("Prompt", (300, 200), params={"positive": "hello", **prompt_params}).id
+    gen = doc.add_node("Generate", (600, 0), params=generate_params).id
+    for link in (Link(ref, "images", lock, "references"), Link(lock, "identity", gen, "identity"),
+                 Link(prompt, "prompt", gen, "prompt")):
+        assert doc.connect(link) is None
+    return window, (ref, lock, prompt, gen)
+
 def test_run_from_the_gui_shows_states_previews_and_writes_logs(fake_window, qtbot, tmp_path):
     window = fake_window
     source, slow, sink = chain(window, steps=8, delay=0.02)
@@ -211,22 +233,9 @@ def test_real_nodes_with_the_animatic_backend(make_window, qtbot, tmp_path, monk
     while the shot renders, and the preview shows the clip and its likeness."""
     # The other engine mode rendered the same shot: without this it would come from disk.
     monkeypatch.setenv("CANVAS_APP_NO_DISK_CACHE", "1")
-    refs = ROOT / "resources" / "examples" / "spokesperson" / "refs"
-    face = next(iter(sorted(refs.glob("astronaut*"))), None)
-    if face is None:
-        pytest.skip("the example reference image is not available")
-    shutil.copy(face, tmp_path / face.name)
-    window = make_window()
-    window.document.save(tmp_path / "real.canvas.json")
+    window, (ref, lock, prompt, gen) = real_shot(
+        make_window, tmp_path, "real", {"duration": 1.0}, {"width": 192, "height": 112, "fps": 8.0})
     doc = window.document
-    ref = doc.add_node("Reference", (0, 0), params={"images": [{"path": str(tmp_path / face.name),
-                                                                  "role": "face"}]}).id
-    lock = doc.add_node("IdentityLock", (300, 0)).id
-    prompt = doc.add_node("Prompt", (300, 200), params={"positive": "hello", "duration": 1.0}).id
-    gen = doc.add_node("Generate", (600, 0), params={"width": 192, "height": 112, "fps": 8.0}).id
-    for link in (Link(ref, "images", lock, "references"), Link(lock, "identity", gen, "identity"),
-                 Link(prompt, "prompt", gen, "prompt")):
-        assert doc.connect(link) is None
     window.scene.select_nodes([gen])
     job_id, status = run_and_wait(qtbot, window, window.act_run_here, timeout=60000)
     assert status == "done", window.log_panel.events(job_id)
@@ -402,24 +411,12 @@ def test_a_shots_verdict_shows_when_the_shot_ends_before_the_sequence_starts(mak
     from canvas_app.engine.events import NodeStarted
 
     monkeypatch.setenv("CANVAS_APP_NO_DISK_CACHE", "1")
-    refs = ROOT / "resources" / "examples" / "spokesperson" / "refs"
-    face = next(iter(sorted(refs.glob("astronaut*"))), None)
-    if face is None:
-        pytest.skip("the example reference image is not available")
-    shutil.copy(face, tmp_path / face.name)
-    window = make_window()
-    window.document.save(tmp_path / "verdict.canvas.json")
+    window, (*_, gen) = real_shot(
+        make_window, tmp_path, "verdict", {"duration": 0.5},
+        {"width": 128, "height": 72, "fps": 8.0, "guard_tries": 1, "identity_threshold": 0.99})
     doc = window.document
-    ref = doc.add_node("Reference", (0, 0), params={"images": [{"path": str(tmp_path / face.name),
-                                                                  "role": "face"}]}).id
-    lock = doc.add_node("IdentityLock", (300, 0)).id
-    prompt = doc.add_node("Prompt", (300, 200), params={"positive": "hello", "duration": 0.5}).id
-    gen = doc.add_node("Generate", (600, 0), params={"width": 128, "height": 72, "fps": 8.0,
-                                                     "guard_tries": 1, "identity_threshold": 0.99}).id
     cut = doc.add_node("Sequence", (900, 0)).id
-    for link in (Link(ref, "images", lock, "references"), Link(lock, "identity", gen, "identity"),
-                 Link(prompt, "prompt", gen, "prompt"), Link(gen, "clip", cut, "clips")):
-        assert doc.connect(link) is None
+    assert doc.connect(Link(gen, "clip", cut, "clips")) is None
     seen_when_the_cut_started = []
 
     def on_event(_job_id, event):
