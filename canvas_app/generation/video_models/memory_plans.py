@@ -108,9 +108,9 @@ def _small_card(vram_gb: float, why: str) -> MemoryPlan:
         return MemoryPlan("group-offload", f"{why}; the quantized plan for {QUANTIZED_UP_TO_GB} GB "
                                            f"cards would suit it, but {missing}: group offload "
                                            "with fp8 weights instead")
-    return MemoryPlan("quantized", f"{why}: blocks move to the card as they run, the transformer "
-                                   "stored as int8 weights (torchao) so they cross the bus in half "
-                                   "the time and keep bf16's accuracy better than fp8")
+    return MemoryPlan("quantized", f"{why}: its blocks move to the card as they run, with the "
+                                   "transformer stored as int8 weights (torchao): half the bytes "
+                                   "to move, and closer to the original than fp8")
 
 
 def choose_plan(model: str, vram_gb: float | None) -> MemoryPlan:
