@@ -62,7 +62,7 @@ def spy(pipeline_class):
 
 
 def test_the_portrait_comes_first_then_references_in_role_order_three_at_most():
-    from canvas_app.generation.video_models.qwen_image_edit import input_images
+    from canvas_app.generation.video_models.qwen_image_edit import edit_prompt, input_images
 
     request = keyframe_request({"qwen": "unused"}, references=[
         reference("environment", 30), reference("outfit", 200), reference("profile", 90)])
@@ -70,6 +70,9 @@ def test_the_portrait_comes_first_then_references_in_role_order_three_at_most():
     assert [image.size for image in images][0] == (64, 80)  # the identity's portrait
     assert [int(np.asarray(image).mean()) for image in images[1:]] == [90, 200]  # profile, outfit
     assert left_out == ["environment"]  # the model card's 1 to 3 pictures
+    assert edit_prompt(request) == ("The person in picture 1, the same person, seen in profile in "
+                                    "picture 2, wearing the outfit from picture 3: astronaut "
+                                    "smiling, close-up shot")
 
 
 def test_qwen_keyframe_takes_the_identity_pictures_previews_and_stays_loaded(tiny):

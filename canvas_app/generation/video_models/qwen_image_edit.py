@@ -34,16 +34,39 @@ MAX_IMAGES = 3  # Qwen-Image-Edit-2509's model card: best with 1 to 3 input imag
 MIN_IMAGE_SIDE = 28  # one vision patch after merging (14 px x 2): smaller crops are enlarged
 
 
-def input_images(request: KeyframeRequest) -> tuple[list, list[str]]:
-    """(the pipeline's images, the roles left out): the portrait first, then the
-    references in role order, at most MAX_IMAGES."""
+# How the prompt names each picture: the pipeline numbers them "Picture 1: ...", and the
+# model follows instructions that refer to them by number (Qwen's own multi-image examples).
+ROLE_PHRASES = {"portrait": "the person in picture {n}", "face": "the same person as in picture {n}",
+                "profile": "the same person, seen in profile in picture {n}",
+                "outfit": "wearing the outfit from picture {n}",
+                "environment": "in the place shown in picture {n}",
+                "product": "with the product from picture {n}"}
+
+
+def _pictures(request: KeyframeRequest) -> list[tuple[str, object]]:
+    """(role, pixels): the portrait first, then the references in role order."""
     pictures = []
     if request.identity.portrait is not None:
         pictures.append(("portrait", request.identity.portrait))
     ordered = sorted(request.references, key=lambda image: ROLES.index(image.role))
-    pictures += [(image.role, image.pixels) for image in ordered]
+    return pictures + [(image.role, image.pixels) for image in ordered]
+
+
+def input_images(request: KeyframeRequest) -> tuple[list, list[str]]:
+    """(the pipeline's images, the roles left out): the portrait first, then the
+    references in role order, at most MAX_IMAGES."""
+    pictures = _pictures(request)
     kept, dropped = pictures[:MAX_IMAGES], pictures[MAX_IMAGES:]
     return [_at_least(to_pil(pixels), MIN_IMAGE_SIDE) for _, pixels in kept], [r for r, _ in dropped]
+
+
+def edit_prompt(request: KeyframeRequest) -> str:
+    """The shot's prompt, led by what each picture is for: "Picture 1" is whoever the
+    model sees first, so it is told that picture 1 is the person to keep."""
+    roles = [role for role, _ in _pictures(request)[:MAX_IMAGES]]
+    guide = ", ".join(ROLE_PHRASES[role].format(n=index) for index, role in enumerate(roles, 1))
+    shot = shot_text(request.prompt)
+    return f"{guide[0].upper()}{guide[1:]}: {shot}" if guide else shot
 
 
 def _at_least(image, side: int):
@@ -105,7 +128,7 @@ class QwenImageEditKeyframe(DiffusersStage):
         callback = FlowStepCallback(ctx, steps, family="wan21", size=(width, height),
                                     grid=(height // multiple, width // multiple))
         negative = request.prompt.negative.strip() or " "  # true CFG needs a negative prompt
-        output = pipe(image=images, prompt=shot_text(request.prompt), negative_prompt=negative,
+        output = pipe(image=images, prompt=edit_prompt(request), negative_prompt=negative,
                       true_cfg_scale=float(request.options.get("guidance", 4.0)),
                       height=height, width=width, num_inference_steps=steps,
                       generator=torch.Generator("cpu").manual_seed(int(request.seed)),
