@@ -139,12 +139,23 @@ def test_the_quantized_plan_stores_the_transformer_in_int8_and_still_renders(tmp
     assert {p.dtype for p in pipe.text_encoder.parameters()} == {torch.float32}
 
 
-def test_both_wan_experts_are_quantized(tmp_path):
-    from canvas_app.generation.video_models.memory_plans import (MemoryPlan, plan_load_kwargs,
-                                                                 transformer_components)
+@pytest.mark.slow
+def test_both_wan_experts_are_quantized_and_the_clip_renders(tmp_path):
+    from canvas_app.engine.context import RunContext
+    from canvas_app.generation.model_manager import ModelManager
+    from canvas_app.generation.video_models.memory_plans import transformer_components
+    from canvas_app.generation.video_models.wan_i2v import WanImageToVideo
+    from video_models.test_diffusers_stages import motion_request
     from video_models.tiny_video_models import save_wan22_i2v
 
     folder = save_wan22_i2v(tmp_path / "Wan2.2-I2V-tiny")
     assert transformer_components(folder) == ["transformer", "transformer_2"]
-    config = plan_load_kwargs(MemoryPlan("quantized", ""), folder, None)["quantization_config"]
-    assert sorted(config.quant_mapping) == ["transformer", "transformer_2"]
+    manager = ModelManager()
+    request = motion_request({"wan": folder})
+    request.options["memory"] = "quantized"
+    clip = WanImageToVideo(manager).render(request, RunContext())
+    assert len(clip.frames) == 5 and clip.metadata["memory_plan"] == "quantized"
+    pipe = manager.peek(manager.keys()[0]).value
+    for expert in (pipe.transformer, pipe.transformer_2):  # the high- and low-noise experts
+        stored = int8_stored(expert)
+        assert stored and all(stored)
