@@ -183,3 +183,19 @@ def test_the_example_renders_with_qwen_keyframes_end_to_end(tiny, tmp_path):
     assert result.outputs["keyframe2"]["keyframe"].metadata["reference_images"] == 2  # + set
     report = result.outputs["sequence1"]["sequence"].report
     assert len(report["shots"]) == 2 and (tmp_path / "out" / "two_stage.mp4").is_file()
+
+
+def test_an_old_project_loads_and_its_flux_keyframes_keep_their_cache_keys():
+    """A project saved before Qwen was a choice loads as it was, and its FLUX.2 keyframes are
+    not rendered again because the node gained Qwen fields."""
+    from canvas_app.project.io import load_project
+    from nodes.keyframe import QWEN_ONLY, Keyframe
+    from video_models.test_two_stage_nodes import EXAMPLE
+
+    graph, issues = load_project(EXAMPLE)
+    assert not issues
+    params = Keyframe.spec.default_params()
+    params.update(graph.nodes["keyframe1"].params, backend="flux2-klein")
+    keyed = Keyframe().key_params(params)
+    assert not set(QWEN_ONLY) & set(keyed)  # the new fields do not enter FLUX.2's cache key
+    assert keyed["model"] == "black-forest-labs/FLUX.2-klein-4B"
