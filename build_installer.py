@@ -35,9 +35,9 @@ def build_wheel() -> int:
 # The GPU stack (torch, diffusers, insightface...) is imported only when a diffusers shot or an
 # insightface pack is used. Left out, the bundle is a fraction of the size and still runs the
 # embedded animatic backend with dlib identities; --full keeps it all.
-GPU_STACK = ("torch", "torchvision", "torchaudio", "diffusers", "transformers", "accelerate",
-             "peft", "huggingface_hub", "insightface", "onnxruntime", "onnx", "ray", "triton",
-             "sympy", "scipy", "skimage", "sklearn", "matplotlib", "pandas", "numba")
+GPU_STACK = ("torch", "torchvision", "torchaudio", "torchao", "diffusers", "transformers",
+             "accelerate", "peft", "huggingface_hub", "insightface", "onnxruntime", "onnx", "ray",
+             "triton", "sympy", "scipy", "skimage", "sklearn", "matplotlib", "pandas", "numba")
 NOT_NEEDED = ("tkinter", "IPython", "pytest", "hypothesis", "PyInstaller", "setuptools")
 BUNDLE = DIST / "canvas-app"
 EXAMPLE = ROOT / "resources" / "examples" / "spokesperson" / "spokesperson.canvas.json"

@@ -7,9 +7,13 @@ Steps, each printing one JSON line (PASS/FAIL, seconds, peak memory):
  2. flux2_klein_cancel    Stop during step 1: Cancelled, the pipeline's interrupt set
  3. wan22_continuity      motion from a previous last frame to the keyframe (last_image)
  4. wan22_offload_fp8     the same on the memory plan for a 24 GB card (offload + fp8 casting)
+ 5. qwen_edit_keyframe    a Qwen-Image-Edit 2509 keyframe with the portrait as input image;
+                          step previews arrive
+ 6. qwen_edit_quantized   the same on the 12-16 GB plan: group offload + int8 transformer
+                          (torchao); the transformer's block weights are int8 after loading
 
 Real run (CUDA, weights in the Hugging Face cache): FLUX.2-klein-4B and Wan2.2-I2V-A14B
-(the TI2V-5B has no last-frame input). `--tiny` builds tiny random models in the hub layout
+(the TI2V-5B has no last-frame input), Qwen-Image-Edit-2509. `--tiny` builds tiny random models in the hub layout
 and runs every step on the CPU at 64 px, 2 steps (`--device cuda` runs them on a GPU).
 The exit code is the number of failures.
 
@@ -31,6 +35,47 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 KLEIN = "black-forest-labs/FLUX.2-klein-4B"
 WAN = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
+QWEN = "Qwen/Qwen-Image-Edit-2509"
+
+
+def qwen_steps(model: str, identity, prompt, *, device: str, size: int, steps: int, manager):
+    """Qwen-Image-Edit keyframes, on the full plan and on the quantized 12-16 GB plan."""
+    from canvas_app.engine.context import RunContext
+    from canvas_app.generation.video_models.qwen_image_edit import QwenImageEditKeyframe
+    from canvas_app.generation.video_models.stages import KeyframeRequest
+
+    backend = QwenImageEditKeyframe(manager)
+
+    def render(memory):
+        previews = []
+        request = KeyframeRequest(identity=identity, prompt=prompt, width=size, height=size, seed=1,
+                                  device=device, options={"model": model, "steps": steps,
+                                                          "guidance": 4.0, "dtype": "auto",
+                                                          "memory": memory})
+        clip = backend.render(request, RunContext(on_preview=lambda frame, kind: previews.append(kind)))
+        assert previews.count("step") >= 1, "no step previews"
+        assert clip.metadata["memory_plan"] == memory
+        return clip, {"frames": 1, "previews": previews.count("step"), "memory_plan": memory}
+
+    def keyframe():
+        return render("full")[1]
+
+    def quantized():
+        import torch
+
+        clip, detail = render("quantized")
+        pipe = next(entry.value for key in manager.keys() if (entry := manager.peek(key)) is not None
+                    and key[1] == backend.pipeline_class and key[-1] == "quantized")
+        linears = [layer for name, layer in pipe.transformer.named_modules()
+                   if isinstance(layer, torch.nn.Linear) and "blocks" in name]
+        int8 = [layer for layer in linears if any(
+            getattr(layer.weight.tensor_impl, key).dtype == torch.int8
+            for key in layer.weight.tensor_impl.__tensor_flatten__()[0])
+            if hasattr(layer.weight, "tensor_impl")]
+        assert linears and len(int8) == len(linears), f"{len(int8)} of {len(linears)} int8"
+        return {**detail, "int8_linears": len(int8)}
+
+    return [("qwen_edit_keyframe", keyframe), ("qwen_edit_quantized", quantized)]
 
 
 def _peak(device: str) -> dict:
@@ -57,13 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = args.device or ("cpu" if args.tiny else "cuda")
     if args.tiny:
+        from video_models.tiny_qwen_image import save_qwen_image_edit
         from video_models.tiny_video_models import save_flux2_klein, save_wan22_i2v
 
         root = Path(tempfile.mkdtemp(prefix="video-models-smoke-"))
         klein, wan = str(save_flux2_klein(root / "flux2")), str(save_wan22_i2v(root / "wan"))
+        qwen = str(save_qwen_image_edit(root / "qwen"))
         size, steps, duration, fps = 64, 2, 0.5, 8.0
     else:
-        klein, wan, size, steps, duration, fps = KLEIN, WAN, 832, 4, 2.0, 16.0
+        klein, wan, qwen, size, steps, duration, fps = KLEIN, WAN, QWEN, 832, 4, 2.0, 16.0
     rng = np.random.default_rng(0)
     vector = rng.standard_normal(128).astype(np.float32)
     identity = Identity(name="smoke", embeddings={"dlib": vector / np.linalg.norm(vector)},
@@ -114,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     for name, step in (("flux2_klein_keyframe", step_keyframe), ("flux2_klein_cancel", step_cancel),
                        ("wan22_continuity", motion_step("full")),
-                       ("wan22_offload_fp8", motion_step("offload"))):
+                       ("wan22_offload_fp8", motion_step("offload")),
+                       *qwen_steps(qwen, identity, prompt, device=device, size=size,
+                                   steps=steps if args.tiny else 40, manager=manager)):
         started = time.perf_counter()
         try:
             detail, status = step(), "PASS"

@@ -53,6 +53,7 @@ class ModelCheck:
     inner: str = ""  # file or folder inside the hub repository
     revision: str = ""
     plan: str = ""  # Keyframe/Motion models: the memory plan on this (or the --vram) card, and why
+    plans: str = ""  # Keyframe/Motion models: every plan it can run under, with the cards each suits
 
 
 def _version(package: str) -> str | None:
@@ -323,14 +324,15 @@ def project_models(graph, models_dir: str | None = None,
             if key not in checks:
                 checks[key] = locate(ModelCheck(field=name, spec=spec))
             checks[key].nodes.append(label)
-    from canvas_app.generation.video_models.memory_plans import choose_plan
+    from canvas_app.generation.video_models.memory_plans import choose_plan, describe_plans
     from canvas_app.generation.video_models.requirements import DOWNLOAD_BYTES, stage_models
 
     for name, spec, label, licence in stage_models(graph):  # Keyframe / Motion nodes
         if (name, spec) not in checks:
             plan = choose_plan(spec, vram_gb)
             checks[(name, spec)] = locate(ModelCheck(field=name, spec=spec, licence=licence,
-                                                     plan=f"{plan.name}: {plan.reason}"))
+                                                     plan=f"{plan.name}: {plan.reason}",
+                                                     plans=describe_plans(spec)))
             if not checks[(name, spec)].present:
                 checks[(name, spec)].size_bytes = DOWNLOAD_BYTES.get(spec.split("@")[0])
         checks[(name, spec)].nodes.append(label)
@@ -416,6 +418,8 @@ def format_report(result: dict[str, Any]) -> str:
                 lines.append(f"      licence: {check['licence']}")
             if check.get("plan"):
                 lines.append(f"      memory plan: {check['plan']}")
+            if check.get("plans"):
+                lines.append(f"      can run as: {check['plans']}")
     if result["missing"]:
         lines.append("to fix:")
         lines.extend(f"  {fix}" for fix in result["missing"])

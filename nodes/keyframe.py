@@ -15,8 +15,13 @@ from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
 from canvas_app.graph.types import IDENTITY, IMAGES, PROMPT, register_port_type
 
 KEYFRAME = register_port_type("keyframe", "#d9d46a")  # a one-frame Clip with its score
-DIFFUSION_ONLY = ("model", "device", "steps", "guidance", "dtype", "memory")
+DIFFUSION_ONLY = ("model", "device", "steps", "guidance", "dtype", "memory",
+                  "qwen_model", "qwen_steps", "qwen_guidance")
+QWEN_ONLY = ("qwen_model", "qwen_steps", "qwen_guidance")
+FLUX_ONLY = ("model", "steps", "guidance")
 _FLUX = (("backend", ("flux2-klein",)),)
+_QWEN = (("backend", ("qwen-image-edit",)),)
+_DIFFUSERS = (("backend", ("flux2-klein", "qwen-image-edit")),)
 
 
 def summarize(params) -> list[str]:
@@ -64,11 +69,24 @@ def pipeline_memory_params(enabled_when) -> tuple[ParamSpec, ...]:
     return (
         ParamSpec("dtype", "choice", "auto", choices=("auto", "bf16", "fp16", "fp32"),
                   enabled_when=enabled_when, advanced=True),
-        ParamSpec("memory", "choice", "auto", choices=("auto", "full", "offload", "group-offload"),
+        ParamSpec("memory", "choice", "auto",
+                  choices=("auto", "full", "offload", "group-offload", "quantized"),
                   enabled_when=enabled_when, advanced=True,
                   help="auto: chosen from the card's memory (docs/models.md). offload: model "
-                       "offload + fp8 weights (24 GB cards); group-offload: 12-16 GB cards."),
+                       "offload + fp8 weights (24 GB cards); group-offload: blocks moved as they "
+                       "run; quantized: group offload + int8 transformer (12-16 GB cards, "
+                       "needs torchao)."),
     )
+
+def stage_options(params) -> dict:
+    """The backend's model, steps and guidance (FLUX.2 and Qwen each keep their own), dtype
+    and memory plan."""
+    qwen = params.get("backend") == "qwen-image-edit"
+    return {"model": params["qwen_model" if qwen else "model"],
+            "steps": params["qwen_steps" if qwen else "steps"],
+            "guidance": params["qwen_guidance" if qwen else "guidance"],
+            "dtype": params["dtype"], "memory": params["memory"]}
+
 
 class Keyframe(NodeType):
     spec = NodeSpec(
@@ -83,14 +101,20 @@ class Keyframe(NodeType):
         ),
         outputs=(PortSpec("keyframe", KEYFRAME, "Keyframe"),),
         params=(
-            ParamSpec("backend", "choice", "animatic", choices=("animatic", "flux2-klein"),
+            ParamSpec("backend", "choice", "animatic",
+                      choices=("animatic", "flux2-klein", "qwen-image-edit"),
                       help="animatic: the CPU renderer (no download). flux2-klein: FLUX.2 klein "
                            "with the identity's portrait and the connected references as its "
-                           "reference images (GPU)."),
+                           "reference images (GPU). qwen-image-edit: Qwen-Image-Edit 2509 with "
+                           "the portrait and up to two references as its input images (GPU)."),
             ParamSpec("model", "str", "black-forest-labs/FLUX.2-klein-4B", enabled_when=_FLUX,
                       help="Hugging Face id or local diffusers folder (4B: ~16 GB card; 9B: ~29 GB)."),
+            ParamSpec("qwen_model", "str", "Qwen/Qwen-Image-Edit-2509", enabled_when=_QWEN,
+                      label="Qwen model",
+                      help="Hugging Face id or local diffusers folder (58 GB of bf16 weights: "
+                           "80 GB card, or an offload plan)."),
             ParamSpec("device", "choice", "auto", choices=("auto", "cpu", "cuda", "mps"),
-                      enabled_when=_FLUX),
+                      enabled_when=_DIFFUSERS),
             ParamSpec("seed", "seed", 1, minimum=0, maximum=2**31 - 1,
                       help="Roll the dice for another keyframe."),
             ParamSpec("width", "int", 832, minimum=64, maximum=4096, step=16),
@@ -99,7 +123,13 @@ class Keyframe(NodeType):
                       help="klein is step-distilled: 4 steps."),
             ParamSpec("guidance", "float", 1.0, minimum=0.0, maximum=20.0, step=0.5,
                       enabled_when=_FLUX, advanced=True),
-            *pipeline_memory_params(_FLUX),
+            ParamSpec("qwen_steps", "int", 40, minimum=1, maximum=100, enabled_when=_QWEN,
+                      label="Qwen steps", help="The model card's 40 steps."),
+            ParamSpec("qwen_guidance", "float", 4.0, minimum=1.0, maximum=20.0, step=0.5,
+                      enabled_when=_QWEN, advanced=True, label="Qwen guidance",
+                      help="True classifier-free guidance (the card's 4.0); 1 turns it off "
+                           "and halves the time."),
+            *pipeline_memory_params(_DIFFUSERS),
             ParamSpec("identity_threshold", "float", 0.4, minimum=0.0, maximum=1.0, step=0.01,
                       help="Minimum similarity for the keyframe to pass."),
             ParamSpec("guard_tries", "int", 4, minimum=1, maximum=16,
@@ -125,7 +155,7 @@ class Keyframe(NodeType):
             references=list(references.images) if references is not None else [],
             width=params["width"], height=params["height"], seed=params["seed"],
             device=params["device"],
-            options={name: params[name] for name in ("model", "steps", "guidance", "dtype", "memory")})
+            options=stage_options(params))
         folder = keyframe_dir(ctx)
         path = folder / f"{ctx.node_id or 'keyframe'}.png" if folder is not None else None
         if params["pin"]:
@@ -157,7 +187,8 @@ class Keyframe(NodeType):
             return {"pin": True, "identity_threshold": params["identity_threshold"]}
         if params["backend"] == "animatic":
             return {k: v for k, v in params.items() if k not in DIFFUSION_ONLY}
-        return params
+        unused = FLUX_ONLY if params["backend"] == "qwen-image-edit" else QWEN_ONLY
+        return {k: v for k, v in params.items() if k not in unused}
 
     def cache_key_extra(self, params, ctx):
         from canvas_app.fileio import file_stamp
@@ -170,7 +201,8 @@ class Keyframe(NodeType):
             stamp = file_stamp(path) if path is not None else None
             return f"{packs};pinned={stamp[1:] if stamp else 'missing'}"
         if params["backend"] != "animatic":
-            return f"{packs};{file_stamp(params['model']) or params['model']}"
+            model = stage_options(params)["model"]
+            return f"{packs};{file_stamp(model) or model}"
         return packs
 
     def is_result_valid(self, outputs):

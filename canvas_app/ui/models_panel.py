@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPu
 from canvas_app.doctor import format_size
 
 ROLE_CHECK = Qt.UserRole + 1
-COLUMNS = ["Status", "For", "Model", "Size", "Nodes"]
+COLUMNS = ["Status", "For", "Model", "Size", "Plan here", "Nodes"]
+PLAN_COLUMN = 4
 
 
 class DownloadCancelled(Exception):
@@ -112,6 +113,12 @@ class ModelsPanel(QWidget):
         self.model_licence = QCheckBox()
         self.model_licence.setVisible(False)
         self.model_licence.toggled.connect(lambda *_: self._update_buttons())
+        # For a Keyframe/Motion model: every memory plan it can run under, this machine's marked.
+        self.plans_label = QLabel()
+        self.plans_label.setWordWrap(True)
+        self.plans_label.setTextFormat(Qt.RichText)
+        self.plans_label.setVisible(False)
+        self.card_gb: float | None = None
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
         self.download_button = QPushButton("Download")
@@ -131,6 +138,7 @@ class ModelsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.offline_label)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.plans_label)
         layout.addWidget(self.licence)
         layout.addWidget(self.model_licence)
         layout.addLayout(buttons)
@@ -162,19 +170,24 @@ class ModelsPanel(QWidget):
 
     def refresh(self) -> None:
         from canvas_app.doctor import project_models
+        from canvas_app.generation.video_models import memory_plans
 
         graph = self.graph_provider()
         self._stale = False
-        self.checks = project_models(graph) if graph is not None else []
+        self.card_gb = memory_plans.machine_card_gb() if graph is not None else None
+        self.checks = project_models(graph, vram_gb=self.card_gb) if graph is not None else []
         self.tree.clear()
         for check in self.checks:
             state = "present" if check.present else "missing"
+            plan_name, _, plan_reason = check.plan.partition(": ")
             item = QTreeWidgetItem([state, check.field, check.spec, _size(check.size_bytes),
-                                    ", ".join(check.nodes)])
+                                    plan_name, ", ".join(check.nodes)])
             item.setData(0, ROLE_CHECK, check)
             item.setToolTip(2, check.path or check.fix)
             if check.licence:
                 item.setToolTip(0, check.licence)
+            if plan_reason:
+                item.setToolTip(PLAN_COLUMN, plan_reason)
             self.tree.addTopLevelItem(item)
         for column in range(len(COLUMNS)):
             self.tree.resizeColumnToContents(column)
@@ -186,14 +199,46 @@ class ModelsPanel(QWidget):
             "<b>Offline</b>: HF_HUB_OFFLINE is set, so nothing can be downloaded; models are looked up "
             "in the local cache only." if self.offline() else "")
         self.offline_label.setVisible(self.offline())
+        # The face packs' licence box only when the list has a face pack to download.
+        self.licence.setVisible(any(check.field == "face_pack" for check in self.checks))
         self._update_buttons()
 
     def selected_check(self) -> Any:
         item = self.tree.currentItem()
         return item.data(0, ROLE_CHECK) if item is not None else None
 
+    def machine_text(self) -> str:
+        return "no GPU" if self.card_gb is None else f"a {self.card_gb:.0f} GB card"
+
+    def _show_plans(self, check: Any) -> None:
+        """Every plan the selected model can run under (memory_plans.plan_options, the
+        table doctor and the choice read), the one this machine gets in bold with why."""
+        if check is None or not check.plan:
+            self.plans_label.setVisible(False)
+            return
+        from html import escape
+
+        from canvas_app.generation.video_models.memory_plans import plan_options
+
+        chosen, _, reason = check.plan.partition(": ")
+        rows = []
+        for option in plan_options(check.spec):
+            line = f"&nbsp;&nbsp;&nbsp;{escape(option.name)}: {escape(option.cards)}"
+            if not option.available:
+                line += f" <i>(unavailable: {escape(option.missing)})</i>"
+            if option.name == chosen:
+                line = (f"<b>&#9654; {escape(option.name)}: {escape(option.cards)} "
+                        f"&nbsp;&larr; this machine</b>")
+            rows.append(line)
+        self.plans_label.setText(
+            f"<b>Memory plans for {escape(check.spec)}</b><br>" + "<br>".join(rows)
+            + f"<br>This machine ({escape(self.machine_text())}) gets <b>{escape(chosen)}</b>: "
+            f"{escape(reason)}.")
+        self.plans_label.setVisible(True)
+
     def _update_buttons(self) -> None:
         check = self.selected_check()
+        self._show_plans(check)
         busy = self._thread is not None
         allowed = check is not None and not check.present and not self.offline() and not busy \
             and check.source in ("hub", "pack") and (check.field != "face_pack" or self.licence.isChecked())

@@ -43,7 +43,7 @@ def test_lists_what_the_project_needs_and_is_offline_by_env(qtbot, graph, monkey
     assert rows["model"].text(0) == "present" and rows["model"].text(3).endswith("B")
     assert rows["faceid_adapter"].text(0) == "missing"
     assert rows["faceid_adapter"].text(2) == "h94/IP-Adapter-FaceID/ip-adapter-faceid_sd15.bin"
-    assert rows["face_pack"].text(0) == "missing" and rows["model"].text(4) == "Shot 1"
+    assert rows["face_pack"].text(0) == "missing" and rows["model"].text(5) == "Shot 1"
     assert "1 present" not in panel.disk_label.text() and "missing" in panel.disk_label.text()
     assert panel.offline_label.isVisible() and "Offline" in panel.offline_label.text()
     _select(panel, "faceid_adapter")
@@ -141,3 +141,70 @@ def test_a_non_commercial_keyframe_model_needs_its_licence_accepted(qtbot, tmp_p
     assert not panel.download_button.isEnabled()
     panel.model_licence.setChecked(True)
     assert panel.download_button.isEnabled()
+
+
+def _stage_graph():
+    graph = Graph()
+    graph.add_node("Keyframe", title="Keyframe 1",
+                   params={"backend": "qwen-image-edit", "qwen_model": "Qwen/Qwen-Image-Edit-2509"})
+    graph.add_node("Motion", title="Motion 1",
+                   params={"backend": "wan2.2-i2v", "model": "Wan-AI/Wan2.2-TI2V-5B-Diffusers"})
+    return graph
+
+
+def _panel_on_a_card(qtbot, tmp_path, monkeypatch, card_gb):
+    from huggingface_hub import constants
+
+    from canvas_app.generation.video_models import memory_plans
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setattr(memory_plans, "machine_card_gb", lambda: card_gb)
+    panel = ModelsPanel(_stage_graph)
+    qtbot.addWidget(panel)
+    panel.show()
+    return panel
+
+
+def test_each_model_shows_its_plans_and_the_one_a_12_gb_card_gets(qtbot, tmp_path, monkeypatch):
+    panel = _panel_on_a_card(qtbot, tmp_path, monkeypatch, 12.0)
+    rows = _rows(panel)
+    assert rows["keyframe_model"].text(2) == "Qwen/Qwen-Image-Edit-2509"
+    assert rows["keyframe_model"].text(3) == "54.0 GB"  # 58e9 bytes to download
+    assert "Apache 2.0" in rows["keyframe_model"].toolTip(0)
+    assert rows["keyframe_model"].text(4) == "quantized" == rows["motion_model"].text(4)
+    assert "int8" in rows["keyframe_model"].toolTip(4)  # why, on hover
+    assert not panel.plans_label.isVisible()  # nothing selected yet
+    _select(panel, "keyframe_model")
+    text = panel.plans_label.text()
+    assert panel.plans_label.isVisible()
+    for plan in ("full: 70 GB or more", "offload: 35 GB to 70 GB", "group-offload: under 35 GB",
+                 "quantized: 16 GB or less"):
+        assert plan in text
+    assert "<b>&#9654; quantized: 16 GB or less &nbsp;&larr; this machine</b>" in text
+    assert "This machine (a 12 GB card) gets <b>quantized</b>" in text
+    assert not panel.model_licence.isVisible()  # Apache 2.0: nothing to accept
+    assert not panel.licence.isVisible()  # no face pack in the list: no face-pack licence box
+
+
+def test_without_a_gpu_the_panel_says_everything_runs_in_system_memory(qtbot, tmp_path, monkeypatch):
+    panel = _panel_on_a_card(qtbot, tmp_path, monkeypatch, None)
+    assert _rows(panel)["keyframe_model"].text(4) == "full"
+    _select(panel, "motion_model")
+    text = panel.plans_label.text()
+    assert "Memory plans for Wan-AI/Wan2.2-TI2V-5B-Diffusers" in text
+    assert "This machine (no GPU) gets <b>full</b>: no GPU: the model runs in system memory" in text
+
+
+def test_the_panel_says_when_the_quantized_plan_cannot_run_here(qtbot, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "torchao" else real(name, *args))
+    panel = _panel_on_a_card(qtbot, tmp_path, monkeypatch, 16.0)
+    assert _rows(panel)["keyframe_model"].text(4) == "group-offload"
+    _select(panel, "keyframe_model")
+    text = panel.plans_label.text()
+    assert "quantized: 16 GB or less <i>(unavailable: torchao is not installed " \
+           "(pip install &#x27;canvas-app[quantized]&#x27;))</i>" in text
+    assert "torchao is not installed" in _rows(panel)["keyframe_model"].toolTip(4)

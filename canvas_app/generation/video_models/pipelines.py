@@ -26,10 +26,14 @@ def resolve_dtype(name: str, device: str) -> str:
 
 @contextmanager
 def loaded_pipeline(class_name: str, spec: str, *, device: str, dtype: str, ctx: RunContext,
-                    manager=None, memory: str = "auto") -> Iterator[tuple[Any, Any, Any]]:
-    """Yields (pipeline, source, memory plan) with the manager's lock held for the render."""
+                    manager=None, memory: str = "auto",
+                    extra_components=None) -> Iterator[tuple[Any, Any, Any]]:
+    """Yields (pipeline, source, memory plan) with the manager's lock held for the render.
+    `extra_components(folder)` gives components the backend loads itself (passed to
+    from_pretrained, which then skips them)."""
     from canvas_app.generation.model_manager import get_model_manager, resolve_source
-    from canvas_app.generation.video_models.memory_plans import apply_plan, resolve_plan
+    from canvas_app.generation.video_models.memory_plans import (apply_plan, plan_load_kwargs,
+                                                                 resolve_plan)
 
     node = ctx.node_title or ctx.node_id or None
     manager = manager or get_model_manager()
@@ -37,7 +41,7 @@ def loaded_pipeline(class_name: str, spec: str, *, device: str, dtype: str, ctx:
     if not (source.path / "model_index.json").is_file():
         raise BadInput(f"{source.path} is not a diffusers model folder (no model_index.json)",
                        field="model", node=node)
-    plan = resolve_plan(memory, spec, device)
+    plan = resolve_plan(memory, spec, device, node=node)
     key = ("video_models", class_name, str(source.path), source.revision, device, dtype, plan.name)
 
     def load():
@@ -46,7 +50,10 @@ def loaded_pipeline(class_name: str, spec: str, *, device: str, dtype: str, ctx:
 
         torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
         ctx.progress(0.05, f"loading {spec} ({plan.name}: {plan.reason})")
-        pipe = getattr(diffusers, class_name).from_pretrained(str(source.path), dtype=torch_dtype)
+        components = extra_components(source.path) if extra_components is not None else {}
+        pipe = getattr(diffusers, class_name).from_pretrained(
+            str(source.path), dtype=torch_dtype, **components,
+            **plan_load_kwargs(plan, source.path, torch_dtype))
         apply_plan(pipe, plan, device, torch_dtype)
         pipe.set_progress_bar_config(disable=True)
         return pipe
@@ -103,9 +110,12 @@ class DiffusersStage:
         started = time.perf_counter()
         with loaded_pipeline(self.pipeline_class, options["model"], device=device, dtype=dtype,
                              ctx=ctx, manager=self.manager,
-                             memory=options.get("memory", "auto")) as (pipe, source, plan):
+                             memory=options.get("memory", "auto"),
+                             extra_components=self.extra_components) as (pipe, source, plan):
             return run_guarded(self.label, lambda: self._render(
                 pipe, source, request, ctx, device, dtype, started, plan), ctx)
+
+    extra_components = None  # or a method: folder -> {component name: loaded component}
 
     def _render(self, pipe, source, request, ctx, device, dtype, started, plan):
         raise NotImplementedError

@@ -12,6 +12,7 @@ LICENCES = {
     "Wan-AI/Wan2.2-I2V-A14B-Diffusers": "Apache 2.0",
     "Wan-AI/Wan2.1-VACE-1.3B-diffusers": "Apache 2.0",
     "Wan-AI/Wan2.1-VACE-14B-diffusers": "Apache 2.0",
+    "Qwen/Qwen-Image-Edit-2509": "Apache 2.0",
 }
 # Models whose licence restricts use: the Models panel asks for it to be accepted first.
 RESTRICTED = {"black-forest-labs/FLUX.2-klein-9B"}
@@ -28,8 +29,12 @@ DOWNLOAD_BYTES = {"black-forest-labs/FLUX.2-klein-4B": 16 * 10**9,
                   "Wan-AI/Wan2.2-TI2V-5B-Diffusers": 22 * 10**9,
                   "Wan-AI/Wan2.2-I2V-A14B-Diffusers": 67 * 10**9,
                   "Wan-AI/Wan2.1-VACE-1.3B-diffusers": 14 * 10**9,
-                  "Wan-AI/Wan2.1-VACE-14B-diffusers": 40 * 10**9}
+                  "Wan-AI/Wan2.1-VACE-14B-diffusers": 40 * 10**9,
+                  # 20.4B MMDiT + Qwen2.5-VL-7B text encoder (8.3B) + VAE (0.13B)
+                  "Qwen/Qwen-Image-Edit-2509": 58 * 10**9}
 STAGES = {"Keyframe": "keyframe_model", "Motion": "motion_model"}
+# Backends whose model is in a param of its own (FLUX.2's stays in "model", as before).
+MODEL_PARAM = {"qwen-image-edit": "qwen_model"}
 
 
 def stage_models(graph) -> list[tuple[str, str, str, str]]:
@@ -41,9 +46,10 @@ def stage_models(graph) -> list[tuple[str, str, str, str]]:
             continue
         params: dict[str, Any] = node.spec.default_params()
         params.update(node.params)
-        if params.get("backend") == "animatic" or not params.get("model"):
+        model_param = MODEL_PARAM.get(params.get("backend"), "model")
+        if params.get("backend") == "animatic" or not params.get(model_param):
             continue
-        spec = str(params["model"])
+        spec = str(params[model_param])
         found.append((STAGES[node.type_name], spec, node.title or node.id,
                       LICENCES.get(spec.split("@")[0], "")))
     return found

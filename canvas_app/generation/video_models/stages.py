@@ -57,6 +57,7 @@ class MotionRequest:
 KEYFRAME_BACKENDS: dict[str, str] = {
     "animatic": "canvas_app.generation.video_models.animatic_stages:AnimaticKeyframe",
     "flux2-klein": "canvas_app.generation.video_models.flux2_klein:Flux2KleinKeyframe",
+    "qwen-image-edit": "canvas_app.generation.video_models.qwen_image_edit:QwenImageEditKeyframe",
 }
 MOTION_BACKENDS: dict[str, str] = {
     "animatic": "canvas_app.generation.video_models.animatic_stages:AnimaticMotion",
