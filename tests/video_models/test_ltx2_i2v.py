@@ -156,3 +156,18 @@ def test_on_the_farm_ltx2_motion_runs_on_the_gpu_actors_and_caches_with_its_soun
     again = Motion().load_result(tmp_path)["clip"]
     assert again.sound.sample_rate == 16000 and np.array_equal(again.sound.samples,
                                                                 clip.sound.samples)
+
+
+def test_doctor_lists_ltx2_with_its_licence_and_download_size(tmp_path, monkeypatch):
+    from canvas_app.doctor import project_models
+    from canvas_app.generation.video_models.requirements import restricts_use
+    from canvas_app.project.io import load_project
+    from video_models.test_two_stage_nodes import EXAMPLE
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty hub cache
+    graph, _ = load_project(EXAMPLE)
+    graph.nodes["motion1"].params.update(backend="ltx2-i2v", model="Lightricks/LTX-2")
+    ltx2 = {check.field: check for check in project_models(graph)}["motion_model"]
+    assert not ltx2.present and ltx2.fix == "hf download Lightricks/LTX-2"
+    assert "LTX-2 Community License" in ltx2.licence and ltx2.size_bytes == 64 * 10**9
+    assert restricts_use("Lightricks/LTX-2")  # the Models panel asks for the licence first
