@@ -102,6 +102,19 @@ def test_stop_interrupts_ltx2_within_a_step(tiny_ltx2):
     assert seen == [0, True] and not decoded  # no second step, no sound decoded
 
 
+def test_a_wan_model_left_in_the_field_is_named(tmp_path):
+    from canvas_app.errors import BadInput
+    from canvas_app.generation.model_manager import ModelManager
+    from canvas_app.generation.video_models.ltx2_i2v import LTX2ImageToVideo
+
+    (tmp_path / "model_index.json").write_text('{"_class_name": "WanImageToVideoPipeline"}')
+    with pytest.raises(BadInput) as caught:
+        LTX2ImageToVideo(ModelManager()).render(motion_request(tmp_path),
+                                                RunContext(node_title="Motion 1"))
+    assert caught.value.field == "model" and "WanImageToVideoPipeline" in str(caught.value)
+    assert "Lightricks/LTX-2" in str(caught.value)
+
+
 def test_ltx2_previews_show_the_last_latent_frame_of_the_packed_tokens():
     import torch
     from diffusers import LTX2ImageToVideoPipeline

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from canvas_app.errors import BadInput
 from canvas_app.generation.video_models.latent_previews import FlowStepCallback
 from canvas_app.generation.video_models.pipelines import (DiffusersStage, shot_text, to_pil,
                                                           to_uint8_frames)
@@ -41,11 +42,33 @@ def waveform(audio) -> np.ndarray:
     return np.clip(np.nan_to_num(samples), -1.0, 1.0)
 
 
+def other_family(model: str) -> str | None:
+    """The pipeline a local model folder was saved for, when it is not an LTX-2 one
+    (a Wan folder left in `model` after switching the backend), else None."""
+    import json
+    from pathlib import Path
+
+    index = Path(model).expanduser() / "model_index.json"
+    try:
+        name = str(json.loads(index.read_text(encoding="utf-8")).get("_class_name", ""))
+    except (OSError, ValueError, AttributeError):
+        return None  # not a local folder, or unreadable: the loader names that itself
+    return None if name.startswith("LTX2") else name
+
+
 class LTX2ImageToVideo(DiffusersStage):
     name = "ltx2-i2v"
     seed_changes_likeness = True
     pipeline_class = "LTX2ImageToVideoPipeline"
     label = "LTX-2 image-to-video"
+
+    def render(self, request, ctx):
+        found = other_family(str(request.options.get("model", "")))
+        if found:
+            raise BadInput(f"{request.options['model']} holds a {found} model, not an LTX-2 one: "
+                           "set model to Lightricks/LTX-2 or a local copy of it", field="model",
+                           node=ctx.node_title or ctx.node_id or None)
+        return super().render(request, ctx)
 
     def _render(self, pipe, source, request, ctx, device, dtype, started, plan) -> Clip:
         import torch
