@@ -158,3 +158,12 @@ def test_a_clip_keeps_its_sound_through_the_disk_cache_and_the_farm(tmp_path):
     silent.mkdir()
     save_clip(clip((1, 2, 3)), silent)  # a cache written before clips had sound reads the same
     assert load_clip(silent).sound is None and not (silent / "sound.npy").exists()
+
+
+def test_a_diverged_sound_exports_instead_of_failing(tmp_path):
+    broken = tone(440, SECONDS, 16000)
+    broken[0, 100:200] = np.nan  # a model that diverged for a moment
+    broken[0, 300] = np.inf
+    export(tmp_path / "out", [clip((5, 5, 5), Sound(broken, 16000))], name="nan")
+    samples = decoded(tmp_path / "out" / "nan.mp4")
+    assert np.isfinite(samples).all() and level(samples, 0.2, 1.8, 440) > 0.4

@@ -102,6 +102,23 @@ def test_stop_interrupts_ltx2_within_a_step(tiny_ltx2):
     assert seen == [0, True] and not decoded  # no second step, no sound decoded
 
 
+def test_the_small_card_plan_stores_ltx2_in_fp8_and_still_makes_sound(tiny_ltx2):
+    import torch
+
+    from canvas_app.generation.model_manager import ModelManager
+    from canvas_app.generation.video_models.ltx2_i2v import LTX2ImageToVideo
+
+    manager = ModelManager()
+    request = motion_request(tiny_ltx2)
+    request.options["memory"] = "group-offload"
+    clip = LTX2ImageToVideo(manager).render(request, RunContext())
+    assert clip.metadata["memory_plan"] == "group-offload" and len(clip.frames) == 5
+    assert clip.sound is not None and clip.sound.duration == pytest.approx(clip.duration, abs=0.1)
+    pipe = manager.peek(manager.keys()[0]).value
+    assert torch.float8_e4m3fn in {p.dtype for p in pipe.transformer.parameters()}  # fp8 at rest
+    assert pipe.vae.use_tiling
+
+
 def test_a_wan_model_left_in_the_field_is_named(tmp_path):
     from canvas_app.errors import BadInput
     from canvas_app.generation.model_manager import ModelManager

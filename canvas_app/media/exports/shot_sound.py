@@ -30,7 +30,10 @@ def at_cut_rate(sound) -> np.ndarray:
     """A `Sound` as 48 kHz stereo float32 (channels, n), resampled by FFmpeg's swr."""
     import av
 
-    samples = np.ascontiguousarray(np.asarray(sound.samples, np.float32))
+    # NaN or infinite samples (a diverged model) would make the AAC encoder fail with a bare
+    # errno: they become silence and full scale.
+    samples = np.ascontiguousarray(np.clip(np.nan_to_num(np.asarray(sound.samples, np.float32)),
+                                           -1.0, 1.0))
     if samples.shape[0] > 2:  # keep the front pair; these models make mono or stereo
         samples = np.ascontiguousarray(samples[:2])
     if samples.shape[0] == 1:  # both speakers at full level (swr's upmix would lower it 3 dB)
