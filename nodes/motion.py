@@ -56,7 +56,8 @@ class Motion(NodeType):
                       help="TI2V-5B is trained at 24 fps, I2V-A14B at 16, LTX-2 at 24-25."),
             ParamSpec("steps", "int", 30, minimum=1, maximum=100, enabled_when=_WAN),
             ParamSpec("guidance", "float", 5.0, minimum=0.0, maximum=20.0, step=0.5,
-                      enabled_when=_WAN),
+                      enabled_when=_WAN, help="Wan: about 5; LTX-2: 3 to 4 (its sound is "
+                                              "guided at the pipeline's own audio scale)."),
             ParamSpec("guidance_2", "float", 0.0, minimum=0.0, maximum=20.0, step=0.5,
                       enabled_when=_WAN, advanced=True,
                       help="I2V-A14B's low-noise expert; 0 = the same as guidance."),

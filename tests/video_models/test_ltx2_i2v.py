@@ -147,16 +147,21 @@ def test_ltx2_previews_show_the_last_latent_frame_of_the_packed_tokens():
 
 
 def test_the_keyframe_moves_with_its_sound_into_the_cut(tiny_ltx2, tmp_path):
-    """keyframe -> guard -> LTX-2 motion -> Sequence: the exported cut has the shots' sound."""
+    """FLUX.2 keyframe -> guard -> LTX-2 motion -> guard -> Sequence, as an artist switches
+    the example's nodes to the new models: the exported cut carries the shots' sound."""
     import av
 
     from canvas_app.engine import Executor
     from canvas_app.project.io import load_project
     from video_models.test_two_stage_nodes import EXAMPLE
+    from video_models.tiny_video_models import save_flux2_klein
 
+    flux2 = save_flux2_klein(tmp_path / "FLUX.2-klein-tiny")
     graph, _ = load_project(EXAMPLE)
     for index in (1, 2):
-        graph.nodes[f"keyframe{index}"].params.update(width=64, height=64)
+        graph.nodes[f"keyframe{index}"].params.update(
+            backend="flux2-klein", model=str(flux2), device="cpu", width=64, height=64, steps=2,
+            guard_tries=1)
         graph.nodes[f"motion{index}"].params.update(
             backend="ltx2-i2v", model=str(tiny_ltx2), device="cpu", fps=8.0, steps=2,
             guidance=1.0, guard_tries=1)
@@ -165,6 +170,8 @@ def test_the_keyframe_moves_with_its_sound_into_the_cut(tiny_ltx2, tmp_path):
     assert result.status == "done", result.failures
     shots = [result.outputs[f"motion{index}"]["clip"] for index in (1, 2)]
     assert all(shot.sound is not None and "identity_score" in shot.metadata for shot in shots)
+    assert shots[1].metadata["keyframe"]["backend"] == "flux2-klein"
+    assert shots[1].metadata["continuity"] is False  # wired to shot 1, but LTX-2 cannot continue
     report = result.outputs["sequence1"]["sequence"].report
     assert report["shot_sounds"] == [1, 2] and report["sound_file"] == "two_stage.wav"
     with av.open(str(tmp_path / "out" / "two_stage.mp4")) as container:
