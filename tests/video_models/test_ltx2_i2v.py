@@ -205,6 +205,26 @@ def test_doctor_lists_ltx2_with_its_licence_and_download_size(tmp_path, monkeypa
     graph, _ = load_project(EXAMPLE)
     graph.nodes["motion1"].params.update(backend="ltx2-i2v", model="Lightricks/LTX-2")
     ltx2 = {check.field: check for check in project_models(graph)}["motion_model"]
-    assert not ltx2.present and ltx2.fix == "hf download Lightricks/LTX-2"
+    assert not ltx2.present and "Lightricks/LTX-2" in ltx2.fix
     assert "LTX-2 Community License" in ltx2.licence and ltx2.size_bytes == 64 * 10**9
     assert restricts_use("Lightricks/LTX-2")  # the Models panel asks for the licence first
+
+
+def test_only_the_diffusers_folders_of_the_ltx2_repository_are_downloaded():
+    """The hub repository also holds single-file checkpoints of over 100 GB in all that this
+    path does not read: the download is limited to model_index.json and the component folders."""
+    from canvas_app.generation.model_manager import ModelManager
+    from canvas_app.generation.video_models.ltx2_i2v import LTX2ImageToVideo
+
+    asked = {}
+
+    def fake_snapshot(repo_id, **kwargs):
+        asked.update(kwargs, repo_id=repo_id)
+        raise FileNotFoundError("offline in this test")
+
+    with mock.patch("huggingface_hub.snapshot_download", fake_snapshot):
+        with pytest.raises(Exception):
+            LTX2ImageToVideo(ModelManager()).render(motion_request("Lightricks/LTX-2"),
+                                                    RunContext(node_title="Motion 1"))
+    assert asked["repo_id"] == "Lightricks/LTX-2"
+    assert asked["allow_patterns"] == ["model_index.json", "*/*"]

@@ -61,6 +61,9 @@ class LTX2ImageToVideo(DiffusersStage):
     seed_changes_likeness = True
     pipeline_class = "LTX2ImageToVideoPipeline"
     label = "LTX-2 image-to-video"
+    # Lightricks/LTX-2 also holds single-file checkpoints (dev, fp8, distilled, upscalers,
+    # LoRAs: well over 100 GB) beside its diffusers folders; only the folders are needed.
+    download_patterns = ("model_index.json", "*/*")
 
     def render(self, request, ctx):
         found = other_family(str(request.options.get("model", "")))
