@@ -68,7 +68,8 @@ def cut(tmp_path_factory):
     clips = [clip((200, 0, 0), Sound(tone(440, SECONDS, 16000), 16000)),
              clip((0, 200, 0), Sound(b_sound, 24000)), clip((0, 0, 200))]
     out = tmp_path_factory.mktemp("shot_sound")
-    result = export(out, clips, name="film", export_prores=True,
+    result = export(out, clips, name="film", export_prores=True, export_edl=True,
+                    export_fcp7=True, export_fcpxml=True,
                     trims=[{"in": 0.0, "out": None}, {"in": 0.5, "out": None, "dissolve": 0.5},
                            {"in": 0.0, "out": None}])
     return out, result
@@ -111,6 +112,8 @@ def test_the_timeline_and_report_point_at_the_mixed_sound(cut):
         == "film.wav"
     assert result.report["shot_sounds"] == [1, 2] and result.report["sound_file"] == "film.wav"
     assert result.report["audio"] is None  # no audio file was set: only the shots' sound
+    for timeline in ("film.edl", "film.fcp7.xml", "film.fcpxml"):  # every editor gets the sound
+        assert "film.wav" in (out / timeline).read_text(encoding="utf-8"), timeline
 
 
 def test_the_audio_file_is_mixed_with_the_shots_sound(tmp_path):
