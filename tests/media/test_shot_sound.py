@@ -170,3 +170,17 @@ def test_a_diverged_sound_exports_instead_of_failing(tmp_path):
     export(tmp_path / "out", [clip((5, 5, 5), Sound(broken, 16000))], name="nan")
     samples = decoded(tmp_path / "out" / "nan.mp4")
     assert np.isfinite(samples).all() and level(samples, 0.2, 1.8, 440) > 0.4
+
+
+def test_a_shot_at_another_frame_rate_keeps_its_sound_in_sync(tmp_path):
+    """An LTX-2 shot at 24 fps cut with a 16 fps Wan shot: the cut runs at the first shot's
+    16 fps, the 24 fps shot's frames are dropped, its sound plays at its own speed and length."""
+    frames24 = [np.full((32, 32, 3), 80, np.uint8) for _ in range(48)]  # 2 s at 24 fps
+    wan = Clip(frames=[np.full((32, 32, 3), 10, np.uint8)] * 16, fps=16.0, metadata={})  # 1 s
+    ltx2 = Clip(frames=frames24, fps=24.0, metadata={},
+                sound=Sound(tone(1000, 2.0, 24000), 24000))
+    export(tmp_path / "out", [wan, ltx2], name="rates")
+    samples = decoded(tmp_path / "out" / "rates.wav")
+    assert samples.shape[1] / RATE == pytest.approx(3.0, abs=0.02)
+    assert np.abs(samples[:, :int(0.95 * RATE)]).max() < 0.02  # the silent Wan shot
+    assert level(samples, 1.1, 2.9, 1000) > 0.4  # the whole 2 s of sound under its 2 s of picture
