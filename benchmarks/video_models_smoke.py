@@ -1,4 +1,4 @@
-"""Smoke test of the two-stage families: FLUX.2 klein keyframes, Wan 2.2 motion.
+"""Smoke test of the two-stage families: FLUX.2 klein and Qwen-Image-Edit keyframes, Wan 2.2 and LTX-2 motion.
 
 Steps, each printing one JSON line (PASS/FAIL, seconds, peak memory):
 
@@ -7,13 +7,15 @@ Steps, each printing one JSON line (PASS/FAIL, seconds, peak memory):
  2. flux2_klein_cancel    Stop during step 1: Cancelled, the pipeline's interrupt set
  3. wan22_continuity      motion from a previous last frame to the keyframe (last_image)
  4. wan22_offload_fp8     the same on the memory plan for a 24 GB card (offload + fp8 casting)
- 5. qwen_edit_keyframe    a Qwen-Image-Edit 2509 keyframe with the portrait as input image;
+ 5. ltx2_sound            LTX-2 motion from the keyframe on the offload plan: frames, and the
+                          sound it made with them, as long as the clip
+ 6. qwen_edit_keyframe    a Qwen-Image-Edit 2509 keyframe with the portrait as input image;
                           step previews arrive
- 6. qwen_edit_quantized   the same on the 12-16 GB plan: group offload + int8 transformer
+ 7. qwen_edit_quantized   the same on the 12-16 GB plan: group offload + int8 transformer
                           (torchao); the transformer's block weights are int8 after loading
 
-Real run (CUDA, weights in the Hugging Face cache): FLUX.2-klein-4B and Wan2.2-I2V-A14B
-(the TI2V-5B has no last-frame input), Qwen-Image-Edit-2509. `--tiny` builds tiny random models in the hub layout
+Real run (CUDA, weights in the Hugging Face cache): FLUX.2-klein-4B, Wan2.2-I2V-A14B
+(the TI2V-5B has no last-frame input), Lightricks/LTX-2 and Qwen-Image-Edit-2509. `--tiny` builds tiny random models in the hub layout
 and runs every step on the CPU at 64 px, 2 steps (`--device cuda` runs them on a GPU).
 The exit code is the number of failures.
 
@@ -36,6 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 KLEIN = "black-forest-labs/FLUX.2-klein-4B"
 WAN = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
 QWEN = "Qwen/Qwen-Image-Edit-2509"
+LTX2 = "Lightricks/LTX-2"
 
 
 def qwen_steps(model: str, identity, prompt, *, device: str, size: int, steps: int, manager):
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     from canvas_app.engine.context import Cancelled, RunContext
     from canvas_app.generation.model_manager import ModelManager
     from canvas_app.generation.video_models.flux2_klein import Flux2KleinKeyframe
+    from canvas_app.generation.video_models.ltx2_i2v import LTX2ImageToVideo
     from canvas_app.generation.video_models.stages import KeyframeRequest, MotionRequest
     from canvas_app.generation.video_models.wan_i2v import WanImageToVideo
     from canvas_app.values import Identity, ShotPrompt
@@ -103,14 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     device = args.device or ("cpu" if args.tiny else "cuda")
     if args.tiny:
         from video_models.tiny_qwen_image import save_qwen_image_edit
-        from video_models.tiny_video_models import save_flux2_klein, save_wan22_i2v
+        from video_models.tiny_video_models import (save_flux2_klein, save_ltx2_i2v,
+                                                    save_wan22_i2v)
 
         root = Path(tempfile.mkdtemp(prefix="video-models-smoke-"))
         klein, wan = str(save_flux2_klein(root / "flux2")), str(save_wan22_i2v(root / "wan"))
-        qwen = str(save_qwen_image_edit(root / "qwen"))
+        ltx2, qwen = str(save_ltx2_i2v(root / "ltx2")), str(save_qwen_image_edit(root / "qwen"))
         size, steps, duration, fps = 64, 2, 0.5, 8.0
     else:
-        klein, wan, qwen, size, steps, duration, fps = KLEIN, WAN, QWEN, 832, 4, 2.0, 16.0
+        klein, wan, ltx2, qwen = KLEIN, WAN, LTX2, QWEN
+        size, steps, duration, fps = 832, 4, 2.0, 16.0
     rng = np.random.default_rng(0)
     vector = rng.standard_normal(128).astype(np.float32)
     identity = Identity(name="smoke", embeddings={"dlib": vector / np.linalg.norm(vector)},
@@ -158,10 +164,23 @@ def main(argv: list[str] | None = None) -> int:
             return {"frames": len(clip.frames), "memory_plan": clip.metadata["memory_plan"]}
         return run
 
+    def step_ltx2_sound():
+        rate = 8.0 if args.tiny else 24.0  # LTX-2 is trained at 24-25 fps
+        request = MotionRequest(identity=identity, prompt=prompt, keyframe=state["keyframe"],
+                                fps=rate, seed=3, device=device,
+                                options={"model": ltx2, "steps": steps, "guidance": 3.0,
+                                         "dtype": "auto", "memory": "offload"})
+        clip = LTX2ImageToVideo(manager).render(request, RunContext())
+        assert clip.sound is not None, "no sound came with the clip"
+        assert abs(clip.sound.duration - clip.duration) < 0.25, "the sound is not as long as the clip"
+        return {"frames": len(clip.frames), "sound_seconds": round(clip.sound.duration, 3),
+                "sample_rate": clip.sound.sample_rate, "memory_plan": clip.metadata["memory_plan"]}
+
     failures = 0
     for name, step in (("flux2_klein_keyframe", step_keyframe), ("flux2_klein_cancel", step_cancel),
                        ("wan22_continuity", motion_step("full")),
                        ("wan22_offload_fp8", motion_step("offload")),
+                       ("ltx2_sound", step_ltx2_sound),
                        *qwen_steps(qwen, identity, prompt, device=device, size=size,
                                    steps=steps if args.tiny else 40, manager=manager)):
         started = time.perf_counter()

@@ -107,6 +107,19 @@ class ShotPrompt:
 
 
 @dataclass
+class Sound:
+    """A shot's own sound (LTX-2 makes one with the picture): float samples in
+    -1..1 shaped (channels, n) at `sample_rate`, starting on the clip's first frame."""
+
+    samples: np.ndarray  # (channels, n) float32
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return self.samples.shape[1] / self.sample_rate
+
+
+@dataclass
 class Clip:
     """A rendered shot: frames plus how they were made."""
 
@@ -115,6 +128,8 @@ class Clip:
     metadata: dict[str, Any] = field(default_factory=dict)
     # Its H.264 file, encoded as soon as it was rendered (media/exports/shot_files.py).
     shot_file: Any = field(default=None, repr=False, compare=False)
+    # The sound made with the picture, if the model makes one; None: a silent shot.
+    sound: Sound | None = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from canvas_app.graph.types import CLIP, IDENTITY, IMAGES, PROMPT
 from nodes.keyframe import KEYFRAME, pipeline_memory_params
 
 DIFFUSION_ONLY = ("model", "device", "steps", "guidance", "guidance_2", "dtype", "memory")
-_WAN = (("backend", ("wan2.2-i2v", "wan-vace")),)
+_WAN = (("backend", ("wan2.2-i2v", "wan-vace", "ltx2-i2v")),)
 
 
 def summarize(params) -> list[str]:
@@ -37,12 +37,14 @@ class Motion(NodeType):
         ),
         outputs=(PortSpec("clip", CLIP, "Clip"),),
         params=(
-            ParamSpec("backend", "choice", "animatic", choices=("animatic", "wan2.2-i2v", "wan-vace"),
+            ParamSpec("backend", "choice", "animatic",
+                      choices=("animatic", "wan2.2-i2v", "wan-vace", "ltx2-i2v"),
                       help="animatic: the keyframe moved along the camera path (CPU). "
                            "wan2.2-i2v: Wan 2.2 image-to-video, TI2V-5B or I2V-A14B (GPU). "
                            "wan-vace: Wan VACE with the identity's portrait and the look "
                            "references as reference images (model Wan-AI/Wan2.1-VACE-1.3B-diffusers "
-                           "or -14B-diffusers)."),
+                           "or -14B-diffusers). ltx2-i2v: LTX-2 image-to-video with the sound it "
+                           "makes, which the Sequence lays under the cut (model Lightricks/LTX-2)."),
             ParamSpec("model", "str", "Wan-AI/Wan2.2-TI2V-5B-Diffusers", enabled_when=_WAN,
                       help="Hugging Face id or local diffusers folder: TI2V-5B fits a 24 GB "
                            "card; I2V-A14B (two experts) wants 48 GB or offloading."),
@@ -51,10 +53,11 @@ class Motion(NodeType):
             ParamSpec("seed", "seed", 1, minimum=0, maximum=2**31 - 1,
                       help="Roll the dice to re-roll the motion only."),
             ParamSpec("fps", "float", 24.0, minimum=1.0, maximum=60.0,
-                      help="TI2V-5B is trained at 24 fps, I2V-A14B at 16."),
+                      help="TI2V-5B is trained at 24 fps, I2V-A14B at 16, LTX-2 at 24-25."),
             ParamSpec("steps", "int", 30, minimum=1, maximum=100, enabled_when=_WAN),
             ParamSpec("guidance", "float", 5.0, minimum=0.0, maximum=20.0, step=0.5,
-                      enabled_when=_WAN),
+                      enabled_when=_WAN, help="Wan: about 5; LTX-2: 3 to 4 (its sound is "
+                                              "guided at the pipeline's own audio scale)."),
             ParamSpec("guidance_2", "float", 0.0, minimum=0.0, maximum=20.0, step=0.5,
                       enabled_when=_WAN, advanced=True,
                       help="I2V-A14B's low-noise expert; 0 = the same as guidance."),

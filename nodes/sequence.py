@@ -2,8 +2,9 @@
 sound under them and exports the cut.
 
 Writes into the run's output folder, every file named after the cut so that
-several Sequences can share a folder: `<name>.mp4` (the cut, H.264, with the
-audio if one is set), `shots/<name>_NN_<shot>.mp4` (each shot untrimmed) with
+several Sequences can share a folder: `<name>.mp4` (the cut, H.264, with its
+sound: the audio file if one is set, mixed with each shot's own sound where the
+shot has one, see canvas_app/media/exports/shot_sound.py), `shots/<name>_NN_<shot>.mp4` (each shot untrimmed) with
 a `.png` still of its first frame, `<name>.otio` (a timeline whose clips
 reference the shot files with the trims as source ranges and dissolves as
 transitions) and `<name>.report.json` (identity scores per shot). The
@@ -85,7 +86,8 @@ class Sequence(NodeType):
             ParamSpec("width", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
             ParamSpec("height", "int", 0, minimum=0, maximum=8192, help="0 = the first shot's."),
             ParamSpec("audio", "file", "", help="WAV, MP3 or AAC laid under the cut, trimmed or "
-                                                "padded to its length.",
+                                                "padded to its length, and mixed with the "
+                                                "shots' own sound (LTX-2's) where they have one.",
                       file_filter="Audio (*.wav *.mp3 *.aac *.m4a *.flac *.ogg)"),
             ParamSpec("audio_fade", "float", 1.0, minimum=0.0, maximum=30.0,
                       help="Seconds of fade out at the end of the sound."),
@@ -134,6 +136,7 @@ class Sequence(NodeType):
 
             audio = load_audio(params["audio"], plan.total_frames / fps,
                                fade=params.get("audio_fade", 1.0), node=node, field="audio")
+        audio = _with_shot_sounds(plan, audio)
         provenance = {KEY: graph_json(ctx.graph, ctx.output_dir)} if ctx.graph is not None else {}
 
         out_dir = Path(ctx.output_dir)
@@ -218,7 +221,8 @@ class Sequence(NodeType):
             report["frames"] = plan.total_frames
             report["transitions"] = [{"into_shot": i + 1, "dissolve_frames": s.dissolve}
                                      for i, s in enumerate(planned) if s.dissolve]
-            report["audio"] = str(params["audio"]) if audio is not None else None
+            report["audio"] = str(params["audio"]) if params.get("audio") else None
+            report["shot_sounds"] = _shots_with_sound(plan)
             report["sound_file"] = f"{name}.wav" if audio is not None else None
             report["exports"] = exported
             write_report(staging / f"{name}.report.json", report)
@@ -322,6 +326,20 @@ class Sequence(NodeType):
         return {"sequence": result}
 
 
+
+
+def _with_shot_sounds(plan, audio):
+    """The audio file as laid (or None) mixed with the shots' own sounds, each at
+    its shot's place in the cut."""
+    from canvas_app.media.exports.shot_sound import lay_shot_sounds
+
+    return lay_shot_sounds(plan, audio)
+
+
+def _shots_with_sound(plan) -> list[int]:
+    from canvas_app.media.exports.shot_sound import shots_with_sound
+
+    return shots_with_sound(plan)
 
 
 # The export jobs: module-level functions (each called with on_frame) so that what

@@ -1,7 +1,9 @@
 """A clip on disk, exactly: frames as one raw .npy array plus JSON metadata.
 
 Used by the result cache; lossless, so a clip read back scores and exports
-exactly like the one rendered. Read with allow_pickle=False.
+exactly like the one rendered. A clip's own sound, when it has one, is kept as
+`sound.npy` (float32 samples) with its rate in clip.json. Read with
+allow_pickle=False.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from canvas_app.values import Clip
+from canvas_app.values import Clip, Sound
 
 
 def _plain(value):
@@ -27,11 +29,17 @@ def _plain(value):
 
 def save_clip(clip: Clip, folder: Path) -> bool:
     """False when the clip's metadata cannot be written as JSON."""
+    data = {"fps": clip.fps, "metadata": clip.metadata}
+    if clip.sound is not None:
+        data["sound_rate"] = int(clip.sound.sample_rate)
     try:
-        meta = json.dumps({"fps": clip.fps, "metadata": clip.metadata}, default=_plain)
+        meta = json.dumps(data, default=_plain)
     except (TypeError, ValueError):
         return False
     np.save(folder / "frames.npy", np.stack(clip.frames), allow_pickle=False)
+    if clip.sound is not None:
+        np.save(folder / "sound.npy", np.asarray(clip.sound.samples, np.float32),
+                allow_pickle=False)
     (folder / "clip.json").write_text(meta, encoding="utf-8")
     return True
 
@@ -46,4 +54,18 @@ def load_clip(folder: Path) -> Clip:
         raise ValueError("clip.json has no usable frame rate")
     if not isinstance(data.get("metadata"), dict):
         raise ValueError("clip.json has no metadata")
-    return Clip(frames=list(frames), fps=float(fps), metadata=data["metadata"])
+    return Clip(frames=list(frames), fps=float(fps), metadata=data["metadata"],
+                sound=_load_sound(folder, data.get("sound_rate")))
+
+
+def _load_sound(folder: Path, rate) -> Sound | None:
+    """The clip's sound, or None for a silent clip (and for caches written before
+    clips carried sound)."""
+    if rate is None:
+        return None
+    if not isinstance(rate, int) or isinstance(rate, bool) or not 0 < rate <= 384000:
+        raise ValueError("clip.json has no usable sound rate")
+    samples = np.load(folder / "sound.npy", allow_pickle=False)
+    if samples.ndim != 2 or samples.dtype != np.float32 or not 0 < samples.shape[0] <= 8:
+        raise ValueError("sound.npy does not hold float32 samples shaped (channels, n)")
+    return Sound(samples=samples, sample_rate=rate)

@@ -244,4 +244,5 @@ def test_wan22_ti2v_starts_on_the_keyframe_and_says_it_cannot_continue(tiny):
     assert calls[0]["last_image"] is None and calls[0]["guidance_scale_2"] is None
     assert clip.metadata["continuity"] is False and "no last-frame input" in clip.metadata["notes"][0]
     assert len(clip.frames) == 5 and clip.frames[0].shape == (64, 64, 3)
-    assert previews.count("step") == 2  # 48-channel latents: the uncalibrated preview
+    assert previews.count("step") == 2
+    assert calls[0]["callback_on_step_end"].family == "wan22"  # the 48-channel VAE's colours

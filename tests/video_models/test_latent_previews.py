@@ -4,8 +4,9 @@ import pytest
 
 from canvas_app.engine.context import Cancelled, RunContext
 from canvas_app.generation.video_models.latent_previews import (FLUX2_BIAS, FLUX2_RGB, WAN21_BIAS,
-                                                                WAN21_RGB, FlowStepCallback,
-                                                                flux2_grid, latents_to_rgb)
+                                                                WAN21_RGB, WAN22_BIAS, WAN22_RGB,
+                                                                FlowStepCallback, flux2_grid,
+                                                                latents_to_rgb)
 
 
 def test_flux2_tokens_unpack_to_the_vae_channels_the_pipeline_packed():
@@ -32,9 +33,17 @@ def test_published_factors_colour_a_flat_latent():
     assert np.abs(shown[0, 0].astype(int) - expected).max() <= 1
 
 
-def test_latent_spaces_without_factors_still_preview():
-    wan22 = np.random.default_rng(0).standard_normal((1, 48, 2, 4, 4)).astype(np.float32)
+def test_wan22_ti2v_latents_get_their_own_published_colours():
+    wan22 = np.zeros((1, 48, 2, 4, 4), np.float32)
+    wan22[0, 39, -1] = 1.0  # channel 39: the Wan 2.2 VAE's strongest (dark) direction
     preview = latents_to_rgb(wan22, "wan22", (4, 4))
+    expected = np.clip((WAN22_RGB[39] + WAN22_BIAS + 1) * 127.5, 0, 255).astype(np.uint8)
+    assert WAN22_RGB.shape == (48, 3) and np.abs(preview[0, 0].astype(int) - expected).max() <= 1
+
+
+def test_latent_spaces_without_factors_still_preview():
+    ltx2 = np.random.default_rng(0).standard_normal((1, 128, 2, 4, 4)).astype(np.float32)
+    preview = latents_to_rgb(ltx2, "ltx2", (4, 4))
     assert preview.shape == (4, 4, 3) and preview.max() == 255 and preview.min() == 0
 
 

@@ -3,12 +3,18 @@
 A preview is the current latent projected to RGB with a fixed linear map per
 latent space (no VAE decode), so it costs well under a millisecond. The maps
 are the least-squares fits ComfyUI publishes in comfy/latent_formats.py:
-`Wan21` (the 16-channel Wan 2.1 VAE, which Wan 2.2 I2V-A14B also uses) and
-`Flux2` (32 VAE channels, seen by the transformer as 128 = 32 x 2 x 2 patches).
-Latent spaces without published factors here (Wan 2.2 TI2V-5B's 48-channel VAE,
-LTX-2, and the tiny test models with fewer channels than a map has rows) fall
-back to the first three channels, each stretched to its own range: a rough
-picture of where things are, not of their colours.
+`Wan21` (the 16-channel Wan 2.1 VAE, which Wan 2.2 I2V-A14B also uses), `Wan22`
+(the 48-channel Wan 2.2 VAE of TI2V-5B) and `Flux2` (32 VAE channels, seen by the
+transformer as 128 = 32 x 2 x 2 patches).
+
+LTX-2 has no factors here: ComfyUI's `LTXV` table was fitted on the LTX-Video 0.9
+VAE, not LTX-2's new one, and ComfyUI disabled LTX-2 ("LTXAV") previews until a
+table fitted on LTX-2 landed (Comfy-Org/ComfyUI pull 15196, Aug 2026), whose full
+rows were not available to copy when this was written. LTX-2's packed tokens are
+unpacked to their last latent frame (`ltx2_grid`) and, like the tiny test models
+with fewer channels than a map has rows, fall back to the first three channels,
+each stretched to its own range: a rough picture of where things are and how they
+move, not of their colours.
 """
 from __future__ import annotations
 
@@ -42,7 +48,28 @@ FLUX2_RGB = np.array([
     [0.0220, 0.0169, -0.0048], [-0.0332, -0.0457, -0.0468], [-0.0085, 0.0389, 0.0609],
     [-0.0076, 0.0003, -0.0043], [-0.0111, -0.0460, -0.0614]], dtype=np.float32)
 FLUX2_BIAS = np.array([-0.0329, -0.0718, -0.0851], dtype=np.float32)
-FACTORS = {"wan21": (WAN21_RGB, WAN21_BIAS), "flux2": (FLUX2_RGB, FLUX2_BIAS)}
+# Source: ComfyUI comfy/latent_formats.py, class Wan22 (the Wan 2.2 TI2V-5B VAE, z_dim 48).
+WAN22_RGB = np.array([
+    [0.0119, 0.0103, 0.0046], [-0.1062, -0.0504, 0.0165], [0.0140, 0.0409, 0.0491],
+    [-0.0813, -0.0677, 0.0607], [0.0656, 0.0851, 0.0808], [0.0264, 0.0463, 0.0912],
+    [0.0295, 0.0326, 0.0590], [-0.0244, -0.0270, 0.0025], [0.0443, -0.0102, 0.0288],
+    [-0.0465, -0.0090, -0.0205], [0.0359, 0.0236, 0.0082], [-0.0776, 0.0854, 0.1048],
+    [0.0564, 0.0264, 0.0561], [0.0006, 0.0594, 0.0418], [-0.0319, -0.0542, -0.0637],
+    [-0.0268, 0.0024, 0.0260], [0.0539, 0.0265, 0.0358], [-0.0359, -0.0312, -0.0287],
+    [-0.0285, -0.1032, -0.1237], [0.1041, 0.0537, 0.0622], [-0.0086, -0.0374, -0.0051],
+    [0.0390, 0.0670, 0.2863], [0.0069, 0.0144, 0.0082], [0.0006, -0.0167, 0.0079],
+    [0.0313, -0.0574, -0.0232], [-0.1454, -0.0902, -0.0481], [0.0714, 0.0827, 0.0447],
+    [-0.0304, -0.0574, -0.0196], [0.0401, 0.0384, 0.0204], [-0.0758, -0.0297, -0.0014],
+    [0.0568, 0.1307, 0.1372], [-0.0055, -0.0310, -0.0380], [0.0239, -0.0305, 0.0325],
+    [-0.0663, -0.0673, -0.0140], [-0.0416, -0.0047, -0.0023], [0.0166, 0.0112, -0.0093],
+    [-0.0211, 0.0011, 0.0331], [0.1833, 0.1466, 0.2250], [-0.0368, 0.0370, 0.0295],
+    [-0.3441, -0.3543, -0.2008], [-0.0479, -0.0489, -0.0420], [-0.0660, -0.0153, 0.0800],
+    [-0.0101, 0.0068, 0.0156], [-0.0690, -0.0452, -0.0927], [-0.0145, 0.0041, 0.0015],
+    [0.0421, 0.0451, 0.0373], [0.0504, -0.0483, -0.0356], [-0.0837, 0.0168, 0.0055]],
+    dtype=np.float32)
+WAN22_BIAS = np.array([0.0317, -0.0878, -0.1388], dtype=np.float32)
+FACTORS = {"wan21": (WAN21_RGB, WAN21_BIAS), "wan22": (WAN22_RGB, WAN22_BIAS),
+           "flux2": (FLUX2_RGB, FLUX2_BIAS)}
 
 
 def _to_numpy(latents: Any) -> np.ndarray:
@@ -60,6 +87,14 @@ def flux2_grid(tokens: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return planes.reshape(channels, rows * 2, cols * 2)
 
 
+def ltx2_grid(tokens: np.ndarray, grid: tuple[int, int, int]) -> np.ndarray:
+    """LTX-2's packed latents (B, F*h*w, C), patch size 1 in space and time as the
+    released model has it -> the (C, h, w) planes of the last latent frame."""
+    frames, rows, cols = grid
+    last = tokens[0].reshape(frames, rows, cols, -1)[-1]  # token order is (frame, row, col)
+    return last.transpose(2, 0, 1)
+
+
 def project(planes: np.ndarray, family: str) -> np.ndarray:
     """(C, h, w) latent planes -> (h, w, 3) uint8."""
     matrix, bias = FACTORS.get(family, (None, None))
@@ -73,12 +108,14 @@ def project(planes: np.ndarray, family: str) -> np.ndarray:
 
 
 def latents_to_rgb(latents: Any, family: str, size: tuple[int, int],
-                   grid: tuple[int, int] | None = None) -> np.ndarray:
+                   grid: tuple[int, ...] | None = None) -> np.ndarray:
     """A preview of `size` (width, height) from a pipeline's step latents:
     video latents (B, C, F, h, w) show their last latent frame (where the shot
-    is heading), FLUX.2's packed tokens need their `grid` (h, w)."""
+    is heading); packed tokens need their `grid`: FLUX.2's (h, w), LTX-2's (F, h, w)."""
     array = _to_numpy(latents)
-    if array.ndim == 3 and grid is not None:
+    if array.ndim == 3 and grid is not None and len(grid) == 3:
+        planes = ltx2_grid(array, grid)
+    elif array.ndim == 3 and grid is not None:
         planes = flux2_grid(array, grid)
     elif array.ndim == 5:
         planes = array[0, :, -1]
@@ -98,7 +135,7 @@ class FlowStepCallback:
     raised, so no further step and no VAE decode runs."""
 
     def __init__(self, ctx: RunContext, total_steps: int, *, family: str, size: tuple[int, int],
-                 grid: tuple[int, int] | None = None, progress_range=(0.1, 0.95),
+                 grid: tuple[int, ...] | None = None, progress_range=(0.1, 0.95),
                  min_interval: float = 0.25, clock: Callable[[], float] = time.perf_counter) -> None:
         self.ctx, self.total_steps, self.family = ctx, max(1, int(total_steps)), family
         self.size, self.grid, self.progress_range = size, grid, progress_range

@@ -29,11 +29,6 @@ from canvas_app.errors import BadInput
 
 PLANS = ("full", "offload", "group-offload", "quantized")
 GB = 1024 ** 3
-# bf16 weights of each published model in GB (parameters x 2 bytes, text encoder included).
-WEIGHTS_GB = {"FLUX.2-klein-4B": 16, "FLUX.2-klein-9B": 34, "Wan2.2-TI2V-5B": 22,
-              "Wan2.2-I2V-A14B": 67, "Wan2.1-VACE-1.3B": 14, "Wan2.1-VACE-14B": 40,
-              # 20.4B MMDiT + Qwen2.5-VL-7B (8.3B) + VAE (0.13B)
-              "Qwen-Image-Edit-2509": 58}
 HEADROOM = 1.2  # activations and the VAE decode on top of the weights
 TRANSFORMER_SHARE = 0.6  # of the weights, the largest piece model offload holds at once
 QUANTIZED_UP_TO_GB = 16  # the cards the quantized plan is for (12-16 GB)
@@ -58,10 +53,13 @@ class PlanOption:
 
 
 def weights_gb(model: str) -> float | None:
-    """The model's bf16 weights in GB: from the table, or a local folder's size."""
-    for name, size in WEIGHTS_GB.items():
-        if name.lower() in model.lower():
-            return float(size)
+    """The model's bf16 weights in GB: the published model's (one table with the
+    Models panel's download sizes), or a local folder's size."""
+    from canvas_app.generation.video_models.requirements import DOWNLOAD_BYTES
+
+    for repo, size in DOWNLOAD_BYTES.items():
+        if repo.split("/")[-1].lower() in model.lower():
+            return size / 10**9
     local = Path(model).expanduser()
     if local.is_dir():
         files = [p for p in local.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin")]

@@ -27,17 +27,20 @@ def resolve_dtype(name: str, device: str) -> str:
 @contextmanager
 def loaded_pipeline(class_name: str, spec: str, *, device: str, dtype: str, ctx: RunContext,
                     manager=None, memory: str = "auto",
-                    extra_components=None) -> Iterator[tuple[Any, Any, Any]]:
+                    extra_components=None, allow_patterns: list[str] | None = None
+                    ) -> Iterator[tuple[Any, Any, Any]]:
     """Yields (pipeline, source, memory plan) with the manager's lock held for the render.
     `extra_components(folder)` gives components the backend loads itself (passed to
-    from_pretrained, which then skips them)."""
+    from_pretrained, which then skips them). `allow_patterns` limits a hub download to
+    those files (None: the whole repository)."""
     from canvas_app.generation.model_manager import get_model_manager, resolve_source
     from canvas_app.generation.video_models.memory_plans import (apply_plan, plan_load_kwargs,
                                                                  resolve_plan)
 
     node = ctx.node_title or ctx.node_id or None
     manager = manager or get_model_manager()
-    source = resolve_source(spec, field="model", ctx=ctx, want="folder", node=node)
+    source = resolve_source(spec, field="model", ctx=ctx, want="folder", node=node,
+                            allow_patterns=allow_patterns)
     if not (source.path / "model_index.json").is_file():
         raise BadInput(f"{source.path} is not a diffusers model folder (no model_index.json)",
                        field="model", node=node)
@@ -95,6 +98,7 @@ class DiffusersStage:
 
     pipeline_class = ""
     label = ""
+    download_patterns: tuple[str, ...] | None = None  # None: the whole hub repository
 
     def __init__(self, manager=None) -> None:
         self.manager = manager
@@ -111,7 +115,9 @@ class DiffusersStage:
         with loaded_pipeline(self.pipeline_class, options["model"], device=device, dtype=dtype,
                              ctx=ctx, manager=self.manager,
                              memory=options.get("memory", "auto"),
-                             extra_components=self.extra_components) as (pipe, source, plan):
+                             extra_components=self.extra_components,
+                             allow_patterns=list(self.download_patterns or ()) or None
+                             ) as (pipe, source, plan):
             return run_guarded(self.label, lambda: self._render(
                 pipe, source, request, ctx, device, dtype, started, plan), ctx)
 

@@ -13,9 +13,11 @@ LICENCES = {
     "Wan-AI/Wan2.1-VACE-1.3B-diffusers": "Apache 2.0",
     "Wan-AI/Wan2.1-VACE-14B-diffusers": "Apache 2.0",
     "Qwen/Qwen-Image-Edit-2509": "Apache 2.0",
+    "Lightricks/LTX-2": "LTX-2 Community License: commercial use only for entities under "
+                        "$10M annual revenue without a licence from Lightricks",
 }
 # Models whose licence restricts use: the Models panel asks for it to be accepted first.
-RESTRICTED = {"black-forest-labs/FLUX.2-klein-9B"}
+RESTRICTED = {"black-forest-labs/FLUX.2-klein-9B", "Lightricks/LTX-2"}
 
 
 def restricts_use(spec: str) -> bool:
@@ -31,7 +33,9 @@ DOWNLOAD_BYTES = {"black-forest-labs/FLUX.2-klein-4B": 16 * 10**9,
                   "Wan-AI/Wan2.1-VACE-1.3B-diffusers": 14 * 10**9,
                   "Wan-AI/Wan2.1-VACE-14B-diffusers": 40 * 10**9,
                   # 20.4B MMDiT + Qwen2.5-VL-7B text encoder (8.3B) + VAE (0.13B)
-                  "Qwen/Qwen-Image-Edit-2509": 58 * 10**9}
+                  "Qwen/Qwen-Image-Edit-2509": 58 * 10**9,
+                  # 19B transformer (14B video + 5B audio) and the Gemma 3 12B text encoder
+                  "Lightricks/LTX-2": 64 * 10**9}
 STAGES = {"Keyframe": "keyframe_model", "Motion": "motion_model"}
 # Backends whose model is in a param of its own (FLUX.2's stays in "model", as before).
 MODEL_PARAM = {"qwen-image-edit": "qwen_model"}

@@ -63,6 +63,7 @@ MOTION_BACKENDS: dict[str, str] = {
     "animatic": "canvas_app.generation.video_models.animatic_stages:AnimaticMotion",
     "wan2.2-i2v": "canvas_app.generation.video_models.wan_i2v:WanImageToVideo",
     "wan-vace": "canvas_app.generation.video_models.wan_vace:WanVACEMotion",
+    "ltx2-i2v": "canvas_app.generation.video_models.ltx2_i2v:LTX2ImageToVideo",
 }
 _instances: dict[str, Any] = {}
 

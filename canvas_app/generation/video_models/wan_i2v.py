@@ -51,7 +51,9 @@ class WanImageToVideo(DiffusersStage):
         first = request.first_frame if continuity else request.keyframe
         two_experts = pipe.config.boundary_ratio is not None and pipe.transformer_2 is not None
         guidance_2 = float(options.get("guidance_2") or 0.0) or None
-        callback = FlowStepCallback(ctx, steps, family="wan21", size=(width, height))
+        # TI2V-5B's 48-channel Wan 2.2 VAE has its own latent-to-RGB factors.
+        family = "wan22" if int(pipe.vae.config.z_dim) == 48 else "wan21"
+        callback = FlowStepCallback(ctx, steps, family=family, size=(width, height))
         output = pipe(image=_resized(first, (width, height)),
                       last_image=_resized(request.keyframe, (width, height)) if continuity else None,
                       prompt=shot_text(request.prompt), negative_prompt=request.prompt.negative,
