@@ -80,7 +80,9 @@ class Generate(NodeType):
         frames = max(1, math.ceil(float(params["fps"]) * float(prompt["duration"])))
         return MemoryCost(int(params["width"]) * int(params["height"]) * 3 * frames, "width",
                           "lower its width, height or fps, or the prompt's duration",
-                          seconds=float(prompt["duration"]))
+                          seconds=float(prompt["duration"]),
+                          clip=(max(1, int(round(float(prompt["duration"]) * float(params["fps"])))),
+                                float(params["fps"])))  # as every backend counts them
 
     def run(self, inputs, params, ctx):
         from canvas_app.generation.base import ShotRequest, get_backend
