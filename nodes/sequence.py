@@ -254,11 +254,25 @@ class Sequence(NodeType):
         chosen = {key for key in EXPORTS if params.get(param_name(key))}
         fps = params["fps"] or _first_shot_rate(stand_ins[0].fps, chosen)
         try:
-            problem = CutPlan(self._planned(stand_ins, params["trims"], fps, None), fps,
-                              (1, 1)).check()
+            plan = CutPlan(self._planned(stand_ins, params["trims"], fps, None), fps, (1, 1))
         except BadInput as error:
             return [(error.field or "trims", error.args[0])]
-        return [("trims", problem)] if problem else []
+        problem = plan.check()
+        if problem:
+            return [("trims", problem)]
+        return self._sound_problems(params, plan.total_frames / fps)
+
+    @staticmethod
+    def _sound_problems(params, seconds):
+        """The sound decoded as long as the cut lasts, as the run will: a NaN
+        after the first seconds is found too."""
+        from canvas_app.media.exports.audio import audio_problem
+
+        audio = params.get("audio")
+        if not audio or not Path(audio).is_file() or not 0 < seconds <= MAX_CUT_SECONDS:
+            return []
+        problem = audio_problem(audio, seconds)
+        return [("audio", f"{audio}: {problem}")] if problem else []
 
     @staticmethod
     def _trim_frames(clip, trim, index, node) -> tuple[int, int]:

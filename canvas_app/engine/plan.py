@@ -101,8 +101,10 @@ def check_runnable(graph: Graph, order: list[str],
     problems += output_name_clashes(graph, order)
     from canvas_app.engine.budget import render_problems
 
-    problems += [Problem(*problem) for problem in render_problems(graph, order, incoming)]
-    return problems + cut_problems(graph, order, incoming)
+    over_budget = [Problem(*problem) for problem in render_problems(graph, order, incoming)]
+    # A cut's checks decode its sound whole: not for a cut the budget already refused.
+    problems += over_budget or cut_problems(graph, order, incoming)
+    return list(dict.fromkeys(problems))  # a check of the whole cut may repeat a quick one
 
 
 def cut_problems(graph: Graph, order: list[str], incoming: dict[str, list]) -> list[Problem]:
