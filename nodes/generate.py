@@ -84,6 +84,20 @@ class Generate(NodeType):
                           clip=(max(1, int(round(float(prompt["duration"]) * float(params["fps"])))),
                                 float(params["fps"])))  # as every backend counts them
 
+    def check_content(self, params, upstream, project_dir):
+        """IP-Adapter FaceID conditions on insightface's ArcFace embedding: an
+        identity locked from references with dlib alone cannot drive it (the
+        run refuses it before rendering; validate says so first)."""
+        if params.get("backend") != "diffusers":
+            return []
+        for lock in upstream.get("identity", ()):
+            if lock.get("source") == "references" and lock.get("encoders") == "dlib":
+                return [("identity", "IP-Adapter FaceID needs ArcFace (insightface) embeddings, "
+                                     "and this identity has only: dlib. Add an insightface "
+                                     "encoder to the IdentityLock node and lock the identity "
+                                     "again.")]
+        return []
+
     def run(self, inputs, params, ctx):
         from canvas_app.generation.base import ShotRequest, get_backend
         from canvas_app.generation.guard import render_with_guard
