@@ -84,7 +84,7 @@ class Generate(NodeType):
                           clip=(max(1, int(round(float(prompt["duration"]) * float(params["fps"])))),
                                 float(params["fps"])))  # as every backend counts them
 
-    def check_content(self, params, upstream, project_dir):
+    def check_content(self, params, upstream, project_dir, title=""):
         """IP-Adapter FaceID conditions on insightface's ArcFace embedding: an
         identity locked from references with dlib alone cannot drive it (the
         run refuses it before rendering; validate says so first)."""

@@ -132,10 +132,18 @@ class IdentityLock(NodeType):
             error = bad
         return [("encoders", str(error))]
 
-    def check_content(self, params, upstream, project_dir):
+    def check_content(self, params, upstream, project_dir, title=""):
         """The face each reference is read for must be there (face_index within the
-        faces found, at least one face), as the primary encoder finds it; and a
-        library identity must be in the project's or the user's library."""
+        faces found, at least one face), as the primary encoder finds it; a
+        library identity must be in the project's or the user's library; one
+        saved to the library needs a name it can be stored under."""
+        if params.get("source") == "references" and params.get("save_to_library"):
+            from canvas_app.identity import IdentityLibrary
+
+            try:  # the name the run saves it under
+                IdentityLibrary(".").path_for(params.get("name") or title or "identity")
+            except BadInput as error:
+                return [("name", error.args[0])]
         if params.get("source") == "library" and params.get("library_name"):
             name = params["library_name"]
             if self._library_with(name, project_dir) is None:

@@ -185,6 +185,17 @@ COMBINATIONS = [
                  id="identity from a missing library entry"),
     pytest.param(setting("IdentityLock", face_index=5), id="the sixth face of a one-face image"),
     pytest.param(setting("Sequence", audio_fade=30.0), id="a fade longer than the cut"),
+    pytest.param(setting("Sequence", fps=0.01), id="cut at 0.01 fps with sound"),
+    # an identity saved to the library under a name no library file can have
+    pytest.param(setting("IdentityLock", name="x" * 300, save_to_library=True),
+                 id="identity saved under a 300-character name"),
+    pytest.param(setting("IdentityLock", name="a\x00b", save_to_library=True),
+                 id="identity saved under a name with NUL"),
+    pytest.param(both(setting("IdentityLock", name="", save_to_library=True),
+                      lambda project: nodes_of(project, "IdentityLock")[0].update(title="t" * 300)),
+                 id="identity saved under its 300-character title"),
+    pytest.param(setting("IdentityLock", name="a/../b", save_to_library=True),
+                 id="identity saved under a name with a path in it"),
 ]
 
 

@@ -162,5 +162,5 @@ def content_problems(graph: Graph, order: list[str], project_dir=None) -> list[P
             if link.src in graph.nodes:
                 upstream.setdefault(link.dst_port, []).append(graph.nodes[link.src].params)
         problems += [Problem(node_id, field, message) for field, message in
-                     node_class().check_content(node.params, upstream, project_dir)]
+                     node_class().check_content(node.params, upstream, project_dir, node.title)]
     return problems

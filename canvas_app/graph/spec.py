@@ -324,12 +324,12 @@ class NodeType:
         return problems
 
     def check_content(self, params: dict[str, Any], upstream: dict[str, list[dict[str, Any]]],
-                      project_dir: Path | None) -> list[tuple[str, str]]:
+                      project_dir: Path | None, title: str = "") -> list[tuple[str, str]]:
         """(field, problem) that only reading the inputs' content tells (the
         faces in the references, the identities in the library): `validate`
         asks, so that it refuses what `run` would; a run finds the same when
         the node runs. `upstream` maps each input port to the params of the
-        nodes linked to it."""
+        nodes linked to it; `title` is the node's (some name what they make by it)."""
         return []
 
     def output_name(self, params: dict[str, Any]) -> str | None:
