@@ -186,6 +186,16 @@ COMBINATIONS = [
     pytest.param(setting("IdentityLock", face_index=5), id="the sixth face of a one-face image"),
     pytest.param(setting("Sequence", audio_fade=30.0), id="a fade longer than the cut"),
     pytest.param(setting("Sequence", fps=0.01), id="cut at 0.01 fps with sound"),
+    pytest.param(both(setting("Generate", fps=23.976), setting("Sequence", fps=29.97), all_exports),
+                 id="23.976 fps shots in a 29.97 fps cut, every export"),
+    pytest.param(both(setting("Sequence", fps=0.5),
+                      trims({"in": 0, "out": None}, {"in": 0, "out": None, "dissolve": 0.5})),
+                 id="0.5 fps cut, a dissolve of one of its frames"),
+    # titles name the shot files, timeline clips and report entries
+    *[pytest.param(both(all_exports, lambda project, title=title: [
+        node.update(title=title) for node in project["nodes"]]), id=f"every title {name}, every export")
+      for name, title in (("an ANSI escape", "\x1b[31mred\x1b[0m"), ("with NUL", "a\x00b"),
+                          ("of quotes and markup", "it's \"q\" <a>&amp;"), ("of 1000 characters", "y" * 1000))],
     # an identity saved to the library under a name no library file can have
     pytest.param(setting("IdentityLock", name="x" * 300, save_to_library=True),
                  id="identity saved under a 300-character name"),
