@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from canvas_app.errors import BadInput
+from canvas_app.errors import BadInput, NodeFailure
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
 from canvas_app.graph.spec import Placement
 from canvas_app.graph.types import IDENTITY, IMAGES
@@ -160,14 +160,17 @@ class IdentityLock(NodeType):
                    for entry in reference.get("images") or () if entry.get("role") in FACE_ROLES]
         index = params.get("face_index")
         index = None if not isinstance(index, int) or index < 0 else index
+        where = ""
         try:
             encoder = get_encoder(self._encoders(params)[0]) if entries else None
             for entry in entries:
+                where = f"{entry['path']}: "
                 reference = load_reference(entry["path"], entry["role"])
                 choose_face(encoder, as_rgb_uint8(reference.pixels), face_index=index)
         except BadInput as error:
-            where = f"{entry['path']}: " if entries else ""
             return [(error.field or "references", where + error.args[0])]
+        except NodeFailure:  # no face encoder installed: the run says so, exit 1
+            return []
         return []
 
     @staticmethod
