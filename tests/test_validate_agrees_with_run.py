@@ -213,27 +213,49 @@ def cut_files(out: Path) -> list[Path]:
     return sorted(out.glob("*.mp4")) if out.is_dir() else []
 
 
-@pytest.mark.parametrize("mutation", derived_cases() + COMBINATIONS)
-def test_what_validate_accepts_runs_and_what_run_refuses_validate_refused(
-        mutation, tmp_path, monkeypatch, capsys):
-    project = small_example()
-    mutation(project)
+def validate_and_run(project, tmp_path, monkeypatch, capsys):
+    """(validate's exit code, what it said, run's exit code, what it said, out folder)."""
     path = tmp_path / "project" / "case.canvas.json"
     path.parent.mkdir()
     path.write_text(json.dumps(project), encoding="utf-8")
     # An empty library of identities: the user's own is not read, nor written to.
     monkeypatch.setenv("CANVAS_APP_LIBRARY", str(tmp_path / "library"))
     monkeypatch.chdir(path.parent)
-
     validated = main(["validate", str(path)])
     said = capsys.readouterr().err
     out = tmp_path / "out"
     ran = main(["run", str(path), "--out", str(out), "--quiet"])
     answered = capsys.readouterr().err
     assert "Traceback" not in said + answered
+    return validated, said, ran, answered, out
+
+
+@pytest.mark.parametrize("mutation", derived_cases() + COMBINATIONS)
+def test_what_validate_accepts_runs_and_what_run_refuses_validate_refused(
+        mutation, tmp_path, monkeypatch, capsys):
+    project = small_example()
+    mutation(project)
+    validated, said, ran, answered, out = validate_and_run(project, tmp_path, monkeypatch, capsys)
     if validated == 0:
         assert ran == 0, f"validate said ok, run exit {ran}: {answered}"
         assert cut_files(out), sorted(out.rglob("*"))
     else:
         assert validated == 2 and "node " in said, said
         assert ran == 2 and not cut_files(out), f"run exit {ran}: {answered}"
+
+
+def test_a_diffusers_shot_of_a_dlib_identity_file_is_refused_by_validate_as_by_run(
+        tmp_path, monkeypatch, capsys):
+    from canvas_app.identity import build_identity, save_identity
+    from canvas_app.media.images import load_reference
+
+    identity_file = tmp_path / "dlib-only.identity.safetensors"
+    face = load_reference(EXAMPLE.parent / "refs" / "astronaut.jpg", "face")
+    save_identity(build_identity("Dlib only", [face]), identity_file)
+    project = small_example()
+    both(setting("IdentityLock", source="file", identity_file=str(identity_file)),
+         setting("Generate", backend="diffusers"))(project)
+    validated, said, ran, answered, out = validate_and_run(project, tmp_path, monkeypatch, capsys)
+    message = "IP-Adapter FaceID needs ArcFace (insightface) embeddings"
+    assert validated == 2 and message in said and "field identity" in said, said
+    assert ran == 2 and message in answered and not cut_files(out), answered
