@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a project without running it")
     validate.add_argument("project")
     validate.add_argument("--trust-paths", action="store_true", help=TRUST_HELP)
+    validate.add_argument("--models-dir", metavar="DIR",
+                          help="folder holding insightface packs (as for run)")
     validate.set_defaults(handler=_validate)
 
     nodes = commands.add_parser("nodes", help="list node types, their ports and params")
@@ -189,8 +191,17 @@ def _load_checked(path: str, trust_paths: bool = False):
 def _validate(args) -> int:
     from canvas_app.engine import check_runnable, plan
 
+    from canvas_app.engine.plan import content_problems
+
+    if args.models_dir:  # where run --models-dir would find the face models
+        import os
+
+        os.environ["CANVAS_APP_MODELS"] = str(Path(args.models_dir).resolve())
     graph = _load_checked(args.project, args.trust_paths)
-    problems = check_runnable(graph, plan(graph))
+    order = plan(graph)
+    problems = check_runnable(graph, order)
+    if not problems:  # reading faces is slow, and needless once something else is wrong
+        problems = content_problems(graph, order, Path(args.project).resolve().parent)
     for problem in problems:
         node = graph.nodes[problem.node_id]
         field = f", field {problem.field}" if problem.field else ""

@@ -35,6 +35,23 @@ def summarize(params) -> list[str]:
             f"{params.get('width')}×{params.get('height')} @ {params.get('fps'):g} fps"]
 
 
+def _identity_file(lock_params):
+    """The identity an IdentityLock loads from its file, or None (built from
+    references, from the library, or a file its own checks refuse)."""
+    from pathlib import Path
+
+    from canvas_app.errors import BadInput
+    from canvas_app.identity import load_identity
+
+    path = lock_params.get("identity_file")
+    if lock_params.get("source") != "file" or not path or not Path(path).is_file():
+        return None
+    try:
+        return load_identity(Path(path))
+    except BadInput:
+        return None
+
+
 class Generate(NodeType):
     spec = NodeSpec(
         type_name="Generate", version=1, title="Generate", category="Shots",
@@ -80,7 +97,34 @@ class Generate(NodeType):
         frames = max(1, math.ceil(float(params["fps"]) * float(prompt["duration"])))
         return MemoryCost(int(params["width"]) * int(params["height"]) * 3 * frames, "width",
                           "lower its width, height or fps, or the prompt's duration",
-                          seconds=float(prompt["duration"]))
+                          seconds=float(prompt["duration"]),
+                          clip=(max(1, int(round(float(prompt["duration"]) * float(params["fps"])))),
+                                float(params["fps"])))  # as every backend counts them
+
+    def check_content(self, params, upstream, project_dir, title=""):
+        """IP-Adapter FaceID conditions on insightface's ArcFace embedding: an
+        identity locked from references with dlib alone cannot drive it (the
+        run refuses it before rendering; validate says so first)."""
+        if params.get("backend") != "diffusers":
+            return []
+        from canvas_app.errors import BadInput
+        from canvas_app.generation.diffusers.faces import face_embeddings, plus_v2_inputs
+
+        for lock in upstream.get("identity", ()):
+            if lock.get("source") == "references" and lock.get("encoders") == "dlib":
+                return [("identity", "IP-Adapter FaceID needs ArcFace (insightface) embeddings, "
+                                     "and this identity has only: dlib. Add an insightface "
+                                     "encoder to the IdentityLock node and lock the identity "
+                                     "again.")]
+            identity = _identity_file(lock)
+            try:  # the backend's own first checks, made before any model loads
+                if identity is not None:
+                    face_embeddings(identity)
+                    if params.get("faceid_variant") == "plus_v2":
+                        plus_v2_inputs(identity)
+            except BadInput as error:
+                return [("identity", error.args[0])]
+        return []
 
     def run(self, inputs, params, ctx):
         from canvas_app.generation.base import ShotRequest, get_backend

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from canvas_app.errors import BadInput
+from canvas_app.errors import BadInput, NodeFailure
 from canvas_app.graph import NodeSpec, NodeType, ParamSpec, PortSpec
 from canvas_app.graph.spec import Placement
 from canvas_app.graph.types import IDENTITY, IMAGES
@@ -70,9 +70,7 @@ class IdentityLock(NodeType):
             if not faces:
                 raise BadInput("connect a Reference node with at least one face or profile image",
                                node=node, field="references")
-            encoders = ["dlib"] if params["encoders"] == "dlib" else \
-                [f"insightface/{params['insightface_pack']}"] if params["encoders"] == "insightface" \
-                else ["dlib", f"insightface/{params['insightface_pack']}"]
+            encoders = self._encoders(params)
             face_index = None if params["face_index"] < 0 else params["face_index"]
             try:
                 identity = identity_api.build_identity(params["name"] or ctx.node_title or "identity",
@@ -82,7 +80,7 @@ class IdentityLock(NodeType):
                 error.node = error.node or node
                 raise
             if params["save_to_library"]:
-                self._project_library(ctx).save(identity, overwrite=True)
+                self._project_library(ctx.project_dir).save(identity, overwrite=True)
         return {"identity": identity}
 
     def placement(self, params):
@@ -99,13 +97,87 @@ class IdentityLock(NodeType):
         from canvas_app.identity import load_identity
 
         problems = super().check_inputs(params)
-        if params.get("source") == "file" and params.get("identity_file") \
+        source = params.get("source")
+        if source == "file" and not params.get("identity_file"):
+            problems.append(("identity_file", "choose an identity file"))
+        if source == "file" and params.get("identity_file") \
                 and Path(params["identity_file"]).exists():
             try:
                 load_identity(Path(params["identity_file"]))
             except BadInput as error:
                 problems.append(("identity_file", str(error)))
+        if source == "library" and not params.get("library_name"):
+            problems.append(("library_name", "enter the name of a saved identity"))
+        if source == "references":
+            name = params.get("name")
+            if isinstance(name, str) and name and not name.strip():  # empty: the node's title
+                problems.append(("name", "the identity needs a name"))
+            problems += self._pack_problems(params)
         return problems
+
+    @staticmethod
+    def _pack_problems(params):
+        """The insightface pack the encoders name must be installed."""
+        from canvas_app.identity.insightface_encoder import missing_pack_error
+        from canvas_app.identity.model_paths import pack_dir, pack_is_present
+
+        if "insightface" not in str(params.get("encoders")):
+            return []
+        pack = str(params.get("insightface_pack"))
+        try:
+            if pack_is_present(pack_dir(pack)):
+                return []
+            error = missing_pack_error(pack, None)
+        except BadInput as bad:  # CANVAS_APP_MODELS names ~nosuchuser
+            error = bad
+        return [("encoders", str(error))]
+
+    def check_content(self, params, upstream, project_dir, title=""):
+        """The face each reference is read for must be there (face_index within the
+        faces found, at least one face), as the primary encoder finds it; a
+        library identity must be in the project's or the user's library; one
+        saved to the library needs a name it can be stored under."""
+        if params.get("source") == "references" and params.get("save_to_library"):
+            from canvas_app.identity import IdentityLibrary
+
+            try:  # the name the run saves it under
+                IdentityLibrary(".").path_for(params.get("name") or title or "identity")
+            except BadInput as error:
+                return [("name", error.args[0])]
+        if params.get("source") == "library" and params.get("library_name"):
+            name = params["library_name"]
+            if self._library_with(name, project_dir) is None:
+                return [("library_name", f"no identity named {name!r} in the project's or your "
+                                         "identity library")]
+            return []
+        if params.get("source") != "references" or self._pack_problems(params):
+            return []
+        from canvas_app.identity.build import as_rgb_uint8, choose_face
+        from canvas_app.identity.registry import get_encoder
+        from canvas_app.media.images import load_reference
+
+        entries = [entry for reference in upstream.get("references", ())
+                   for entry in reference.get("images") or () if entry.get("role") in FACE_ROLES]
+        index = params.get("face_index")
+        index = None if not isinstance(index, int) or index < 0 else index
+        where = ""
+        try:
+            encoder = get_encoder(self._encoders(params)[0]) if entries else None
+            for entry in entries:
+                where = f"{entry['path']}: "
+                reference = load_reference(entry["path"], entry["role"])
+                choose_face(encoder, as_rgb_uint8(reference.pixels), face_index=index)
+        except BadInput as error:
+            return [(error.field or "references", where + error.args[0])]
+        except NodeFailure:  # no face encoder installed: the run says so, exit 1
+            return []
+        return []
+
+    @staticmethod
+    def _encoders(params) -> list[str]:
+        pack = params["insightface_pack"]
+        return ["dlib"] if params["encoders"] == "dlib" else [f"insightface/{pack}"] \
+            if params["encoders"] == "insightface" else ["dlib", f"insightface/{pack}"]
 
     def save_result(self, outputs, folder):
         from canvas_app.identity import save_identity
@@ -119,18 +191,18 @@ class IdentityLock(NodeType):
         return {"identity": load_identity(Path(folder) / "identity.safetensors")}
 
     @staticmethod
-    def _project_library(ctx):
+    def _project_library(project_dir):
         from canvas_app.identity import IdentityLibrary, user_library
 
-        if ctx.project_dir is not None:
-            return IdentityLibrary(Path(ctx.project_dir) / "identities")
+        if project_dir is not None:
+            return IdentityLibrary(Path(project_dir) / "identities")
         return user_library()
 
-    def _library_with(self, name, ctx):
+    def _library_with(self, name, project_dir):
         """The project's library if it has `name`, else the user's, else None."""
         from canvas_app.identity import user_library
 
-        for library in (self._project_library(ctx), user_library()):
+        for library in (self._project_library(project_dir), user_library()):
             if name in library:
                 return library
         return None
@@ -138,7 +210,7 @@ class IdentityLock(NodeType):
     def _from_library(self, name, ctx, node):
         if not name:
             raise BadInput("enter the name of a saved identity", node=node, field="library_name")
-        library = self._library_with(name, ctx)
+        library = self._library_with(name, ctx.project_dir)
         if library is None:
             raise BadInput(f"no identity named {name!r} in the project's or your identity library",
                            node=node, field="library_name")
@@ -153,7 +225,7 @@ class IdentityLock(NodeType):
         if params["source"] == "library" and params["library_name"]:
             from canvas_app.fileio import file_stamp
 
-            library = self._library_with(params["library_name"], ctx)
+            library = self._library_with(params["library_name"], ctx.project_dir)
             return str(file_stamp(library.path_for(params["library_name"]))) if library else "missing"
         extra = "" if params["name"] else ctx.node_title  # the title names the identity
         if "insightface" in params["encoders"]:  # where the face models are

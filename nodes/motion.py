@@ -86,7 +86,17 @@ class Motion(NodeType):
         frames = max(1, math.ceil(float(params["fps"]) * float(prompt["duration"])))
         return MemoryCost(int(keyframe["width"]) * int(keyframe["height"]) * 3 * frames, "fps",
                           "lower its fps, the keyframe's width or height, or the prompt's duration",
-                          seconds=float(prompt["duration"]))
+                          seconds=float(prompt["duration"]), clip=self._clip_shape(params, prompt))
+
+    @staticmethod
+    def _clip_shape(params, prompt):
+        """(frames, fps) of the clip: known before the run for the animatic backend;
+        Wan's VAE rounds the count to its own temporal factor, known once loaded."""
+        if params.get("backend") != "animatic":
+            return None
+        from canvas_app.generation.video_models.stages import frame_count
+
+        return frame_count(prompt["duration"], params["fps"]), float(params["fps"])
 
     def run(self, inputs, params, ctx):
         from canvas_app.errors import BadInput

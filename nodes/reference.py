@@ -29,6 +29,12 @@ class Reference(NodeType):
         drop_priority=10,  # a photo dropped on empty canvas is a reference
     )
 
+    def check_inputs(self, params):
+        problems = super().check_inputs(params)
+        if not params.get("images"):
+            problems.append(("images", "add at least one image"))
+        return problems
+
     def run(self, inputs, params, ctx):
         from canvas_app.media.images import load_reference
 

@@ -97,7 +97,7 @@ class Sequence(NodeType):
     )
 
     def run(self, inputs, params, ctx):
-        from canvas_app.media.exports.cut import CutPlan, PlannedShot
+        from canvas_app.media.exports.cut import CutPlan
         from canvas_app.media.exports.provenance import KEY, graph_json
         from canvas_app.media.exports.schedule import ExportJobs
         from canvas_app.media.images import save_png
@@ -120,12 +120,7 @@ class Sequence(NodeType):
         if problem:
             raise BadInput(problem, node=node, field="fps")
 
-        planned = []
-        for index, clip in enumerate(clips):
-            trim = trims[index] if index < len(trims) else None
-            first, last = self._trim_frames(clip, trim, index, node)
-            dissolve = int(round((trim or {}).get("dissolve", 0.0) * fps))
-            planned.append(PlannedShot(clip, first, last, dissolve))
+        planned = self._planned(clips, trims, fps, node)
         plan = CutPlan(planned, fps, (width, height))
         problem = plan.check()
         if problem:
@@ -235,6 +230,53 @@ class Sequence(NodeType):
                                 report_path=out_dir / f"{name}.report.json", report=report)
         result.file_stamps = stamps(published)
         return {"sequence": result}
+
+    @classmethod
+    def _planned(cls, clips, trims, fps, node) -> list:
+        """Each shot's frames as trimmed, and its dissolve in frames of the cut."""
+        from canvas_app.media.exports.cut import PlannedShot
+
+        planned = []
+        for index, clip in enumerate(clips):
+            trim = trims[index] if index < len(trims) else None
+            first, last = cls._trim_frames(clip, trim, index, node)
+            dissolve = int(round((trim or {}).get("dissolve", 0.0) * fps))
+            planned.append(PlannedShot(clip, first, last, dissolve))
+        return planned
+
+    def check_cut(self, params, clips):
+        """The run's own trim and dissolve checks, made on stand-ins with the
+        frames and rate each shot will have, so that `validate` refuses what
+        `run` would (a half-second dissolve into a shot of two frames)."""
+        from types import SimpleNamespace
+
+        from canvas_app.media.exports.cut import CutPlan
+
+        if not clips or any(clip is None for clip in clips) or sum(c[0] for c in clips) > 10**6:
+            return []  # a shot whose length is known only once rendered
+        stand_ins = [SimpleNamespace(frames=range(frames), fps=fps) for frames, fps in clips]
+        chosen = {key for key in EXPORTS if params.get(param_name(key))}
+        fps = params["fps"] or _first_shot_rate(stand_ins[0].fps, chosen)
+        try:
+            plan = CutPlan(self._planned(stand_ins, params["trims"], fps, None), fps, (1, 1))
+        except BadInput as error:
+            return [(error.field or "trims", error.args[0])]
+        problem = plan.check()
+        if problem:
+            return [("trims", problem)]
+        return self._sound_problems(params, plan.total_frames / fps)
+
+    @staticmethod
+    def _sound_problems(params, seconds):
+        """The sound decoded as long as the cut lasts, as the run will: a NaN
+        after the first seconds is found too."""
+        from canvas_app.media.exports.audio import audio_problem
+
+        audio = params.get("audio")
+        if not audio or not Path(audio).is_file() or not 0 < seconds <= MAX_CUT_SECONDS:
+            return []
+        problem = audio_problem(audio, seconds)
+        return [("audio", f"{audio}: {problem}")] if problem else []
 
     @staticmethod
     def _trim_frames(clip, trim, index, node) -> tuple[int, int]:

@@ -1019,3 +1019,20 @@ def test_doctor_does_not_walk_the_file_system_for_a_lora_of_slash(tmp_path):
     assert process.returncode in (0, 1) and "Traceback" not in process.stderr, process.stderr
     lora = next(m for m in json.loads(process.stdout)["models"] if m["field"] == "loras")
     assert lora["size_bytes"] is None  # "size unknown": not the size of the whole disk
+
+
+def test_a_dissolve_longer_than_its_shots_is_refused_by_validate_as_by_run(tmp_path, capsys):
+    def long_dissolve(project):
+        short_shots(project)  # shots of 3 frames (0.5 s at 6 fps)
+        node(project, "sequence1")["params"]["trims"] = [
+            {"in": 0.0, "out": None}, {"in": 0.0, "out": None, "dissolve": 1.0}]
+    project = write_project(tmp_path, long_dissolve)
+    assert main(["validate", str(project)]) == 2
+    said = capsys.readouterr().err
+    assert main(["run", str(project), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    answered = capsys.readouterr().err
+    message = ("the dissolve into shot 2 (6 frames) is longer than the shots it joins "
+               "(3 frames to spare)")
+    assert "Spokesperson cut" in said and "field trims" in said and message in said, said
+    assert message in answered, answered
+    assert not list((tmp_path / "out").glob("*.mp4")) if (tmp_path / "out").exists() else True

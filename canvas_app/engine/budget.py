@@ -31,7 +31,7 @@ def _budget(variable: str, default: int) -> int:
         return default
 
 
-def _costs(graph, order, incoming):
+def node_costs(graph, order, incoming):
     """(node id, MemoryCost) for each node of the plan whose type names one."""
     for node_id in order:
         node = graph.nodes[node_id]
@@ -56,7 +56,7 @@ def _cut_costs(graph, order, incoming):
     one cut (`NodeType.cut_cost`), given how long each input shot lasts (the
     `seconds` of its own MemoryCost)."""
     seconds: dict[str, float] = {node_id: cost.seconds for node_id, cost in
-                                 _costs(graph, order, incoming) if cost.seconds is not None}
+                                 node_costs(graph, order, incoming) if cost.seconds is not None}
     for node_id in order:
         node = graph.nodes[node_id]
         node_class = graph.registry.get(node.type_name) if node.spec is not None else None
@@ -77,7 +77,7 @@ def render_problems(graph, order, incoming) -> list[tuple[str, str, str]]:
     per_shot = _budget("CANVAS_APP_MAX_SHOT_MB", physical_memory() // 2)
     per_run = _budget("CANVAS_APP_MAX_RUN_MB", physical_memory())
     problems, total, first = [], 0, None
-    for node_id, cost in _costs(graph, order, incoming):
+    for node_id, cost in node_costs(graph, order, incoming):
         first = first or (node_id, cost)
         total += cost.size
         if cost.size > per_shot:

@@ -101,7 +101,30 @@ def check_runnable(graph: Graph, order: list[str],
     problems += output_name_clashes(graph, order)
     from canvas_app.engine.budget import render_problems
 
-    problems += [Problem(*problem) for problem in render_problems(graph, order, incoming)]
+    over_budget = [Problem(*problem) for problem in render_problems(graph, order, incoming)]
+    # A cut's checks decode its sound whole: not for a cut the budget already refused.
+    problems += over_budget or cut_problems(graph, order, incoming)
+    return list(dict.fromkeys(problems))  # a check of the whole cut may repeat a quick one
+
+
+def cut_problems(graph: Graph, order: list[str], incoming: dict[str, list]) -> list[Problem]:
+    """What a cut would refuse of its shots (trims leaving no frames, dissolves
+    longer than the shots), from the frames each shot will have (MemoryCost.clip)."""
+    from canvas_app.engine.budget import node_costs
+
+    clips = {node_id: cost.clip for node_id, cost in node_costs(graph, order, incoming)}
+    problems = []
+    for node_id in order:
+        node = graph.nodes[node_id]
+        node_class = graph.registry.get(node.type_name) if node.spec is not None else None
+        shots = [clips.get(link.src) for link in incoming.get(node_id, ())]
+        if node_class is None or not shots:
+            continue
+        try:
+            found = node_class().check_cut(node.params, shots)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            continue  # params the type cannot read: check_param reports them
+        problems += [Problem(node_id, field, message) for field, message in found]
     return problems
 
 
@@ -121,4 +144,23 @@ def output_name_clashes(graph: Graph, order: list[str]) -> list[Problem]:
                 others = ", ".join(graph.nodes[other].title for other in node_ids if other != node_id)
                 problems.append(Problem(node_id, "name", f"its files ({name}.*) would replace those "
                                         f"of {others} in the output folder; give it another name"))
+    return problems
+
+
+def content_problems(graph: Graph, order: list[str], project_dir=None) -> list[Problem]:
+    """Problems only the inputs' content shows (no face where a face is wanted,
+    an identity missing from the library): slower than check_runnable's, asked
+    by `validate`; a run meets them when the node runs."""
+    problems = []
+    for node_id in order:
+        node = graph.nodes[node_id]
+        node_class = graph.registry.get(node.type_name) if node.spec is not None else None
+        if node_class is None:
+            continue
+        upstream: dict[str, list[dict]] = {}
+        for link in graph.links_into(node_id):
+            if link.src in graph.nodes:
+                upstream.setdefault(link.dst_port, []).append(graph.nodes[link.src].params)
+        problems += [Problem(node_id, field, message) for field, message in
+                     node_class().check_content(node.params, upstream, project_dir, node.title)]
     return problems

@@ -275,6 +275,9 @@ class MemoryCost:
     advice: str  # what to change, e.g. "lower its width, height or fps"
     seconds: float | None = None  # how long the clip it makes lasts (a cut adds them up)
     problem: str | None = None  # refused whatever the budget (e.g. a cut over a day long)
+    # (frames, fps) of the clip it makes, when known exactly before the run: lets a
+    # cut check its trims and dissolves at `validate` (NodeType.check_cut)
+    clip: tuple[int, float] | None = None
 
 
 class NodeType:
@@ -320,6 +323,15 @@ class NodeType:
                         problems.append((param.name, f"{entry['path']}: {problem}"))
         return problems
 
+    def check_content(self, params: dict[str, Any], upstream: dict[str, list[dict[str, Any]]],
+                      project_dir: Path | None, title: str = "") -> list[tuple[str, str]]:
+        """(field, problem) that only reading the inputs' content tells (the
+        faces in the references, the identities in the library): `validate`
+        asks, so that it refuses what `run` would; a run finds the same when
+        the node runs. `upstream` maps each input port to the params of the
+        nodes linked to it; `title` is the node's (some name what they make by it)."""
+        return []
+
     def output_name(self, params: dict[str, Any]) -> str | None:
         """The base name of the files this node writes into the output folder,
         or None: two nodes with the same one would overwrite each other."""
@@ -364,6 +376,14 @@ class NodeType:
         holds, given how long each input shot lasts (engine/budget.py). None:
         not a cut."""
         return None
+
+    def check_cut(self, params: dict[str, Any],
+                  clips: list[tuple[int, float] | None]) -> list[tuple[str, str]]:
+        """For a node that assembles its input shots into one cut: (field,
+        problem) for what the run would refuse (trims that leave no frames,
+        dissolves longer than the shots), given each input clip's (frames,
+        fps) in link order, None where not known before the run."""
+        return []
 
     def result_picture(self, outputs: dict[str, Any]):
         """The picture (an RGB uint8 array) the editor shows for a result: by
