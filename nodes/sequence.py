@@ -327,10 +327,24 @@ class Sequence(NodeType):
 # The export jobs: module-level functions (each called with on_frame) so that what
 # each one writes and reads is plain to see.
 def _encode_cut(plan, fps, path, kind, audio, provenance, on_frame):
-    from canvas_app.media.exports.encode import encode_video
+    from canvas_app.media.exports.encode import KINDS, encode_video
 
-    encode_video(plan.frames(), fps, path, kind=kind, audio=audio, metadata=provenance,
+    coded = _coded_earlier(plan) if KINDS[kind].intra_only else None
+    encode_video(plan.frames(coded), fps, path, kind=kind, audio=audio, metadata=provenance,
                  on_frame=on_frame)
+
+
+def _coded_earlier(plan):
+    """The ProRes frames coded when each shot was rendered (shot_frames.py), as
+    stand-ins for the cut's frames shown as they are: only dissolves are coded here."""
+    from canvas_app.media.exports.encode import EncodedFrame
+    from canvas_app.media.exports.shot_frames import prores_frames
+
+    shots = [prores_frames(plan, index) for index in range(len(plan.shots))]
+    if not any(shots):
+        return None
+    return lambda index, frame: EncodedFrame(shots[index][frame], plan.size) \
+        if shots[index] is not None else None
 
 
 def _write_shot_file(clip, path, provenance, reel, on_frame):

@@ -11,6 +11,9 @@ A clip whose frames changed after its shot file was made (a node that returns
 `dataclasses.replace(clip, frames=...)`) no longer `matches`; neither does a
 clip read back from the disk cache (it has no shot file): the Sequence then
 encodes it itself, as it always did.
+
+When a Sequence downstream writes ProRes or PNG frames, the shot's frames are
+coded for those too, after its H.264 file (shot_frames.py): `coded(kind)`.
 """
 from __future__ import annotations
 
@@ -55,13 +58,32 @@ class ShotFile:
         self.count = len(frames)
         self._data = data
         self._future = future
+        # export kind -> its frames coded (list of bytes), or the Future coding them
+        self._coded: dict[str, list[bytes] | Future] = {}
 
     @classmethod
-    def start(cls, clip) -> "ShotFile":
-        """Start encoding `clip` on a background thread and return at once."""
+    def start(cls, clip, also: tuple[str, ...] = ()) -> "ShotFile":
+        """Start encoding `clip` on a background thread and return at once;
+        `also`: frame-by-frame exports to code its frames for (after the file)."""
+        from canvas_app.media.exports.shot_frames import code_frames
+
         snapshot = list(clip.frames)  # the encoder's own list: the clip's may be changed later
-        return cls(clip.frames, clip.fps,
-                   future=_encoder_pool().submit(_encode_bytes, snapshot, clip.fps))
+        pool = _encoder_pool()
+        shot = cls(clip.frames, clip.fps, future=pool.submit(_encode_bytes, snapshot, clip.fps))
+        for kind in also:
+            shot._coded[kind] = pool.submit(code_frames, kind, snapshot, clip.fps)
+        return shot
+
+    def coded(self, kind: str) -> list[bytes] | None:
+        """The frames coded for `kind` (waits for them); None when they were not
+        asked for or their coding failed (the Sequence codes them itself)."""
+        coded = self._coded.get(kind)
+        if isinstance(coded, Future):
+            try:
+                coded = self._coded[kind] = coded.result()
+            except Exception:
+                coded = self._coded[kind] = None
+        return coded
 
     def matches(self, clip) -> bool:
         return clip.frames is self.frames and len(clip.frames) == self.count and \
@@ -80,25 +102,30 @@ class ShotFile:
         return self._data
 
     def settle(self) -> None:
-        """Wait for the encode, so the bytes travel when this is pickled
+        """Wait for the encodes, so the bytes travel when this is pickled
         (a farm worker does this before it returns the shot)."""
         if self._future is not None and self._data is None:
             try:
                 self.data()
             except Exception:  # the Sequence encodes the shot itself and reports it
                 self._future = None
+        for kind in list(self._coded):
+            self.coded(kind)
 
     def __getstate__(self) -> dict:
         # Never wait here: the editor's engine pickles a finished shot for the window
         # while the encode may still run. Without its bytes a copy just does not match.
         done = self._data is not None or (self._future is not None and self._future.done()
                                           and self._future.exception() is None)
+        coded = {kind: self.coded(kind) for kind, value in self._coded.items()
+                 if not isinstance(value, Future) or value.done()}
         return {"frames": self.frames, "fps": self.fps, "count": self.count,
-                "data": self.data() if done else None}
+                "data": self.data() if done else None, "coded": coded}
 
     def __setstate__(self, state: dict) -> None:
         self.frames, self.fps, self.count = state["frames"], state["fps"], state["count"]
         self._data, self._future = state["data"], None
+        self._coded = state.get("coded", {})
 
     def write(self, path: Path, metadata: dict[str, str]) -> Path:
         """The file at `path` with `metadata` added to its container, written

@@ -1,0 +1,107 @@
+"""A shot's frames coded for the cut's frame-by-frame exports as soon as it is rendered.
+
+ProRes codes every frame on its own, and so does a PNG: what a frame of the
+cut becomes in the ProRes file or the PNG frames depends on that frame alone.
+So when a Sequence downstream asks for them (`wanted_by_sequences`), a shot's
+frames are coded in the background while the next shot renders (beside its
+H.264 shot file, `shot_files.ShotFile`), and the Sequence only writes the
+bytes: the ProRes job encodes just the dissolves' frames
+(`encode.EncodedFrame`), the PNG frames get their text chunks added
+(`png_with_text`). The bytes are exactly those the Sequence would have written
+(the same encoder with the same settings, checked by the tests).
+
+The whole shot is coded, trims included: they are the Sequence's to change
+without rendering again. A cut whose size or rate differs from the shot's
+conforms the frames, so it codes them itself (`prores_frames` says None).
+"""
+from __future__ import annotations
+
+import struct
+
+FRAME_EXPORTS = ("prores", "frames")  # the exports coded frame by frame
+
+
+def wanted_by_sequences(graph, node_id: str) -> tuple[str, ...]:
+    """Which of FRAME_EXPORTS the Sequences downstream of `node_id` will write."""
+    from canvas_app.media.exports.options import param_name
+
+    if graph is None or node_id not in graph.nodes:
+        return ()
+    wanted = set()
+    for other in graph.downstream_ids(node_id):
+        node = graph.nodes.get(other)
+        if node is not None and node.type_name == "Sequence":
+            wanted |= {key for key in FRAME_EXPORTS if node.params.get(param_name(key))}
+    return tuple(key for key in FRAME_EXPORTS if key in wanted)
+
+
+def code_frames(kind: str, frames: list, fps: float) -> list[bytes]:
+    """Every frame of a shot coded for `kind` (run on the shot-encode threads)."""
+    if kind == "prores":
+        from canvas_app.media.exports.encode import encode_frames
+
+        return encode_frames(frames, fps, "prores")
+    if kind == "frames":
+        from canvas_app.media.images import png_bytes
+
+        return [png_bytes(frame) for frame in frames]
+    raise ValueError(f"{kind} is not coded frame by frame")
+
+
+def prores_frames(plan, index: int) -> list[bytes] | None:
+    """Shot `index`'s frames as ProRes coded when it was rendered, when the cut
+    shows them as they are (same size and rate); None otherwise."""
+    shot = plan.shots[index]
+    clip = shot.clip
+    if abs(float(clip.fps) - plan.fps) > 1e-9 or tuple(clip.size) != tuple(plan.size) \
+            or plan.size[0] % 2 or plan.size[1] % 2:
+        return None
+    return _coded(clip, "prores")
+
+
+def png_frames(clip) -> list[bytes] | None:
+    """The clip's frames as PNGs without text, coded when it was rendered (or None)."""
+    return _coded(clip, "frames")
+
+
+def _coded(clip, kind: str) -> list[bytes] | None:
+    shot_file = getattr(clip, "shot_file", None)
+    if shot_file is None or not shot_file.matches(clip):
+        return None
+    coded = shot_file.coded(kind)
+    return coded if coded is not None and len(coded) == len(clip.frames) else None
+
+
+def png_with_text(png: bytes, text_chunks: bytes) -> bytes:
+    """A PNG with text chunks put where Pillow puts them: before the image data."""
+    at = _first_chunk(png, b"IDAT")
+    return png[:at] + text_chunks + png[at:]
+
+
+def text_chunks(text: dict[str, str]) -> bytes:
+    """The chunks `images.save_png` writes for `text` (taken from a 1x1 PNG it
+    writes, so they are its own), without the sRGB chunk every PNG has."""
+    import numpy as np
+
+    from canvas_app.media.images import png_bytes
+
+    tiny = png_bytes(np.zeros((1, 1, 3), np.uint8), text)
+    start, end = _first_chunk(tiny, b"IHDR"), _first_chunk(tiny, b"IDAT")
+    chunks, position = [], start
+    while position < end:
+        length, kind = struct.unpack(">I4s", tiny[position:position + 8])
+        size = 12 + length
+        if kind not in (b"IHDR", b"sRGB"):
+            chunks.append(tiny[position:position + size])
+        position += size
+    return b"".join(chunks)
+
+
+def _first_chunk(png: bytes, kind: bytes) -> int:
+    position = 8  # after the signature
+    while position + 8 <= len(png):
+        length, found = struct.unpack(">I4s", png[position:position + 8])
+        if found == kind:
+            return position
+        position += 12 + length
+    raise ValueError(f"this PNG has no {kind.decode()} chunk")
