@@ -170,20 +170,23 @@ class Sequence(NodeType):
 
             # Every file below is independent of the others: they are written side by side
             # (canvas_app/media/exports/schedule.py), the slowest started first.
+            # Frames coded when their shot was rendered (shot_frames.py) only wait: those jobs last.
+            from canvas_app.media.exports.shot_frames import coded_ahead
+
             jobs = ExportJobs(ctx)
             for key in ("prores", "webp"):
                 if key in chosen:
                     kind, suffix = VIDEO_FORMATS[key]
                     jobs.add(EXPORTS[key][0], plan.total_frames, partial(
                         _encode_cut, plan, fps, staging / f"{name}{suffix}", kind, audio,
-                        provenance))
+                        provenance), waits=any(coded_ahead(clip, key) for clip in clips))
             if "frames" in chosen:
                 from canvas_app.media.exports.frames import write_frame_sequences
 
                 for index in range(len(planned)):  # a job per shot: PNG frames are the slowest
                     jobs.add(f"PNG frames {index + 1}", planned[index].source_frames, partial(
                         _write_frames, plan, index, staging / "frames", stems, texts,
-                        write_frame_sequences))
+                        write_frame_sequences), waits=coded_ahead(clips[index], "frames"))
             jobs.add("cut", plan.total_frames, partial(
                 _encode_cut, plan, fps, staging / f"{name}.mp4", "h264", audio, provenance))
             if "gif" in chosen:

@@ -188,3 +188,75 @@ def test_copying_a_shot_file_keeps_what_its_writer_put_in_it(tmp_path):
         assert video.codec_context.color_primaries == 6
         assert len(container.streams) == 2  # the timecode track was made again
     assert len(decoded(copy)) == FRAMES
+
+
+def _video_packets(path) -> list[bytes]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [bytes(packet) for packet in container.demux(video=0) if packet.size]
+
+
+def _exported_files(folder) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in sorted(folder.rglob("*.png")) if "frames" in path.parts}
+
+
+def test_prores_and_png_frames_coded_at_render_time_are_the_files_the_sequence_writes(
+        tmp_path, monkeypatch):
+    """A shot's ProRes and PNG frames, coded while the next shot renders, give
+    the very files the Sequence would have coded itself; the Sequence codes only
+    the dissolve's frames again."""
+    from canvas_app.media.exports import encode, shot_frames
+
+    params = sequence_params(name="film", export_prores=True, export_frames=True,
+                             trims=[{"in": 0.0, "out": None},
+                                    {"in": 0.25, "out": None, "dissolve": 0.25}])
+    shots = [make_clip((200, 30, 30)), make_clip((30, 30, 200))]
+    Sequence().run({"clips": shots}, params, RunContext(output_dir=tmp_path / "plain"))
+
+    early = [replace(clip) for clip in shots]
+    for clip in early:
+        clip.shot_file = ShotFile.start(clip, shot_frames.FRAME_EXPORTS)
+        clip.shot_file.settle()
+    coded_here = []
+    real = encode.encode_video
+
+    def counting(frames, fps, path, **kw):
+        frames = [frame for frame in frames]
+        if kw.get("kind") == "prores":
+            coded_here.append(sum(not isinstance(f, encode.EncodedFrame) for f in frames))
+        return real(frames, fps, path, **kw)
+
+    monkeypatch.setattr(encode, "encode_video", counting)
+    monkeypatch.setattr(shot_frames, "code_frames", None)  # nothing may be coded late
+    Sequence().run({"clips": early}, params, RunContext(output_dir=tmp_path / "early"))
+
+    assert coded_here == [3]  # the dissolve (0.25 s at 12 fps), nothing else
+    assert _video_packets(tmp_path / "early" / "film.mov") == \
+        _video_packets(tmp_path / "plain" / "film.mov")
+    plain, early_files = _exported_files(tmp_path / "plain"), _exported_files(tmp_path / "early")
+    assert len(plain) == FRAMES + FRAMES - 3 and early_files == plain
+
+
+def test_frames_are_coded_ahead_only_for_the_exports_a_sequence_downstream_writes():
+    from canvas_app.media.exports.options import apply_exports, parse_exports
+    from canvas_app.media.exports.shot_frames import wanted_by_sequences
+    from canvas_app.project import load_project
+
+    graph, _ = load_project(EXAMPLE)
+    shot = next(node.id for node in graph.nodes.values() if node.type_name == "Generate")
+    assert wanted_by_sequences(graph, shot) == ("prores", "frames")
+    apply_exports(graph, parse_exports("prores,gif"))
+    assert wanted_by_sequences(graph, shot) == ("prores",)
+    apply_exports(graph, parse_exports("none"))
+    assert wanted_by_sequences(graph, shot) == ()
+
+
+def test_frames_coded_ahead_travel_with_their_clip():
+    clip = make_clip((30, 200, 30))
+    clip.shot_file = ShotFile.start(clip, ("prores", "frames"))
+    clip.shot_file.settle()
+    copy = pickle.loads(pickle.dumps(clip))
+    assert copy.shot_file.coded("prores") == clip.shot_file.coded("prores")
+    assert len(copy.shot_file.coded("frames")) == FRAMES

@@ -74,6 +74,10 @@ class ShotFile:
             shot._coded[kind] = pool.submit(code_frames, kind, snapshot, clip.fps)
         return shot
 
+    def coding(self, kind: str) -> bool:
+        """Whether its frames are (being) coded for `kind`."""
+        return self._coded.get(kind) is not None
+
     def coded(self, kind: str) -> list[bytes] | None:
         """The frames coded for `kind` (waits for them); None when they were not
         asked for or their coding failed (the Sequence codes them itself)."""

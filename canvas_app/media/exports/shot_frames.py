@@ -48,6 +48,12 @@ def code_frames(kind: str, frames: list, fps: float) -> list[bytes]:
     raise ValueError(f"{kind} is not coded frame by frame")
 
 
+def coded_ahead(clip, kind: str) -> bool:
+    """Whether the clip's frames are coded (or being coded) for `kind` already."""
+    shot_file = getattr(clip, "shot_file", None)
+    return shot_file is not None and shot_file.matches(clip) and shot_file.coding(kind)
+
+
 def prores_frames(plan, index: int) -> list[bytes] | None:
     """Shot `index`'s frames as ProRes coded when it was rendered, when the cut
     shows them as they are (same size and rate); None otherwise."""
