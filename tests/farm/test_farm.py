@@ -84,6 +84,9 @@ def test_farm_renders_the_same_frames_and_scores_as_this_computer(farm, tmp_path
     for shot in SHOTS:
         farmed = remote.outputs[shot]["clip"]
         assert farmed.shot_file.matches(farmed) and farmed.shot_file.data()[4:8] == b"ftyp"
+        # and so were its ProRes and PNG frames, which the example's Sequence writes
+        assert len(farmed.shot_file.coded("prores")) == len(farmed.frames)
+        assert farmed.shot_file.coded("frames")[0][1:4] == b"PNG"
     # The shots ran on farm workers, which said where.
     hosts = {event.node_id: event.host for event in events if isinstance(event, NodeStarted)}
     assert all(hosts[shot] for shot in SHOTS)

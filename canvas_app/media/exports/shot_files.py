@@ -65,14 +65,19 @@ class ShotFile:
     def start(cls, clip, also: tuple[str, ...] = ()) -> "ShotFile":
         """Start encoding `clip` on a background thread and return at once;
         `also`: frame-by-frame exports to code its frames for (after the file)."""
+        snapshot = list(clip.frames)  # the encoder's own list: the clip's may be changed later
+        shot = cls(clip.frames, clip.fps,
+                   future=_encoder_pool().submit(_encode_bytes, snapshot, clip.fps))
+        for kind in also:
+            shot.code_for(kind, snapshot)
+        return shot
+
+    def code_for(self, kind: str, frames: list) -> None:
+        """Start coding `frames` (this shot's, a list of its own) for `kind`, after what is queued."""
         from canvas_app.media.exports.shot_frames import code_frames
 
-        snapshot = list(clip.frames)  # the encoder's own list: the clip's may be changed later
-        pool = _encoder_pool()
-        shot = cls(clip.frames, clip.fps, future=pool.submit(_encode_bytes, snapshot, clip.fps))
-        for kind in also:
-            shot._coded[kind] = pool.submit(code_frames, kind, snapshot, clip.fps)
-        return shot
+        if not self.coding(kind):
+            self._coded[kind] = _encoder_pool().submit(code_frames, kind, frames, self.fps)
 
     def coding(self, kind: str) -> bool:
         """Whether its frames are (being) coded for `kind`."""
@@ -173,9 +178,13 @@ class ShotFile:
         return path
 
 
-def settle_outputs(outputs: dict | None) -> None:
-    """Wait for the shot files of the clips among a node's outputs."""
+def settle_outputs(outputs: dict | None, also: tuple[str, ...] = ()) -> None:
+    """Wait for the shot files of the clips among a node's outputs; `also`:
+    frame-by-frame exports to code their frames for first, where the node did
+    not (a farm worker knows no graph: the machine that sent the shot says)."""
     for value in (outputs or {}).values():
         shot = getattr(value, "shot_file", None)
         if isinstance(shot, ShotFile):
+            for kind in also if shot.matches(value) else ():
+                shot.code_for(kind, list(value.frames))
             shot.settle()
