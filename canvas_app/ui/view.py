@@ -297,14 +297,14 @@ class CanvasView(QGraphicsView):
             reach = rect.adjusted(0, -HEADER * 1.6, widest, HEADER * 1.6)
             near = [item for batch in batches for item in batch.nodes_meeting(reach)]
             room = _title_room(shown, near, widest)
+            # Drawn in pixels (11 px whatever the zoom): no transform per title, and Qt's
+            # fast glyph path, which a scale that only nearly cancels the zoom may miss.
+            painter.resetTransform()
             for item in shown:
                 pos = item.pos()
                 static = item.overview_title(max(int((NODE_WIDTH - 12) * zoom),
                                                  min(width_px, int(room[item] * zoom))))
-                painter.setWorldTransform(base)
-                painter.translate(pos.x() + 6, pos.y() + y_offset)
-                painter.scale(scale, scale)
-                painter.drawStaticText(QPointF(0, 0), static)
+                painter.drawStaticText(base.map(QPointF(pos.x() + 6, pos.y() + y_offset)), static)
             painter.setWorldTransform(base)
         painter.setBrush(Qt.NoBrush)
         for item in scene.selectedItems():
