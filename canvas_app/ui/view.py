@@ -16,6 +16,7 @@ from canvas_app.ui.items import (HEADER, LOD_BATCHED, LOD_SIMPLE, NODE_WIDTH, OV
 from canvas_app.ui.overview import CACHE_ZOOM, blit_batches, paint_batches
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
+ZOOM_REST_MS = 300  # no wheel step for this long: the zoom has ended
 # A project opens framed whole and centred when that keeps the detailed drawing
 # (titles, ports, status lines); a bigger graph opens at OPEN_ZOOM on its top-left.
 OPEN_ZOOM = 0.7
@@ -50,6 +51,9 @@ class CanvasView(QGraphicsView):
         self._space = False
         self._frame_pending = False  # framing on open, redone until the window has its size
         self._pan_last = QPointF()
+        # While zooming the grid picture is off (see _zooming); back once the wheel rests.
+        self._cache_back = QTimer(self, singleShot=True, interval=ZOOM_REST_MS)
+        self._cache_back.timeout.connect(lambda: self.setCacheMode(QGraphicsView.CacheBackground))
         self.minimap = Minimap(self)
         self.set_scene(scene)
 
@@ -74,10 +78,21 @@ class CanvasView(QGraphicsView):
         # One transform change and one scroll, keeping the scene point under the anchor.
         anchor = anchor_view_pos.toPoint()
         before = self.mapToScene(anchor)
+        self._zooming()
         self.setTransform(self.transform().scale(factor, factor))
         after = self.mapFromScene(before)
-        self.pan_by(after.x() - anchor.x(), after.y() - anchor.y())
+        self.setViewportUpdateMode(QGraphicsView.FullViewportUpdate)  # all of it is redrawn:
+        self.pan_by(after.x() - anchor.x(), after.y() - anchor.y())  # no pixels to scroll
+        self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
         self._zoom_updated()
+
+    def _zooming(self) -> None:
+        """A zoom step redraws the whole grid: through the cached picture it was
+        also scrolled twice (the anchor's pan) and blitted, ~1 ms of a 1600x1000
+        frame for nothing. So the cache is off while the wheel turns."""
+        if self.cacheMode() != QGraphicsView.CacheNone:
+            self.setCacheMode(QGraphicsView.CacheNone)
+        self._cache_back.start()
 
     def _zoom_updated(self) -> None:
         scene = self.scene()
