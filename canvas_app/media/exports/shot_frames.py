@@ -42,9 +42,10 @@ def code_frames(kind: str, frames: list, fps: float) -> list[bytes]:
 
         return encode_frames(frames, fps, "prores")
     if kind == "frames":
+        from canvas_app.media.exports.frames import FRAME_PNG_LEVEL
         from canvas_app.media.images import png_bytes
 
-        return [png_bytes(frame) for frame in frames]
+        return [png_bytes(frame, level=FRAME_PNG_LEVEL) for frame in frames]
     raise ValueError(f"{kind} is not coded frame by frame")
 
 
