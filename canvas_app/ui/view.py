@@ -53,7 +53,7 @@ class CanvasView(QGraphicsView):
         self._pan_last = QPointF()
         # While zooming the grid picture is off (see _zooming); back once the wheel rests.
         self._cache_back = QTimer(self, singleShot=True, interval=ZOOM_REST_MS)
-        self._cache_back.timeout.connect(lambda: self.setCacheMode(QGraphicsView.CacheBackground))
+        self._cache_back.timeout.connect(self._zoom_rests)
         self.minimap = Minimap(self)
         self.set_scene(scene)
 
@@ -86,6 +86,11 @@ class CanvasView(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
         self._zoom_updated()
 
+    def _zoom_rests(self) -> None:
+        """A zoom by jump (Frame All, a set zoom): the grid picture is back at once."""
+        self._cache_back.stop()
+        self.setCacheMode(QGraphicsView.CacheBackground)
+
     def _zooming(self) -> None:
         """A zoom step redraws the whole grid: through the cached picture it was
         also scrolled twice (the anchor's pan) and blitted, ~1 ms of a 1600x1000
@@ -111,6 +116,7 @@ class CanvasView(QGraphicsView):
         if rect.isNull() or rect.isEmpty():
             rect = QRectF(-400, -300, 800, 600)
         rect = rect.adjusted(-24, -24, 24, 24)  # a thin margin: the example fits with its labels
+        self._zoom_rests()
         self.resetTransform()
         self.fitInView(rect, Qt.KeepAspectRatio)
         if self.zoom() > 1.25:
@@ -126,6 +132,7 @@ class CanvasView(QGraphicsView):
         if center is None:
             center = self.mapToScene(self.viewport().rect().center())
         zoom = max(MIN_ZOOM, min(MAX_ZOOM, zoom))
+        self._zoom_rests()
         self.resetTransform()
         self.scale(zoom, zoom)
         self.centerOn(center)
