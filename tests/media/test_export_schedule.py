@@ -253,10 +253,12 @@ def test_frames_are_coded_ahead_only_for_the_exports_a_sequence_downstream_write
     assert wanted_by_sequences(graph, shot) == ()
 
 
-def test_frames_coded_ahead_travel_with_their_clip():
+def test_frames_coded_ahead_travel_with_their_clip_from_a_farm_worker_only():
     clip = make_clip((30, 200, 30))
     clip.shot_file = ShotFile.start(clip, ("prores", "frames"))
-    clip.shot_file.settle()
+    clip.shot_file.coded("frames")  # done, but not settled: a shot sent to the editor's window
+    assert pickle.loads(pickle.dumps(clip)).shot_file.coded("frames") is None  # MBs not sent
+    clip.shot_file.settle()  # what a farm worker does before it returns the shot
     copy = pickle.loads(pickle.dumps(clip))
     assert copy.shot_file.coded("prores") == clip.shot_file.coded("prores")
     assert len(copy.shot_file.coded("frames")) == FRAMES

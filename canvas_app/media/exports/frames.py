@@ -8,17 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-# zlib level 1: a third less CPU than the level 3 of stills for about 6 % more bytes (the
-# pixels are the same: PNG is lossless), docs/export.md. Frames are the bulk of an export.
-FRAME_PNG_LEVEL = 1
-
 
 def write_frame_sequences(plan, folder: Path, shot_names: list[str], texts: list[dict],
                           on_frame: Callable[[int], None] | None = None) -> list[Path]:
     """One folder per shot under `folder`; returns the folders. A shot whose
     frames were coded as PNGs when it was rendered (shot_frames.py) gets those
     bytes with its text added: the same files, written without coding again."""
-    from canvas_app.media.exports.shot_frames import png_frames, png_with_text, text_chunks
+    from canvas_app.media.exports.shot_frames import (FRAME_PNG_LEVEL, png_frames, png_with_text,
+                                                      text_chunks)
     from canvas_app.media.images import save_png
 
     folders, count = [], 0

@@ -60,6 +60,7 @@ class ShotFile:
         self._future = future
         # export kind -> its frames coded (list of bytes), or the Future coding them
         self._coded: dict[str, list[bytes] | Future] = {}
+        self._coded_travel = False  # settled for a trip (a farm worker's): they are pickled too
 
     @classmethod
     def start(cls, clip, also: tuple[str, ...] = ()) -> "ShotFile":
@@ -120,21 +121,23 @@ class ShotFile:
                 self._future = None
         for kind in list(self._coded):
             self.coded(kind)
+        self._coded_travel = True
 
     def __getstate__(self) -> dict:
         # Never wait here: the editor's engine pickles a finished shot for the window
         # while the encode may still run. Without its bytes a copy just does not match.
         done = self._data is not None or (self._future is not None and self._future.done()
                                           and self._future.exception() is None)
-        coded = {kind: self.coded(kind) for kind, value in self._coded.items()
-                 if not isinstance(value, Future) or value.done()}
+        # The coded frames (MBs a shot) travel only from a farm worker, which settles first:
+        # the editor's window, which gets its shots pickled too, never needs them.
+        coded = {kind: self.coded(kind) for kind in self._coded} if self._coded_travel else {}
         return {"frames": self.frames, "fps": self.fps, "count": self.count,
                 "data": self.data() if done else None, "coded": coded}
 
     def __setstate__(self, state: dict) -> None:
         self.frames, self.fps, self.count = state["frames"], state["fps"], state["count"]
         self._data, self._future = state["data"], None
-        self._coded = state.get("coded", {})
+        self._coded, self._coded_travel = state.get("coded", {}), False
 
     def write(self, path: Path, metadata: dict[str, str]) -> Path:
         """The file at `path` with `metadata` added to its container, written
