@@ -172,6 +172,7 @@ class Sequence(NodeType):
             # (canvas_app/media/exports/schedule.py), the slowest started first.
             # Frames coded when their shot was rendered (shot_frames.py) only wait: those jobs last.
             from canvas_app.media.exports.shot_frames import coded_ahead
+            from canvas_app.media.exports.shot_frames import release as release_coded_frames
 
             jobs = ExportJobs(ctx)
             for key in ("prores", "webp"):
@@ -204,6 +205,7 @@ class Sequence(NodeType):
                     timeline_shots, f"{name} - {len(planned)} shots, "
                                     f"{plan.total_frames / fps:.1f} s", provenance))
             jobs.run()
+            release_coded_frames(clips)  # written: MBs a shot given back
 
             exported += [f"{name}{VIDEO_FORMATS[key][1]}"
                          for key in sorted(chosen & set(VIDEO_FORMATS))]

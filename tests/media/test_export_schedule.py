@@ -237,6 +237,7 @@ def test_prores_and_png_frames_coded_at_render_time_are_the_files_the_sequence_w
         _video_packets(tmp_path / "plain" / "film.mov")
     plain, early_files = _exported_files(tmp_path / "plain"), _exported_files(tmp_path / "early")
     assert len(plain) == FRAMES + FRAMES - 3 and early_files == plain
+    assert all(clip.shot_file.coded("frames") is None for clip in early)  # memory given back
 
 
 def test_frames_are_coded_ahead_only_for_the_exports_a_sequence_downstream_writes():

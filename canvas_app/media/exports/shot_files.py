@@ -84,6 +84,11 @@ class ShotFile:
         """Whether its frames are (being) coded for `kind`."""
         return self._coded.get(kind) is not None
 
+    def release_coded(self) -> None:
+        """Drop the coded frames (MBs a shot) once a Sequence has written them: a
+        later export of this clip codes its frames itself, as one without them."""
+        self._coded = {}
+
     def coded(self, kind: str) -> list[bytes] | None:
         """The frames coded for `kind` (waits for them); None when they were not
         asked for or their coding failed (the Sequence codes them itself)."""

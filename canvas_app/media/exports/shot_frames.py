@@ -57,6 +57,14 @@ def coded_ahead(clip, kind: str) -> bool:
     return shot_file is not None and shot_file.matches(clip) and shot_file.coding(kind)
 
 
+def release(clips) -> None:
+    """The clips' coded frames are written: their memory is given back."""
+    for clip in clips:
+        shot_file = getattr(clip, "shot_file", None)
+        if shot_file is not None:
+            shot_file.release_coded()
+
+
 def prores_frames(plan, index: int) -> list[bytes] | None:
     """Shot `index`'s frames as ProRes coded when it was rendered, when the cut
     shows them as they are (same size and rate); None otherwise."""
