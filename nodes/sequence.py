@@ -349,7 +349,7 @@ def _coded_earlier(plan):
     if not any(shots):
         return None
     return lambda index, frame: EncodedFrame(shots[index][frame], plan.size) \
-        if shots[index] is not None else None
+        if shots[index] is not None and shots[index][frame] is not None else None
 
 
 def _write_shot_file(clip, path, provenance, reel, on_frame):

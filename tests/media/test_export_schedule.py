@@ -13,6 +13,7 @@ from canvas_app.engine.context import CancelToken, RunContext
 from canvas_app.media.exports.provenance import KEY
 from canvas_app.media.exports.schedule import ExportJobs
 from canvas_app.media.exports.shot_files import ShotFile
+from canvas_app.media.exports.shot_frames import WHOLE
 from canvas_app.values import Clip
 from nodes.sequence import Sequence
 
@@ -216,9 +217,15 @@ def test_prores_and_png_frames_coded_at_render_time_are_the_files_the_sequence_w
     Sequence().run({"clips": shots}, params, RunContext(output_dir=tmp_path / "plain"))
 
     early = [replace(clip) for clip in shots]
-    for clip in early:
-        clip.shot_file = ShotFile.start(clip, shot_frames.FRAME_EXPORTS)
+    # shot 1 coded whole; shot 2 only what the cut shows as it is (0.25 s trimmed off its head,
+    # then 0.25 s dissolved: PNG frames from 3, ProRes from 6), as a Generate node asks
+    spans = [{kind: shot_frames.WHOLE for kind in shot_frames.FRAME_EXPORTS},
+             {"prores": (0.25, None, 0.25, 0.0), "frames": (0.25, None, 0.0, 0.0)}]
+    for clip, span in zip(early, spans):
+        clip.shot_file = ShotFile.start(clip, span)
         clip.shot_file.settle()
+    assert early[1].shot_file.coded("prores")[:6] == [None] * 6
+    assert early[1].shot_file.coded("frames")[:3] == [None] * 3
     coded_here = []
     real = encode.encode_video
 
@@ -242,21 +249,25 @@ def test_prores_and_png_frames_coded_at_render_time_are_the_files_the_sequence_w
 
 def test_frames_are_coded_ahead_only_for_the_exports_a_sequence_downstream_writes():
     from canvas_app.media.exports.options import apply_exports, parse_exports
-    from canvas_app.media.exports.shot_frames import wanted_by_sequences
+    from canvas_app.media.exports.shot_frames import span_frames, wanted_by_sequences
     from canvas_app.project import load_project
 
     graph, _ = load_project(EXAMPLE)
     shot = next(node.id for node in graph.nodes.values() if node.type_name == "Generate")
-    assert wanted_by_sequences(graph, shot) == ("prores", "frames")
+    assert tuple(wanted_by_sequences(graph, shot)) == ("prores", "frames")
+    # the example's second shot: untrimmed, 0.5 s dissolves in and out, which ProRes codes in the cut
+    assert wanted_by_sequences(graph, "generate2") == {"prores": (0.0, None, 0.5, 0.5),
+                                                      "frames": (0.0, None, 0.0, 0.0)}
+    assert span_frames((0.0, None, 0.5, 0.5), 36, 12.0) == range(6, 30)
     apply_exports(graph, parse_exports("prores,gif"))
-    assert wanted_by_sequences(graph, shot) == ("prores",)
+    assert tuple(wanted_by_sequences(graph, shot)) == ("prores",)
     apply_exports(graph, parse_exports("none"))
-    assert wanted_by_sequences(graph, shot) == ()
+    assert wanted_by_sequences(graph, shot) == {}
 
 
 def test_frames_coded_ahead_travel_with_their_clip_from_a_farm_worker_only():
     clip = make_clip((30, 200, 30))
-    clip.shot_file = ShotFile.start(clip, ("prores", "frames"))
+    clip.shot_file = ShotFile.start(clip, {"prores": WHOLE, "frames": WHOLE})
     clip.shot_file.coded("frames")  # done, but not settled: a shot sent to the editor's window
     assert pickle.loads(pickle.dumps(clip)).shot_file.coded("frames") is None  # MBs not sent
     clip.shot_file.settle()  # what a farm worker does before it returns the shot

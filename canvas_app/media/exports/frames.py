@@ -26,7 +26,7 @@ def write_frame_sequences(plan, folder: Path, shot_names: list[str], texts: list
         chunks = text_chunks(texts[index]) if coded is not None else b""
         for number, frame_index in enumerate(range(shot.first, shot.last), start=1):
             path = shot_dir / f"{number:05d}.png"
-            if coded is not None:
+            if coded is not None and coded[frame_index] is not None:
                 path.write_bytes(png_with_text(coded[frame_index], chunks))
             else:
                 save_png(shot.clip.frames[frame_index], path, texts[index], FRAME_PNG_LEVEL)

@@ -63,22 +63,24 @@ class ShotFile:
         self._coded_travel = False  # settled for a trip (a farm worker's): they are pickled too
 
     @classmethod
-    def start(cls, clip, also: tuple[str, ...] = ()) -> "ShotFile":
+    def start(cls, clip, also: dict[str, tuple] | None = None) -> "ShotFile":
         """Start encoding `clip` on a background thread and return at once;
-        `also`: frame-by-frame exports to code its frames for (after the file)."""
+        `also`: frame-by-frame exports to code its frames for (after the file),
+        each with the span of it they show (shot_frames.wanted_by_sequences)."""
         snapshot = list(clip.frames)  # the encoder's own list: the clip's may be changed later
         shot = cls(clip.frames, clip.fps,
                    future=_encoder_pool().submit(_encode_bytes, snapshot, clip.fps))
-        for kind in also:
-            shot.code_for(kind, snapshot)
+        for kind, span in (also or {}).items():
+            shot.code_for(kind, snapshot, span)
         return shot
 
-    def code_for(self, kind: str, frames: list) -> None:
-        """Start coding `frames` (this shot's, a list of its own) for `kind`, after what is queued."""
+    def code_for(self, kind: str, frames: list, span: tuple) -> None:
+        """Start coding `frames` (this shot's, a list of its own) for `kind`, the
+        `span` of them the cut shows as they are, after what is queued."""
         from canvas_app.media.exports.shot_frames import code_frames
 
         if not self.coding(kind):
-            self._coded[kind] = _encoder_pool().submit(code_frames, kind, frames, self.fps)
+            self._coded[kind] = _encoder_pool().submit(code_frames, kind, frames, self.fps, span)
 
     def coding(self, kind: str) -> bool:
         """Whether its frames are (being) coded for `kind`."""
@@ -186,13 +188,13 @@ class ShotFile:
         return path
 
 
-def settle_outputs(outputs: dict | None, also: tuple[str, ...] = ()) -> None:
+def settle_outputs(outputs: dict | None, also: dict[str, tuple] | None = None) -> None:
     """Wait for the shot files of the clips among a node's outputs; `also`:
     frame-by-frame exports to code their frames for first, where the node did
     not (a farm worker knows no graph: the machine that sent the shot says)."""
     for value in (outputs or {}).values():
         shot = getattr(value, "shot_file", None)
         if isinstance(shot, ShotFile):
-            for kind in also if shot.matches(value) else ():
-                shot.code_for(kind, list(value.frames))
+            for kind, span in (also or {}).items() if shot.matches(value) else ():
+                shot.code_for(kind, list(value.frames), span)
             shot.settle()

@@ -24,31 +24,84 @@ FRAME_EXPORTS = ("prores", "frames")  # the exports coded frame by frame
 FRAME_PNG_LEVEL = 1
 
 
-def wanted_by_sequences(graph, node_id: str) -> tuple[str, ...]:
-    """Which of FRAME_EXPORTS the Sequences downstream of `node_id` will write."""
+WHOLE = (0.0, None, 0.0, 0.0)  # a span: in, out (None: the end), dissolve in, dissolve out, seconds
+
+
+def wanted_by_sequences(graph, node_id: str) -> dict[str, tuple]:
+    """Which of FRAME_EXPORTS the Sequences downstream of `node_id` will write,
+    each with the span of the shot they show as it is (`span_frames`): what
+    its trims cut off, and for ProRes its dissolves too, is not coded ahead.
+    A shot that reaches a Sequence through other nodes, or two, is coded whole."""
     from canvas_app.media.exports.options import param_name
 
     if graph is None or node_id not in graph.nodes:
-        return ()
-    wanted = set()
+        return {}
+    wanted: dict[str, list[tuple]] = {}
     for other in graph.downstream_ids(node_id):
         node = graph.nodes.get(other)
-        if node is not None and node.type_name == "Sequence":
-            wanted |= {key for key in FRAME_EXPORTS if node.params.get(param_name(key))}
-    return tuple(key for key in FRAME_EXPORTS if key in wanted)
+        if node is None or node.type_name != "Sequence":
+            continue
+        trims = _sequence_span(graph, node, node_id)
+        for key in FRAME_EXPORTS:
+            if node.params.get(param_name(key)):
+                span = trims if key == "prores" else trims[:2] + (0.0, 0.0)
+                wanted.setdefault(key, []).append(span)
+    return {key: spans[0] if len(spans) == 1 else WHOLE
+            for key, spans in ((key, wanted[key]) for key in FRAME_EXPORTS if key in wanted)}
 
 
-def code_frames(kind: str, frames: list, fps: float) -> list[bytes]:
-    """Every frame of a shot coded for `kind` (run on the shot-encode threads)."""
+def _sequence_span(graph, sequence, node_id: str) -> tuple:
+    """In, out, dissolve in and out of `node_id`'s shot in `sequence` (seconds)."""
+    links = graph.links_into(sequence.id, "clips")
+    places = [index for index, link in enumerate(links) if link.src == node_id]
+    trims = sequence.params.get("trims") or []
+    if len(places) != 1:
+        return WHOLE
+    index = places[0]
+
+    def trim(at):
+        value = trims[at] if 0 <= at < len(trims) else None
+        return value if isinstance(value, dict) else {}
+
+    try:
+        here, after = trim(index), trim(index + 1)
+        out = here.get("out")
+        return (float(here.get("in") or 0.0), None if out is None else float(out),
+                float(here.get("dissolve") or 0.0) if index else 0.0,
+                float(after.get("dissolve") or 0.0) if index + 1 < len(links) else 0.0)
+    except (TypeError, ValueError):  # the Sequence says what is wrong when it runs
+        return WHOLE
+
+
+def span_frames(span: tuple, count: int, fps: float) -> range:
+    """The frames of a `count`-frame shot at `fps` that `span` shows as they are,
+    counted as the Sequence counts them (Sequence._trim_frames, the cut's dissolves
+    at the shot's own rate: the only rate at which its coded frames are used)."""
+    start, end, dissolve_in, dissolve_out = span
+    first = int(round(start * fps))
+    last = count if end is None else min(count, int(round(end * fps)))
+    first, last = first + int(round(dissolve_in * fps)), last - int(round(dissolve_out * fps))
+    return range(max(0, first), min(count, last)) if first < last else range(0, count)
+
+
+def code_frames(kind: str, frames: list, fps: float, span: tuple = WHOLE) -> list[bytes | None]:
+    """A shot's frames coded for `kind` (run on the shot-encode threads): those
+    `span` shows as they are; None for the others (the Sequence codes one of
+    those itself if it needs it after all: its trims were changed)."""
+    shown = span_frames(span, len(frames), fps)
     if kind == "prores":
         from canvas_app.media.exports.encode import encode_frames
 
-        return encode_frames(frames, fps, "prores")
-    if kind == "frames":
+        coded = encode_frames([frames[index] for index in shown], fps, "prores")
+    elif kind == "frames":
         from canvas_app.media.images import png_bytes
 
-        return [png_bytes(frame, level=FRAME_PNG_LEVEL) for frame in frames]
-    raise ValueError(f"{kind} is not coded frame by frame")
+        coded = [png_bytes(frames[index], level=FRAME_PNG_LEVEL) for index in shown]
+    else:
+        raise ValueError(f"{kind} is not coded frame by frame")
+    every: list[bytes | None] = [None] * len(frames)
+    every[shown.start:shown.stop] = coded
+    return every
 
 
 def coded_ahead(clip, kind: str) -> bool:
