@@ -89,6 +89,9 @@ def code_frames(kind: str, frames: list, fps: float, span: tuple = WHOLE) -> lis
     `span` shows as they are; None for the others (the Sequence codes one of
     those itself if it needs it after all: its trims were changed)."""
     shown = span_frames(span, len(frames), fps)
+    height, width = frames[0].shape[:2] if frames else (0, 0)
+    if kind == "prores" and (width % 2 or height % 2):
+        return [None] * len(frames)  # the cut pads it to even: it codes those frames itself
     if kind == "prores":
         from canvas_app.media.exports.encode import encode_frames
 
