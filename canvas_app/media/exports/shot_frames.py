@@ -10,9 +10,11 @@ bytes: the ProRes job encodes just the dissolves' frames
 (`png_with_text`). The bytes are exactly those the Sequence would have written
 (the same encoder with the same settings, checked by the tests).
 
-The whole shot is coded, trims included: they are the Sequence's to change
-without rendering again. A cut whose size or rate differs from the shot's
-conforms the frames, so it codes them itself (`prores_frames` says None).
+Only the frames the cut shows as they are are coded: the Sequence's trims of
+the shot, and for ProRes its dissolves, are read from the graph when the shot
+is done. Whatever is missing when the Sequence runs (its trims were changed
+since, a frame rate or size the cut conforms: `prores_frames` says None) the
+Sequence codes itself, so the files never depend on that guess being right.
 """
 from __future__ import annotations
 
