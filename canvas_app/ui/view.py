@@ -54,6 +54,7 @@ class CanvasView(QGraphicsView):
         # While zooming the grid picture is off (see _zooming); back once the wheel rests.
         self._cache_back = QTimer(self, singleShot=True, interval=ZOOM_REST_MS)
         self._cache_back.timeout.connect(self._zoom_rests)
+        self._zoom_step = False  # a zoom step waits for its paint
         self.minimap = Minimap(self)
         self.set_scene(scene)
 
@@ -94,9 +95,11 @@ class CanvasView(QGraphicsView):
     def _zooming(self) -> None:
         """A zoom step redraws the whole grid: through the cached picture it was
         also scrolled twice (the anchor's pan) and blitted, ~1 ms of a 1600x1000
-        frame for nothing. So the cache is off while the wheel turns."""
+        frame for nothing. So the cache is off for the paints of zoom steps; the
+        first other paint, or the wheel resting, brings it back."""
         if self.cacheMode() != QGraphicsView.CacheNone:
             self.setCacheMode(QGraphicsView.CacheNone)
+        self._zoom_step = True
         self._cache_back.start()
 
     def _zoom_updated(self) -> None:
@@ -344,6 +347,10 @@ class CanvasView(QGraphicsView):
                 painter.drawPath(item.path())
 
     def paintEvent(self, event) -> None:  # noqa: N802
+        if self._zoom_step:
+            self._zoom_step = False  # this paint shows a zoom step: the grid picture stays off
+        elif self.cacheMode() == QGraphicsView.CacheNone:
+            self._zoom_rests()  # anything else (an edit, a pan) paints with the picture again
         scene = self.scene()
         if scene is None or not scene.only_batched_items():
             super().paintEvent(event)
