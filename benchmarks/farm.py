@@ -6,7 +6,11 @@ lines: both wall times, the shots phase of each (from the identity being ready
 to the last shot done), the exports phase (the Sequence node, start to end),
 the speedup, whether the frames are identical, and the per-shot dispatch
 overhead (the farm's round trip minus the time the shot ran on its worker,
-shots sent one at a time so no queueing is counted).
+shots sent one at a time so no queueing is counted). `cpu_s` is the CPU time of
+this process and every process it started (the Ray cluster's too) during the
+render: the farm run cannot take less than its CPU time spread over this
+machine's cores, so with local workers the speedup cannot pass
+local_wall / (farm cpu_s / cores) (printed as `bound`).
 Goals on 2 cores: speedup >= 1.6x, overhead < 50 ms per shot.
 
     python benchmarks/farm.py [--workers 2]
@@ -55,6 +59,21 @@ def six_shots():
     return graph
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of every process under it (the Ray cluster's)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:  # gone meanwhile
+            pass
+    return total
+
+
 def render(dispatcher, out: Path):
     graph = six_shots()
     shots = {node.id for node in graph.nodes.values() if node.type_name == "Generate"}
@@ -67,15 +86,16 @@ def render(dispatcher, out: Path):
         elif isinstance(event, NodeStarted):
             starts[event.node_id] = time.perf_counter()
 
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), cpu_seconds()
     result = Executor(dispatcher=dispatcher).run(graph, listener=listener, output_dir=out,
                                                  project_dir=EXAMPLE.parent)
     wall = time.perf_counter() - began
+    cpu = cpu_seconds() - began_cpu
     assert result.status == "done", result.failures
     shots_phase = max(marks[shot] for shot in shots) - marks["identitylock1"]
     exports_phase = marks["sequence1"] - starts["sequence1"]
     frames = {shot: result.outputs[shot]["clip"].frames for shot in shots}
-    return wall, shots_phase, exports_phase, frames
+    return wall, shots_phase, exports_phase, frames, cpu
 
 
 def main() -> None:
@@ -89,9 +109,10 @@ def main() -> None:
     emit(case="machine", cpus=os.cpu_count(), load_1min=round(os.getloadavg()[0], 2))
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        local_wall, local_shots, local_exports, local_frames = render(None, folder / "local")
+        local_wall, local_shots, local_exports, local_frames, local_cpu = render(None, folder / "local")
         emit(case="local", shots=6, wall_s=round(local_wall, 2), shots_phase_s=round(local_shots, 2),
-             exports_phase_s=round(local_exports, 2))
+             exports_phase_s=round(local_exports, 2), cpu_s=round(local_cpu, 2),
+             cores_busy=round(local_cpu / local_wall, 2))
 
         began = time.perf_counter()
         ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
@@ -100,15 +121,18 @@ def main() -> None:
         emit(case="cluster_start", workers=args.workers,
              seconds=round(time.perf_counter() - began, 2))
         try:
-            farm_wall, farm_shots, farm_exports, farm_frames = render(farm, folder / "farm")
+            farm_wall, farm_shots, farm_exports, farm_frames, farm_cpu = render(farm, folder / "farm")
             same = all(len(local_frames[shot]) == len(farm_frames[shot]) and
                        all((a == b).all() for a, b in zip(local_frames[shot], farm_frames[shot]))
                        for shot in local_frames)
             emit(case="farm", shots=6, workers=args.workers, wall_s=round(farm_wall, 2),
                  shots_phase_s=round(farm_shots, 2), exports_phase_s=round(farm_exports, 2),
+                 cpu_s=round(farm_cpu, 2), cores_busy=round(farm_cpu / farm_wall, 2),
                  same_frames=same)
+            # The farm run cannot take less than its CPU time spread over this machine's cores.
             emit(case="speedup", project=round(local_wall / farm_wall, 2),
-                 shots_phase=round(local_shots / farm_shots, 2), goal=1.6)
+                 shots_phase=round(local_shots / farm_shots, 2), goal=1.6,
+                 bound=round(local_wall / (farm_cpu / (os.cpu_count() or 1)), 2))
 
             farm.max_inflight, farm.round_trips = 1, []  # one at a time: no queueing
             render(farm, folder / "overhead")

@@ -147,8 +147,10 @@ class Generate(NodeType):
         clip.metadata.setdefault("shot", inputs["prompt"].name or ctx.node_title)
         clip.metadata["node"] = ctx.node_id
         from canvas_app.media.exports.shot_files import ShotFile
+        from canvas_app.media.exports.shot_frames import wanted_by_sequences
 
-        clip.shot_file = ShotFile.start(clip)  # encoded while the next shot renders
+        # encoded while the next shot renders, and coded for the ProRes / PNG frames asked for
+        clip.shot_file = ShotFile.start(clip, wanted_by_sequences(ctx.graph, ctx.node_id))
         return {"clip": clip}
 
     def key_params(self, params):

@@ -168,20 +168,24 @@ class Sequence(NodeType):
 
             # Every file below is independent of the others: they are written side by side
             # (canvas_app/media/exports/schedule.py), the slowest started first.
+            # Frames coded when their shot was rendered (shot_frames.py) only wait: those jobs last.
+            from canvas_app.media.exports.shot_frames import coded_ahead
+            from canvas_app.media.exports.shot_frames import release as release_coded_frames
+
             jobs = ExportJobs(ctx)
             for key in ("prores", "webp"):
                 if key in chosen:
                     kind, suffix = VIDEO_FORMATS[key]
                     jobs.add(EXPORTS[key][0], plan.total_frames, partial(
                         _encode_cut, plan, fps, staging / f"{name}{suffix}", kind, audio,
-                        provenance))
+                        provenance), waits=any(coded_ahead(clip, key) for clip in clips))
             if "frames" in chosen:
                 from canvas_app.media.exports.frames import write_frame_sequences
 
                 for index in range(len(planned)):  # a job per shot: PNG frames are the slowest
                     jobs.add(f"PNG frames {index + 1}", planned[index].source_frames, partial(
                         _write_frames, plan, index, staging / "frames", stems, texts,
-                        write_frame_sequences))
+                        write_frame_sequences), waits=coded_ahead(clips[index], "frames"))
             jobs.add("cut", plan.total_frames, partial(
                 _encode_cut, plan, fps, staging / f"{name}.mp4", "h264", audio, provenance))
             if "gif" in chosen:
@@ -199,6 +203,7 @@ class Sequence(NodeType):
                     timeline_shots, f"{name} - {len(planned)} shots, "
                                     f"{plan.total_frames / fps:.1f} s", provenance))
             jobs.run()
+            release_coded_frames(clips)  # written: MBs a shot given back
 
             exported += [f"{name}{VIDEO_FORMATS[key][1]}"
                          for key in sorted(chosen & set(VIDEO_FORMATS))]
@@ -387,10 +392,24 @@ def _shots_with_sound(plan) -> list[int]:
 # The export jobs: module-level functions (each called with on_frame) so that what
 # each one writes and reads is plain to see.
 def _encode_cut(plan, fps, path, kind, audio, provenance, on_frame):
-    from canvas_app.media.exports.encode import encode_video
+    from canvas_app.media.exports.encode import KINDS, encode_video
 
-    encode_video(plan.frames(), fps, path, kind=kind, audio=audio, metadata=provenance,
+    coded = _coded_earlier(plan) if KINDS[kind].intra_only else None
+    encode_video(plan.frames(coded), fps, path, kind=kind, audio=audio, metadata=provenance,
                  on_frame=on_frame)
+
+
+def _coded_earlier(plan):
+    """The ProRes frames coded when each shot was rendered (shot_frames.py), as
+    stand-ins for the cut's frames shown as they are: only dissolves are coded here."""
+    from canvas_app.media.exports.encode import EncodedFrame
+    from canvas_app.media.exports.shot_frames import prores_frames
+
+    shots = [prores_frames(plan, index) for index in range(len(plan.shots))]
+    if not any(shots):
+        return None
+    return lambda index, frame: EncodedFrame(shots[index][frame], plan.size) \
+        if shots[index] is not None and shots[index][frame] is not None else None
 
 
 def _write_shot_file(clip, path, provenance, reel, on_frame):

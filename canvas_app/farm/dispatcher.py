@@ -20,6 +20,7 @@ from canvas_app.errors import NodeFailure
 from canvas_app.farm import cluster
 from canvas_app.farm.placement import GPU, LOCAL, placement
 from canvas_app.farm.remote import MAX_RETRIES, EventRelay, ShotWorker, run_cpu_node, warm_worker
+from canvas_app.media.exports.shot_frames import wanted_by_sequences
 
 POLL_S = 0.1  # the longest the pump waits for a result before relaying events
 
@@ -79,7 +80,8 @@ class RayDispatcher(Dispatcher):
             return
         ports = list(job.inputs)
         values = [self._by_content(job.inputs[port]) for port in ports]
-        info = {"node_id": job.node_id, "node_title": job.node_title}
+        info = {"node_id": job.node_id, "node_title": job.node_title,  # + what to code ahead:
+                "frame_exports": wanted_by_sequences(job.ctx.graph, job.node_id)}
         args = (type(job.node_type), ports, job.params, info, self._relay, *values)
         with self._lock:
             if where == GPU:

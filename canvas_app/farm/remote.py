@@ -83,7 +83,7 @@ def execute(node_cls, ports: list[str], values: list[Any], params: dict[str, Any
     # A shot's file is encoded here, on the worker that rendered it: its bytes travel back
     # with the clip, and the machine that writes the output folder only copies them.
     encoding = time.perf_counter()
-    settle_outputs(outcome.outputs)
+    settle_outputs(outcome.outputs, info.get("frame_exports"))  # and its ProRes / PNG frames
     outcome.elapsed += time.perf_counter() - encoding  # work on the worker, not farm overhead
     outcome.error = _portable(outcome.error)
     ray.get(relay.post.remote(("end", node_id)))  # calls run in order: all sent before this

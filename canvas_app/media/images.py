@@ -61,8 +61,23 @@ def load_reference(path: str | Path, role: str, *, node: str | None = None,
     return RefImage(path=path, role=role, pixels=pixels, sha256=file_sha256(path))
 
 
-def save_png(frame: np.ndarray, path: str | Path, text: dict[str, str] | None = None) -> None:
-    """Save a frame as PNG, with optional text chunks (seed, model, ...)."""
+def save_png(frame: np.ndarray, path: str | Path, text: dict[str, str] | None = None,
+             level: int = 3) -> None:
+    """Save a frame as PNG, with optional text chunks (seed, model, ...);
+    `level`: zlib's compression level (lossless at any level)."""
+    _write_png(frame, path, text, level)
+
+
+def png_bytes(frame: np.ndarray, text: dict[str, str] | None = None, level: int = 3) -> bytes:
+    """The bytes `save_png` writes (a shot's frames coded ahead, exports/shot_frames.py)."""
+    import io
+
+    buffer = io.BytesIO()
+    _write_png(frame, buffer, text, level)
+    return buffer.getvalue()
+
+
+def _write_png(frame: np.ndarray, path, text: dict[str, str] | None, level: int) -> None:
     from PIL import Image, PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
@@ -73,4 +88,4 @@ def save_png(frame: np.ndarray, path: str | Path, text: dict[str, str] | None = 
         # A lone surrogate (from a file name) cannot be stored: "?" in its place.
         info.add_text(key, str(value).encode("utf-8", "replace").decode("utf-8"))
     # Level 3 is about twice as fast as the default 6 for a few percent more bytes.
-    Image.fromarray(frame).save(path, pnginfo=info, compress_level=3)
+    Image.fromarray(frame).save(path, format="PNG", pnginfo=info, compress_level=level)

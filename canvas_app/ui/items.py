@@ -177,12 +177,16 @@ class NodeItem(QGraphicsItem):
         self._texts = texts
 
     def overview_title(self, width_px: int) -> QStaticText:
-        """The title for the zoomed-out view, 11 px bold, elided to `width_px`."""
+        """The title for the zoomed-out view, 11 px bold, elided to `width_px`.
+        Laid out again only when the elided text changes: the width changes at
+        every zoom step, the text seldom (a title that fits stays whole)."""
         key = (self.title, width_px)
         if getattr(self, "_overview_key", None) != key:
-            text = QFontMetricsF(OVERVIEW_FONT).elidedText(self.title, Qt.ElideRight, width_px)
-            self._overview_title = _static(text, OVERVIEW_FONT)
             self._overview_key = key
+            text = QFontMetricsF(OVERVIEW_FONT).elidedText(self.title, Qt.ElideRight, width_px)
+            if text != getattr(self, "_overview_text", None):
+                self._overview_title = _static(text, OVERVIEW_FONT)
+                self._overview_text = text
         return self._overview_title
 
     def _title_width(self) -> float:

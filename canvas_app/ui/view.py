@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QFrame, QGraphicsView, QRubberBand, QStyle, QStyleOptionGraphicsItem,
                                QStyleOptionRubberBand, QWidget)
@@ -16,6 +16,7 @@ from canvas_app.ui.items import (HEADER, LOD_BATCHED, LOD_SIMPLE, NODE_WIDTH, OV
 from canvas_app.ui.overview import CACHE_ZOOM, blit_batches, paint_batches
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
+ZOOM_REST_MS = 300  # no wheel step for this long: the zoom has ended
 # A project opens framed whole and centred when that keeps the detailed drawing
 # (titles, ports, status lines); a bigger graph opens at OPEN_ZOOM on its top-left.
 OPEN_ZOOM = 0.7
@@ -50,6 +51,10 @@ class CanvasView(QGraphicsView):
         self._space = False
         self._frame_pending = False  # framing on open, redone until the window has its size
         self._pan_last = QPointF()
+        # While zooming the grid picture is off (see _zooming); back once the wheel rests.
+        self._cache_back = QTimer(self, singleShot=True, interval=ZOOM_REST_MS)
+        self._cache_back.timeout.connect(self._zoom_rests)
+        self._zoom_step = False  # a zoom step waits for its paint
         self.minimap = Minimap(self)
         self.set_scene(scene)
 
@@ -74,10 +79,28 @@ class CanvasView(QGraphicsView):
         # One transform change and one scroll, keeping the scene point under the anchor.
         anchor = anchor_view_pos.toPoint()
         before = self.mapToScene(anchor)
+        self._zooming()
         self.setTransform(self.transform().scale(factor, factor))
         after = self.mapFromScene(before)
-        self.pan_by(after.x() - anchor.x(), after.y() - anchor.y())
+        self.setViewportUpdateMode(QGraphicsView.FullViewportUpdate)  # all of it is redrawn:
+        self.pan_by(after.x() - anchor.x(), after.y() - anchor.y())  # no pixels to scroll
+        self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
         self._zoom_updated()
+
+    def _zoom_rests(self) -> None:
+        """A zoom by jump (Frame All, a set zoom): the grid picture is back at once."""
+        self._cache_back.stop()
+        self.setCacheMode(QGraphicsView.CacheBackground)
+
+    def _zooming(self) -> None:
+        """A zoom step redraws the whole grid: through the cached picture it was
+        also scrolled twice (the anchor's pan) and blitted, ~1 ms of a 1600x1000
+        frame for nothing. So the cache is off for the paints of zoom steps; the
+        first other paint, or the wheel resting, brings it back."""
+        if self.cacheMode() != QGraphicsView.CacheNone:
+            self.setCacheMode(QGraphicsView.CacheNone)
+        self._zoom_step = True
+        self._cache_back.start()
 
     def _zoom_updated(self) -> None:
         scene = self.scene()
@@ -96,6 +119,7 @@ class CanvasView(QGraphicsView):
         if rect.isNull() or rect.isEmpty():
             rect = QRectF(-400, -300, 800, 600)
         rect = rect.adjusted(-24, -24, 24, 24)  # a thin margin: the example fits with its labels
+        self._zoom_rests()
         self.resetTransform()
         self.fitInView(rect, Qt.KeepAspectRatio)
         if self.zoom() > 1.25:
@@ -111,6 +135,7 @@ class CanvasView(QGraphicsView):
         if center is None:
             center = self.mapToScene(self.viewport().rect().center())
         zoom = max(MIN_ZOOM, min(MAX_ZOOM, zoom))
+        self._zoom_rests()
         self.resetTransform()
         self.scale(zoom, zoom)
         self.centerOn(center)
@@ -238,23 +263,29 @@ class CanvasView(QGraphicsView):
         painter.fillRect(rect, theme.CANVAS_BG)
         zoom = self.zoom()
         painter.setRenderHint(QPainter.Antialiasing, False)
+        # The grid lines as 1-pixel rectangles in pixels: the very pixels of 1-pixel aliased
+        # lines (floor of the mapped position), filled at a half to a third of their cost.
+        to_pixels = painter.worldTransform()
+        pixels = to_pixels.mapRect(rect).toAlignedRect()
+        painter.resetTransform()
+        painter.setPen(Qt.NoPen)
         for step, color, min_zoom in ((20, theme.GRID_MINOR, 0.75), (100, theme.GRID_MAJOR, 0.15)):
             if zoom < min_zoom:
                 continue
-            pen = QPen(color, 0)
-            painter.setPen(pen)
-            left = math.floor(rect.left() / step) * step
-            top = math.floor(rect.top() / step) * step
-            lines = []
-            x = left
+            painter.setBrush(color)
+            sx, dx, sy, dy = to_pixels.m11(), to_pixels.dx(), to_pixels.m22(), to_pixels.dy()
+            rects = []
+            x = math.floor(rect.left() / step) * step
             while x < rect.right():
-                lines.append(QLineF(x, rect.top(), x, rect.bottom()))
+                rects.append(QRect(math.floor(sx * x + dx), pixels.top(), 1, pixels.height()))
                 x += step
-            y = top
+            y = math.floor(rect.top() / step) * step
             while y < rect.bottom():
-                lines.append(QLineF(rect.left(), y, rect.right(), y))
+                rects.append(QRect(pixels.left(), math.floor(sy * y + dy), pixels.width(), 1))
                 y += step
-            painter.drawLines(lines)
+            painter.drawRects(rects)
+        painter.setBrush(Qt.NoBrush)
+        painter.setWorldTransform(to_pixels)
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
         scene = self.scene()
@@ -297,14 +328,14 @@ class CanvasView(QGraphicsView):
             reach = rect.adjusted(0, -HEADER * 1.6, widest, HEADER * 1.6)
             near = [item for batch in batches for item in batch.nodes_meeting(reach)]
             room = _title_room(shown, near, widest)
+            # Drawn in pixels (11 px whatever the zoom): no transform per title, and Qt's
+            # fast glyph path, which a scale that only nearly cancels the zoom may miss.
+            painter.resetTransform()
             for item in shown:
                 pos = item.pos()
                 static = item.overview_title(max(int((NODE_WIDTH - 12) * zoom),
                                                  min(width_px, int(room[item] * zoom))))
-                painter.setWorldTransform(base)
-                painter.translate(pos.x() + 6, pos.y() + y_offset)
-                painter.scale(scale, scale)
-                painter.drawStaticText(QPointF(0, 0), static)
+                painter.drawStaticText(base.map(QPointF(pos.x() + 6, pos.y() + y_offset)), static)
             painter.setWorldTransform(base)
         painter.setBrush(Qt.NoBrush)
         for item in scene.selectedItems():
@@ -316,6 +347,10 @@ class CanvasView(QGraphicsView):
                 painter.drawPath(item.path())
 
     def paintEvent(self, event) -> None:  # noqa: N802
+        if self._zoom_step:
+            self._zoom_step = False  # this paint shows a zoom step: the grid picture stays off
+        elif self.cacheMode() == QGraphicsView.CacheNone:
+            self._zoom_rests()  # anything else (an edit, a pan) paints with the picture again
         scene = self.scene()
         if scene is None or not scene.only_batched_items():
             super().paintEvent(event)

@@ -13,6 +13,7 @@ from canvas_app.engine.context import CancelToken, RunContext
 from canvas_app.media.exports.provenance import KEY
 from canvas_app.media.exports.schedule import ExportJobs
 from canvas_app.media.exports.shot_files import ShotFile
+from canvas_app.media.exports.shot_frames import WHOLE
 from canvas_app.values import Clip
 from nodes.sequence import Sequence
 
@@ -188,3 +189,88 @@ def test_copying_a_shot_file_keeps_what_its_writer_put_in_it(tmp_path):
         assert video.codec_context.color_primaries == 6
         assert len(container.streams) == 2  # the timecode track was made again
     assert len(decoded(copy)) == FRAMES
+
+
+def _video_packets(path) -> list[bytes]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [bytes(packet) for packet in container.demux(video=0) if packet.size]
+
+
+def _exported_files(folder) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in sorted(folder.rglob("*.png")) if "frames" in path.parts}
+
+
+def test_prores_and_png_frames_coded_at_render_time_are_the_files_the_sequence_writes(
+        tmp_path, monkeypatch):
+    """A shot's ProRes and PNG frames, coded while the next shot renders, give
+    the very files the Sequence would have coded itself; the Sequence codes only
+    the dissolve's frames again."""
+    from canvas_app.media.exports import encode, shot_frames
+
+    params = sequence_params(name="film", export_prores=True, export_frames=True,
+                             trims=[{"in": 0.0, "out": None},
+                                    {"in": 0.25, "out": None, "dissolve": 0.25}])
+    shots = [make_clip((200, 30, 30)), make_clip((30, 30, 200))]
+    Sequence().run({"clips": shots}, params, RunContext(output_dir=tmp_path / "plain"))
+
+    early = [replace(clip) for clip in shots]
+    # shot 1 coded whole; shot 2 only what the cut shows as it is (0.25 s trimmed off its head,
+    # then 0.25 s dissolved: PNG frames from 3, ProRes from 6), as a Generate node asks
+    spans = [{kind: shot_frames.WHOLE for kind in shot_frames.FRAME_EXPORTS},
+             {"prores": (0.25, None, 0.25, 0.0), "frames": (0.25, None, 0.0, 0.0)}]
+    for clip, span in zip(early, spans):
+        clip.shot_file = ShotFile.start(clip, span)
+        clip.shot_file.settle()
+    assert early[1].shot_file.coded("prores")[:6] == [None] * 6
+    assert early[1].shot_file.coded("frames")[:3] == [None] * 3
+    coded_here = []
+    real = encode.encode_video
+
+    def counting(frames, fps, path, **kw):
+        frames = [frame for frame in frames]
+        if kw.get("kind") == "prores":
+            coded_here.append(sum(not isinstance(f, encode.EncodedFrame) for f in frames))
+        return real(frames, fps, path, **kw)
+
+    monkeypatch.setattr(encode, "encode_video", counting)
+    monkeypatch.setattr(shot_frames, "code_frames", None)  # nothing may be coded late
+    Sequence().run({"clips": early}, params, RunContext(output_dir=tmp_path / "early"))
+
+    assert coded_here == [3]  # the dissolve (0.25 s at 12 fps), nothing else
+    assert _video_packets(tmp_path / "early" / "film.mov") == \
+        _video_packets(tmp_path / "plain" / "film.mov")
+    plain, early_files = _exported_files(tmp_path / "plain"), _exported_files(tmp_path / "early")
+    assert len(plain) == FRAMES + FRAMES - 3 and early_files == plain
+    assert all(clip.shot_file.coded("frames") is None for clip in early)  # memory given back
+
+
+def test_frames_are_coded_ahead_only_for_the_exports_a_sequence_downstream_writes():
+    from canvas_app.media.exports.options import apply_exports, parse_exports
+    from canvas_app.media.exports.shot_frames import span_frames, wanted_by_sequences
+    from canvas_app.project import load_project
+
+    graph, _ = load_project(EXAMPLE)
+    shot = next(node.id for node in graph.nodes.values() if node.type_name == "Generate")
+    assert tuple(wanted_by_sequences(graph, shot)) == ("prores", "frames")
+    # the example's second shot: untrimmed, 0.5 s dissolves in and out, which ProRes codes in the cut
+    assert wanted_by_sequences(graph, "generate2") == {"prores": (0.0, None, 0.5, 0.5),
+                                                      "frames": (0.0, None, 0.0, 0.0)}
+    assert span_frames((0.0, None, 0.5, 0.5), 36, 12.0) == range(6, 30)
+    apply_exports(graph, parse_exports("prores,gif"))
+    assert tuple(wanted_by_sequences(graph, shot)) == ("prores",)
+    apply_exports(graph, parse_exports("none"))
+    assert wanted_by_sequences(graph, shot) == {}
+
+
+def test_frames_coded_ahead_travel_with_their_clip_from_a_farm_worker_only():
+    clip = make_clip((30, 200, 30))
+    clip.shot_file = ShotFile.start(clip, {"prores": WHOLE, "frames": WHOLE})
+    clip.shot_file.coded("frames")  # done, but not settled: a shot sent to the editor's window
+    assert pickle.loads(pickle.dumps(clip)).shot_file.coded("frames") is None  # MBs not sent
+    clip.shot_file.settle()  # what a farm worker does before it returns the shot
+    copy = pickle.loads(pickle.dumps(clip))
+    assert copy.shot_file.coded("prores") == clip.shot_file.coded("prores")
+    assert len(copy.shot_file.coded("frames")) == FRAMES

@@ -41,3 +41,28 @@ def test_at_half_size_ports_and_curved_wires_are_drawn_in_batches(window):
 
     window.view.set_zoom(LOD_BATCHED + 0.1, QPointF(300, 200))
     assert window.scene.detailed  # nearer, each item paints itself with its labels
+
+
+def test_the_canvas_looks_the_same_while_the_wheel_turns_and_once_it_rests(window):
+    """Zoom steps draw the grid without its cached picture; once the wheel rests
+    the picture is back (a pan blits it) and the canvas is drawn the same."""
+    from PySide6.QtWidgets import QApplication, QGraphicsView
+
+    prompt = add(window, "Prompt", 0.0, 0.0)
+    generate = add(window, "Generate", 420.0, 300.0)
+    window.document.connect(Link(prompt, "prompt", generate, "prompt"))
+    view = window.view
+    view.set_zoom(0.9, QPointF(300, 200))
+    for factor in (1 / 1.08, 1 / 1.08, 1.08, 1 / 1.08):
+        view.zoom_by(factor, QPointF(200, 150))
+        QApplication.processEvents()
+        assert view.cacheMode() == QGraphicsView.CacheNone  # each zoom step paints without it
+    view.zoom_by(1 / 1.08, QPointF(200, 150))
+    zooming = view.viewport().grab().toImage()  # a zoom step's paint
+    view.update()
+    QApplication.processEvents()  # any other paint brings the picture back
+    assert view.cacheMode() == QGraphicsView.CacheBackground
+    view.pan_by(40, 0)
+    view.pan_by(-40, 0)
+    QApplication.processEvents()
+    assert view.viewport().grab().toImage() == zooming

@@ -81,8 +81,10 @@ class CutPlan:
         return conform(np.asarray(shot.clip.frames[shot.first + self._indices[index][local]]),
                        *self.size)
 
-    def frames(self) -> Iterator[np.ndarray]:
-        """Every frame of the cut in order, dissolves blended."""
+    def frames(self, coded=None) -> Iterator[np.ndarray]:
+        """Every frame of the cut in order, dissolves blended. `coded(shot index,
+        clip frame index)` may give a stand-in for a frame shown as it is (a frame
+        coded earlier, encode.EncodedFrame), or None."""
         for index, shot in enumerate(self.shots):
             length = self.shot_length(index)
             tail = self.shots[index + 1].dissolve if index + 1 < len(self.shots) else 0
@@ -91,7 +93,8 @@ class CutPlan:
                 yield blend(self._frame(index - 1, previous), self._frame(index, local),
                             (local + 1) / (shot.dissolve + 1))
             for local in range(shot.dissolve, length - tail):
-                yield self._frame(index, local)
+                stand_in = coded(index, shot.first + self._indices[index][local]) if coded else None
+                yield stand_in if stand_in is not None else self._frame(index, local)
 
     def frame_at(self, position: int) -> np.ndarray:
         """One frame of the cut (for the timeline panel's playhead)."""

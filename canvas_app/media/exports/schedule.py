@@ -33,6 +33,7 @@ class ExportJob:
     label: str  # what the progress line says is running ("ProRes 422 HQ", "shot 2 of 3")
     frames: int  # frames it writes: its share of the progress line
     work: Callable[[OnFrame], object]  # called with on_frame(count) after each frame
+    waits: bool = False  # mostly waits for work already under way elsewhere: started last
 
 
 def export_workers() -> int:
@@ -53,8 +54,12 @@ class ExportJobs:
         self.total = 1
         self.started = 0.0
 
-    def add(self, label: str, frames: int, work: Callable[[OnFrame], object]) -> None:
-        self.jobs.append(ExportJob(label, frames, work))
+    def add(self, label: str, frames: int, work: Callable[[OnFrame], object],
+            waits: bool = False) -> None:
+        """`waits`: the job mostly waits for frames coded elsewhere (when its shot
+        was rendered): it starts after the others, so that a thread waiting
+        never keeps a job that has work to do from starting."""
+        self.jobs.append(ExportJob(label, frames, work, waits))
 
     def run(self, workers: int | None = None) -> None:
         if not self.jobs:
@@ -64,7 +69,8 @@ class ExportJobs:
         pool = ThreadPoolExecutor(min(len(self.jobs), workers or export_workers()),
                                   thread_name_prefix="canvas-export")
         try:
-            futures = [pool.submit(self._run_job, job) for job in self.jobs]
+            ordered = sorted(self.jobs, key=lambda job: job.waits)  # stable: added order kept
+            futures = [pool.submit(self._run_job, job) for job in ordered]
             finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
             if any(future.exception() is not None for future in finished):
                 self._stop.set()  # the others stop at their next frame

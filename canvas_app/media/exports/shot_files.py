@@ -11,6 +11,9 @@ A clip whose frames changed after its shot file was made (a node that returns
 `dataclasses.replace(clip, frames=...)`) no longer `matches`; neither does a
 clip read back from the disk cache (it has no shot file): the Sequence then
 encodes it itself, as it always did.
+
+When a Sequence downstream writes ProRes or PNG frames, the shot's frames are
+coded for those too, after its H.264 file (shot_frames.py): `coded(kind)`.
 """
 from __future__ import annotations
 
@@ -55,13 +58,49 @@ class ShotFile:
         self.count = len(frames)
         self._data = data
         self._future = future
+        # export kind -> its frames coded (list of bytes), or the Future coding them
+        self._coded: dict[str, list[bytes] | Future] = {}
+        self._coded_travel = False  # settled for a trip (a farm worker's): they are pickled too
 
     @classmethod
-    def start(cls, clip) -> "ShotFile":
-        """Start encoding `clip` on a background thread and return at once."""
+    def start(cls, clip, also: dict[str, tuple] | None = None) -> "ShotFile":
+        """Start encoding `clip` on a background thread and return at once;
+        `also`: frame-by-frame exports to code its frames for (after the file),
+        each with the span of it they show (shot_frames.wanted_by_sequences)."""
         snapshot = list(clip.frames)  # the encoder's own list: the clip's may be changed later
-        return cls(clip.frames, clip.fps,
+        shot = cls(clip.frames, clip.fps,
                    future=_encoder_pool().submit(_encode_bytes, snapshot, clip.fps))
+        for kind, span in (also or {}).items():
+            shot.code_for(kind, snapshot, span)
+        return shot
+
+    def code_for(self, kind: str, frames: list, span: tuple) -> None:
+        """Start coding `frames` (this shot's, a list of its own) for `kind`, the
+        `span` of them the cut shows as they are, after what is queued."""
+        from canvas_app.media.exports.shot_frames import code_frames
+
+        if not self.coding(kind):
+            self._coded[kind] = _encoder_pool().submit(code_frames, kind, frames, self.fps, span)
+
+    def coding(self, kind: str) -> bool:
+        """Whether its frames are (being) coded for `kind`."""
+        return self._coded.get(kind) is not None
+
+    def release_coded(self) -> None:
+        """Drop the coded frames (MBs a shot) once a Sequence has written them: a
+        later export of this clip codes its frames itself, as one without them."""
+        self._coded = {}
+
+    def coded(self, kind: str) -> list[bytes] | None:
+        """The frames coded for `kind` (waits for them); None when they were not
+        asked for or their coding failed (the Sequence codes them itself)."""
+        coded = self._coded.get(kind)
+        if isinstance(coded, Future):
+            try:
+                coded = self._coded[kind] = coded.result()
+            except Exception:
+                coded = self._coded[kind] = None
+        return coded
 
     def matches(self, clip) -> bool:
         return clip.frames is self.frames and len(clip.frames) == self.count and \
@@ -80,25 +119,32 @@ class ShotFile:
         return self._data
 
     def settle(self) -> None:
-        """Wait for the encode, so the bytes travel when this is pickled
+        """Wait for the encodes, so the bytes travel when this is pickled
         (a farm worker does this before it returns the shot)."""
         if self._future is not None and self._data is None:
             try:
                 self.data()
             except Exception:  # the Sequence encodes the shot itself and reports it
                 self._future = None
+        for kind in list(self._coded):
+            self.coded(kind)
+        self._coded_travel = True
 
     def __getstate__(self) -> dict:
         # Never wait here: the editor's engine pickles a finished shot for the window
         # while the encode may still run. Without its bytes a copy just does not match.
         done = self._data is not None or (self._future is not None and self._future.done()
                                           and self._future.exception() is None)
+        # The coded frames (MBs a shot) travel only from a farm worker, which settles first:
+        # the editor's window, which gets its shots pickled too, never needs them.
+        coded = {kind: self.coded(kind) for kind in self._coded} if self._coded_travel else {}
         return {"frames": self.frames, "fps": self.fps, "count": self.count,
-                "data": self.data() if done else None}
+                "data": self.data() if done else None, "coded": coded}
 
     def __setstate__(self, state: dict) -> None:
         self.frames, self.fps, self.count = state["frames"], state["fps"], state["count"]
         self._data, self._future = state["data"], None
+        self._coded, self._coded_travel = state.get("coded", {}), False
 
     def write(self, path: Path, metadata: dict[str, str]) -> Path:
         """The file at `path` with `metadata` added to its container, written
@@ -142,9 +188,13 @@ class ShotFile:
         return path
 
 
-def settle_outputs(outputs: dict | None) -> None:
-    """Wait for the shot files of the clips among a node's outputs."""
+def settle_outputs(outputs: dict | None, also: dict[str, tuple] | None = None) -> None:
+    """Wait for the shot files of the clips among a node's outputs; `also`:
+    frame-by-frame exports to code their frames for first, where the node did
+    not (a farm worker knows no graph: the machine that sent the shot says)."""
     for value in (outputs or {}).values():
         shot = getattr(value, "shot_file", None)
         if isinstance(shot, ShotFile):
+            for kind, span in (also or {}).items() if shot.matches(value) else ():
+                shot.code_for(kind, list(value.frames), span)
             shot.settle()
