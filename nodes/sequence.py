@@ -417,15 +417,18 @@ def _write_shot_file(clip, path, provenance, reel, on_frame):
     added; encoded now when it has none (read from the disk cache, or its frames
     were replaced)."""
     from canvas_app.media.exports.encode import encode_video
+    from canvas_app.media.exports.shot_sound import clip_sound
 
     shot = getattr(clip, "shot_file", None)
-    if shot is not None and shot.matches(clip):
+    if shot is not None and shot.matches(clip) and clip.sound is None:
         try:
             shot.write(path, {**provenance, "reel_name": reel})
             return
         except Exception:  # its encode failed: encoding here reports why, naming this node
             pass
-    encode_video(clip.frames, clip.fps, path, metadata=provenance, on_frame=on_frame, reel=reel)
+    # A shot's own sound (LTX-2's) goes into its file too: that one is encoded here.
+    encode_video(clip.frames, clip.fps, path, audio=clip_sound(clip), metadata=provenance,
+                 on_frame=on_frame, reel=reel)
 
 
 def _write_frames(plan, index, folder, stems, texts, write_frame_sequences, on_frame):

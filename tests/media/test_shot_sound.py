@@ -86,6 +86,21 @@ def test_each_shot_is_heard_where_it_is_seen(cut, file):
     assert np.abs(samples[:, int(3.05 * RATE):]).max() < 0.02  # shot C has no sound: silence
 
 
+def test_each_shot_file_carries_its_own_sound_untrimmed(cut):
+    """shots/*.mp4 are the shots as rendered (untrimmed): A's file plays its 440 Hz for
+    the whole 2 s, B's starts with the 2000 Hz its trim cut from the cut, C's is silent."""
+    import av
+
+    files = sorted((cut[0] / "shots").glob("film_*.mp4"))
+    assert len(files) == 3
+    a, b = decoded(files[0]), decoded(files[1])
+    assert a.shape[1] / RATE == pytest.approx(SECONDS, abs=0.05)
+    assert level(a, 0.2, 1.8, 440) > 0.3
+    assert level(b, 0.05, 0.45, 2000) > 0.3 and level(b, 0.7, 1.8, 1000) > 0.3
+    with av.open(str(files[2])) as silent:
+        assert not silent.streams.audio
+
+
 def test_a_trim_cuts_the_sound_as_it_cuts_the_picture(cut):
     samples = decoded(cut[0] / "film.wav")
     # B's first 0.5 s (a 2000 Hz tone) was trimmed away with its frames.

@@ -68,6 +68,13 @@ def _edges(length: int, fade_in: int, fade_out: int) -> np.ndarray:
     return gains
 
 
+def clip_sound(clip) -> np.ndarray | None:
+    """A clip's own sound alone, as long as the clip (its shot file's sound track)."""
+    if getattr(clip, "sound", None) is None:
+        return None
+    return _fit(at_cut_rate(clip.sound), max(1, int(round(clip.duration * SAMPLE_RATE))))
+
+
 def shots_with_sound(plan) -> list[int]:
     """1-based numbers of the shots that carry a sound of their own."""
     return [index + 1 for index, shot in enumerate(plan.shots)
