@@ -171,10 +171,14 @@ class ModelsPanel(QWidget):
     def refresh(self) -> None:
         from canvas_app.doctor import project_models
         from canvas_app.generation.video_models import memory_plans
+        from canvas_app.generation.video_models.requirements import stage_models
 
         graph = self.graph_provider()
         self._stale = False
-        self.card_gb = memory_plans.machine_card_gb() if graph is not None else None
+        # Asking for the card imports torch (a second and 200 MB): only for a project whose
+        # Keyframe or Motion nodes need a memory plan, so that the editor opens fast.
+        needs_plan = graph is not None and bool(stage_models(graph))
+        self.card_gb = memory_plans.machine_card_gb() if needs_plan else None
         self.checks = project_models(graph, vram_gb=self.card_gb) if graph is not None else []
         self.tree.clear()
         for check in self.checks:

@@ -248,7 +248,9 @@ def test_editor_opens_without_heavy_imports(tmp_path):
         "from canvas_app.ui.app import create_window\n"
         "w = create_window(sys.argv[1])\n"
         "w.show()\n"
+        "w.models_dock.raise_()\n"  # the Models tab in front (as a saved layout may have it)
         "from PySide6.QtWidgets import QApplication; QApplication.processEvents()\n"
+        "assert w.models_panel.isVisible()\n"
         "heavy = [m for m in ('torch', 'diffusers', 'cv2', 'dlib', 'insightface', 'onnxruntime')"
         " if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"

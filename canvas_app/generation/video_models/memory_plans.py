@@ -20,6 +20,7 @@ there, the group plans offload from the CPU to the CPU; that is what the tests e
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from dataclasses import dataclass
@@ -143,8 +144,9 @@ def card_memory_gb(device: str) -> float | None:
     return torch.cuda.get_device_properties(torch.device(device)).total_memory / GB
 
 
+@functools.cache
 def machine_card_gb() -> float | None:
-    """This machine's first CUDA card in GB, or None (no torch, no CUDA)."""
+    """This machine's first CUDA card in GB, or None (no torch, no CUDA); asked once."""
     if importlib.util.find_spec("torch") is None:
         return None
     import torch
