@@ -23,6 +23,10 @@ GPU section and `canvas-app doctor`), in order:
 13. eviction_under_cap    a memory cap of 1.5 pipelines: a shot with other weights unloads
                           the least recently used pipeline, and what is held stays under it
 
+Then, with `--tiny` (or `--families` on a real run), a step per two-stage family from
+benchmarks/video_models_smoke.py: flux2_klein_keyframe, flux2_klein_cancel,
+wan22_continuity, wan22_offload_fp8, ltx2_sound, qwen_edit_keyframe, qwen_edit_quantized.
+
 Each step prints one JSON line: PASS/FAIL, seconds, peak memory, and where it
 applies the overhead against a bare pipeline call on the same seed. The exit
 code is the number of failures. Without CUDA or the weights it says what is
@@ -33,7 +37,7 @@ missing and exits 0.
 generators, so CI proves the script itself works; likeness is then checked as
 "FaceID changes the picture", since random weights draw no face.
 
-    python benchmarks/gpu_smoke.py [--tiny [--device cuda]] [--face FACE.jpg] [--checkpoint FILE.safetensors]
+    python benchmarks/gpu_smoke.py [--tiny [--device cuda]] [--families] [--face FACE.jpg] [--checkpoint FILE.safetensors]
 """
 from __future__ import annotations
 
@@ -429,7 +433,6 @@ class Smoke:
             failures += status == "FAIL"
             print(json.dumps({"step": name, "status": status, "seconds": round(time.perf_counter() - started, 2),
                               **_peak(self.setup.device), **details}, default=str), flush=True)
-        print(json.dumps({"summary": True, "failures": failures, "tiny": self.setup.tiny}), flush=True)
         return failures
 
 
@@ -439,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--face", help="a photo of one face (real run)")
     parser.add_argument("--checkpoint", help="a single-file SD 1.5 checkpoint for step 9 (real run)")
     parser.add_argument("--only", nargs="*", help="run only these steps")
+    parser.add_argument("--families", action="store_true",
+                        help="real run: also the two-stage families (FLUX.2 klein, Qwen-Image-Edit, "
+                             "Wan 2.2, LTX-2) on their weights; --tiny always runs them")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="with --tiny: where the tiny models run "
                         "(default cpu; cuda runs them in fp16 with CUDA generators)")
     args = parser.parse_args(argv)
@@ -458,7 +464,17 @@ def main(argv: list[str] | None = None) -> int:
             for item in missing:
                 print(f"missing: {item}", file=sys.stderr)
             return 0
-    return Smoke(Setup(args.tiny, args)).run(args.only)
+    failures = Smoke(Setup(args.tiny, args)).run(args.only)
+    if (args.tiny or args.families) and not args.only:
+        # The two-stage families (FLUX.2 klein, Qwen-Image-Edit, Wan 2.2, LTX-2): their steps,
+        # one JSON line each, from benchmarks/video_models_smoke.py.
+        import video_models_smoke
+
+        failures += video_models_smoke.main(
+            (["--tiny"] if args.tiny else []) + (["--device", args.device] if args.device else []),
+            summary=False)
+    print(json.dumps({"summary": True, "failures": failures, "tiny": args.tiny}), flush=True)
+    return failures
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def _peak(device: str) -> dict:
     return {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, summary: bool = True) -> int:
     import numpy as np
 
     from canvas_app.engine.context import Cancelled, RunContext
@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"step": name, "status": status, "device": device, "tiny": args.tiny,
                           "seconds": round(time.perf_counter() - started, 3), **_peak(device),
                           **detail}), flush=True)
-    print(json.dumps({"summary": True, "failures": failures}), flush=True)
+    if summary:
+        print(json.dumps({"summary": True, "failures": failures}), flush=True)
     return failures
 
 

@@ -23,7 +23,10 @@ def test_gpu_smoke_tiny_passes_every_step():
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert list(steps) == ["sd15_faceid_fp16", "faceid_and_image", "img2img_continuity", "cancel_then_clean",
                            "animatediff_16", "video2video", "frames_40", "offload_tiling", "single_file",
-                           "sdxl_1024", "sdxl_motion_fp16", "frames_40_gpu_generator", "eviction_under_cap"]
+                           "sdxl_1024", "sdxl_motion_fp16", "frames_40_gpu_generator", "eviction_under_cap",
+                           # the two-stage families (benchmarks/video_models_smoke.py)
+                           "flux2_klein_keyframe", "flux2_klein_cancel", "wan22_continuity",
+                           "wan22_offload_fp8", "ltx2_sound", "qwen_edit_keyframe", "qwen_edit_quantized"]
     assert all(step["status"] in ("PASS", "SKIP") for step in steps.values())
     assert steps["frames_40"]["frames_rendered"] == 40 and steps["frames_40"]["long_clip"] == "free_noise"
     assert all(step["seconds"] >= 0 and step["peak_rss_bytes"] > 0 for step in steps.values())
