@@ -12,7 +12,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from canvas_app.engine.context import Cancelled, RunContext
+from canvas_app.engine.context import RunContext
 from canvas_app.values import Identity, RefImage, ShotPrompt
 
 pytestmark = pytest.mark.slow  # each render loads and runs a tiny model on the CPU
@@ -121,26 +121,13 @@ def test_the_qwen_latent_space_is_wan21s_so_previews_use_its_colours(tiny):
 
 def test_stop_interrupts_qwen_within_a_step(tiny):
     from canvas_app.generation.model_manager import ModelManager
-    from canvas_app.generation.video_models.latent_previews import FlowStepCallback
     from canvas_app.generation.video_models.qwen_image_edit import QwenImageEditKeyframe
+    from video_models.stop_in_step_one import steps_seen_when_stopped_in_step_one
 
-    ctx = RunContext()
-    steps_seen = []
-    original = FlowStepCallback.__call__
-
-    def stop_after_first(self, pipe, step, timestep, kwargs):
-        steps_seen.append(step)
-        ctx.cancel_token.cancel()  # the user presses Stop during step 1
-        try:
-            return original(self, pipe, step, timestep, kwargs)
-        finally:
-            steps_seen.append(pipe._interrupt)
-
-    with mock.patch.object(FlowStepCallback, "__call__", stop_after_first):
-        with pytest.raises(Cancelled):
-            QwenImageEditKeyframe(ModelManager()).render(keyframe_request(tiny, steps=4), ctx)
-    assert steps_seen == [0, True]  # no second step ran, and the pipeline's interrupt is set
-
+    backend = QwenImageEditKeyframe(ModelManager())
+    seen = steps_seen_when_stopped_in_step_one(
+        lambda ctx: backend.render(keyframe_request(tiny, steps=4), ctx))
+    assert seen == [0, True]  # no second step ran, and the pipeline's interrupt is set
 
 def test_qwen_is_a_keyframe_model_choice_with_its_own_model_and_steps():
     from nodes.keyframe import Keyframe, stage_options
