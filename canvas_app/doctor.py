@@ -217,6 +217,7 @@ def _folder_bytes(path: Path) -> int | None:
 def locate(check: ModelCheck) -> ModelCheck:
     """Fill in present/path/size/fix for one model spec, without downloading."""
     from canvas_app.generation.diffusers.loading import RESOLVE_ARGS
+    from canvas_app.generation.video_models.requirements import DOWNLOAD_PATTERNS
     from canvas_app.generation.model_manager import looks_like_hub_id, split_hub_spec
 
     from canvas_app.fileio import local_path_problem
@@ -247,7 +248,8 @@ def locate(check: ModelCheck) -> ModelCheck:
         if is_file:
             path = Path(hf_hub_download(repo_id, inner, revision=revision, local_files_only=True))
         else:
-            patterns = [f"{inner.strip('/')}/*"] if inner else args.get("allow_patterns")
+            patterns = [f"{inner.strip('/')}/*"] if inner else \
+                list(DOWNLOAD_PATTERNS.get(repo_id, ())) or args.get("allow_patterns")
             folder = Path(snapshot_download(repo_id, revision=revision, local_files_only=True,
                                             allow_patterns=patterns,
                                             ignore_patterns=args.get("ignore_patterns")))
@@ -261,6 +263,9 @@ def locate(check: ModelCheck) -> ModelCheck:
             check.fix = f"hf download {repo_id} {inner}{rev}"
         elif inner:
             check.fix = f"hf download {repo_id} --include '{inner.strip('/')}/*'{rev}"
+        elif repo_id in DOWNLOAD_PATTERNS:  # only the part of the repository that is read
+            only = "".join(f" --include '{pattern}'" for pattern in DOWNLOAD_PATTERNS[repo_id])
+            check.fix = f"hf download {repo_id}{only}{rev}"
         else:
             check.fix = f"hf download {repo_id}{rev}"
     return check

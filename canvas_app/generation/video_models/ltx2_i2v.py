@@ -21,6 +21,7 @@ from canvas_app.errors import BadInput
 from canvas_app.generation.video_models.latent_previews import FlowStepCallback
 from canvas_app.generation.video_models.pipelines import (DiffusersStage, shot_text, to_pil,
                                                           to_uint8_frames)
+from canvas_app.generation.video_models.requirements import DOWNLOAD_PATTERNS
 from canvas_app.generation.video_models.stages import frame_count
 from canvas_app.generation.video_models.wan_i2v import model_size
 from canvas_app.values import Clip, Sound
@@ -61,9 +62,8 @@ class LTX2ImageToVideo(DiffusersStage):
     seed_changes_likeness = True
     pipeline_class = "LTX2ImageToVideoPipeline"
     label = "LTX-2 image-to-video"
-    # Lightricks/LTX-2 also holds single-file checkpoints (dev, fp8, distilled, upscalers,
-    # LoRAs: well over 100 GB) beside its diffusers folders; only the folders are needed.
-    download_patterns = ("model_index.json", "*/*")
+    # Only the diffusers folders of the hub repository (see requirements.DOWNLOAD_PATTERNS).
+    download_patterns = DOWNLOAD_PATTERNS["Lightricks/LTX-2"]
 
     def render(self, request, ctx):
         found = other_family(str(request.options.get("model", "")))

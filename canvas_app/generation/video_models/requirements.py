@@ -36,6 +36,9 @@ DOWNLOAD_BYTES = {"black-forest-labs/FLUX.2-klein-4B": 16 * 10**9,
                   "Qwen/Qwen-Image-Edit-2509": 58 * 10**9,
                   # 19B transformer (14B video + 5B audio) and the Gemma 3 12B text encoder
                   "Lightricks/LTX-2": 64 * 10**9}
+# Repositories of which only part is needed: Lightricks/LTX-2 also holds single-file checkpoints
+# (dev, fp8, distilled, upscalers, LoRAs: well over 100 GB) beside its diffusers folders.
+DOWNLOAD_PATTERNS = {"Lightricks/LTX-2": ("model_index.json", "*/*")}
 STAGES = {"Keyframe": "keyframe_model", "Motion": "motion_model"}
 # Backends whose model is in a param of its own (FLUX.2's stays in "model", as before).
 MODEL_PARAM = {"qwen-image-edit": "qwen_model"}
