@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 
 from canvas_app.generation.video_models.latent_previews import FlowStepCallback
-from canvas_app.generation.video_models.pipelines import (DiffusersStage, shot_text, to_pil,
-                                                          to_uint8_frames)
+from canvas_app.generation.video_models.pipelines import (DiffusersStage, at_least, shot_text,
+                                                          to_pil, to_uint8_frames)
 from canvas_app.generation.video_models.stages import KeyframeRequest
 from canvas_app.values import ROLES, Clip
 
@@ -30,19 +30,7 @@ def reference_images(request: KeyframeRequest) -> list:
         pictures.append(request.identity.portrait)
     ordered = sorted(request.references, key=lambda image: ROLES.index(image.role))
     pictures += [image.pixels for image in ordered]
-    return [_at_least(to_pil(picture), MIN_REFERENCE_SIDE) for picture in pictures[:MAX_REFERENCES]]
-
-
-def _at_least(image, side: int):
-    """The pipeline refuses reference images under 64 px a side: enlarge small crops."""
-    short = min(image.size)
-    if short >= side:
-        return image
-    from PIL import Image
-
-    scale = side / short
-    return image.resize((max(side, round(image.width * scale)), max(side, round(image.height * scale))),
-                        Image.LANCZOS)
+    return [at_least(to_pil(picture), MIN_REFERENCE_SIDE) for picture in pictures[:MAX_REFERENCES]]
 
 
 def text_layers(text_encoder) -> tuple[int, ...]:

@@ -137,6 +137,19 @@ def shot_text(prompt) -> str:
     return ", ".join(part for part in parts if part)
 
 
+def at_least(image, side: int):
+    """A PIL image enlarged so that its short side is `side` at least: the pipelines
+    refuse (FLUX.2) or cannot use (Qwen) pictures smaller than that."""
+    short = min(image.size)
+    if short >= side:
+        return image
+    from PIL import Image
+
+    scale = side / short
+    return image.resize((max(side, round(image.width * scale)), max(side, round(image.height * scale))),
+                        Image.LANCZOS)
+
+
 def to_pil(frame):
     from PIL import Image
     import numpy as np

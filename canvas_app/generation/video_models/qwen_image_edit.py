@@ -25,8 +25,8 @@ from __future__ import annotations
 import time
 
 from canvas_app.generation.video_models.latent_previews import FlowStepCallback
-from canvas_app.generation.video_models.pipelines import (DiffusersStage, shot_text, to_pil,
-                                                          to_uint8_frames)
+from canvas_app.generation.video_models.pipelines import (DiffusersStage, at_least, shot_text,
+                                                          to_pil, to_uint8_frames)
 from canvas_app.generation.video_models.stages import KeyframeRequest
 from canvas_app.values import ROLES, Clip
 
@@ -57,7 +57,7 @@ def input_images(request: KeyframeRequest) -> tuple[list, list[str]]:
     references in role order, at most MAX_IMAGES."""
     pictures = _pictures(request)
     kept, dropped = pictures[:MAX_IMAGES], pictures[MAX_IMAGES:]
-    return [_at_least(to_pil(pixels), MIN_IMAGE_SIDE) for _, pixels in kept], [r for r, _ in dropped]
+    return [at_least(to_pil(pixels), MIN_IMAGE_SIDE) for _, pixels in kept], [r for r, _ in dropped]
 
 
 def edit_prompt(request: KeyframeRequest) -> str:
@@ -67,17 +67,6 @@ def edit_prompt(request: KeyframeRequest) -> str:
     guide = ", ".join(ROLE_PHRASES[role].format(n=index) for index, role in enumerate(roles, 1))
     shot = shot_text(request.prompt)
     return f"{guide[0].upper()}{guide[1:]}: {shot}" if guide else shot
-
-
-def _at_least(image, side: int):
-    short = min(image.size)
-    if short >= side:
-        return image
-    from PIL import Image
-
-    scale = side / short
-    return image.resize((max(side, round(image.width * scale)), max(side, round(image.height * scale))),
-                        Image.LANCZOS)
 
 
 def image_only_processor(folder):
