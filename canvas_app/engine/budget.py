@@ -31,18 +31,27 @@ def _budget(variable: str, default: int) -> int:
         return default
 
 
-def node_costs(graph, order, incoming):
-    """(node id, MemoryCost) for each node of the plan whose type names one."""
+def typed_nodes(graph, order, links_into):
+    """(node id, node, its type's class, upstream) for each node of the plan with a known
+    type; upstream: input port -> the params of the nodes linked into it, what a type's
+    cost and content checks read (they run before anything has run)."""
     for node_id in order:
         node = graph.nodes[node_id]
         node_class = graph.registry.get(node.type_name) if node.spec is not None else None
         if node_class is None:
             continue
         upstream: dict[str, list[dict]] = {}
-        for link in incoming.get(node_id, ()):
+        for link in links_into(node_id):
             source = graph.nodes.get(link.src)
             if source is not None:
                 upstream.setdefault(link.dst_port, []).append(source.params)
+        yield node_id, node, node_class, upstream
+
+
+def node_costs(graph, order, incoming):
+    """(node id, MemoryCost) for each node of the plan whose type names one."""
+    for node_id, node, node_class, upstream in typed_nodes(
+            graph, order, lambda node_id: incoming.get(node_id, ())):
         try:
             cost = node_class().memory_cost(node.params, upstream)
         except (KeyError, TypeError, ValueError, OverflowError):

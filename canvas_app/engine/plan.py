@@ -151,16 +151,10 @@ def content_problems(graph: Graph, order: list[str], project_dir=None) -> list[P
     """Problems only the inputs' content shows (no face where a face is wanted,
     an identity missing from the library): slower than check_runnable's, asked
     by `validate`; a run meets them when the node runs."""
+    from canvas_app.engine.budget import typed_nodes
+
     problems = []
-    for node_id in order:
-        node = graph.nodes[node_id]
-        node_class = graph.registry.get(node.type_name) if node.spec is not None else None
-        if node_class is None:
-            continue
-        upstream: dict[str, list[dict]] = {}
-        for link in graph.links_into(node_id):
-            if link.src in graph.nodes:
-                upstream.setdefault(link.dst_port, []).append(graph.nodes[link.src].params)
+    for node_id, node, node_class, upstream in typed_nodes(graph, order, graph.links_into):
         problems += [Problem(node_id, field, message) for field, message in
                      node_class().check_content(node.params, upstream, project_dir, node.title)]
     return problems
