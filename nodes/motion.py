@@ -86,7 +86,8 @@ class Motion(NodeType):
         frames = max(1, math.ceil(float(params["fps"]) * float(prompt["duration"])))
         return MemoryCost(int(keyframe["width"]) * int(keyframe["height"]) * 3 * frames, "fps",
                           "lower its fps, the keyframe's width or height, or the prompt's duration",
-                          seconds=float(prompt["duration"]), clip=self._clip_shape(params, prompt))
+                          seconds=float(prompt["duration"]), clip=self._clip_shape(params, prompt),
+                          sound=params.get("backend") == "ltx2-i2v")  # LTX-2 makes one
 
     @staticmethod
     def _clip_shape(params, prompt):

@@ -310,10 +310,10 @@ class Sequence(NodeType):
         problem = audio_problem(audio) if audio and Path(audio).is_file() else None
         return problems + ([("audio", f"{audio}: {problem}")] if problem else [])
 
-    def cut_cost(self, params, shot_seconds):
-        """The cut's sound, held whole for as long as the cut lasts: each shot is
-        at least one frame of the cut, so a tiny fps (0.001) makes a cut of
-        hours, and its sound gigabytes, from shots of a second."""
+    def cut_cost(self, params, shot_seconds, shots_with_sound=False):
+        """The cut's sound (its audio file, or shots' own sounds), held whole for as
+        long as the cut lasts: each shot is at least one frame of the cut, so a tiny
+        fps (0.001) makes a cut of hours, and its sound gigabytes, from shots of a second."""
         fps = params.get("fps")
         if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not fps > 0:
             return None  # 0: the first shot's rate, which that shot's own cost covers
@@ -324,7 +324,7 @@ class Sequence(NodeType):
             return MemoryCost(0, "fps", advice, seconds=seconds, problem=(
                 f"at {fps:g} fps the cut would last {seconds / 3600:.3g} hours (each shot is at "
                 f"least one frame long); {advice}"))
-        sound = seconds * SOUND_BYTES_PER_SECOND if params.get("audio") else 0
+        sound = seconds * SOUND_BYTES_PER_SECOND if params.get("audio") or shots_with_sound else 0
         return MemoryCost(int(sound), "fps", advice, seconds=seconds)
 
     def output_name(self, params):

@@ -64,16 +64,18 @@ def _cut_costs(graph, order, incoming):
     """(node id, MemoryCost) for each node that assembles its input shots into
     one cut (`NodeType.cut_cost`), given how long each input shot lasts (the
     `seconds` of its own MemoryCost)."""
-    seconds: dict[str, float] = {node_id: cost.seconds for node_id, cost in
-                                 node_costs(graph, order, incoming) if cost.seconds is not None}
+    costs = dict(node_costs(graph, order, incoming))
+    seconds = {node_id: cost.seconds for node_id, cost in costs.items() if cost.seconds is not None}
     for node_id in order:
         node = graph.nodes[node_id]
         node_class = graph.registry.get(node.type_name) if node.spec is not None else None
         if node_class is None:
             continue
-        shots = [seconds.get(link.src, 0.0) for link in incoming.get(node_id, ())]
+        sources = [link.src for link in incoming.get(node_id, ())]
+        shots = [seconds.get(source, 0.0) for source in sources]
+        with_sound = any(costs[source].sound for source in sources if source in costs)
         try:
-            cost = node_class().cut_cost(node.params, shots)
+            cost = node_class().cut_cost(node.params, shots, with_sound)
         except (KeyError, TypeError, ValueError, OverflowError):
             continue
         if cost is not None:

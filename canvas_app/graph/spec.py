@@ -278,6 +278,7 @@ class MemoryCost:
     # (frames, fps) of the clip it makes, when known exactly before the run: lets a
     # cut check its trims and dissolves at `validate` (NodeType.check_cut)
     clip: tuple[int, float] | None = None
+    sound: bool = False  # the clip carries a sound of its own (LTX-2's), laid under the cut
 
 
 class NodeType:
@@ -371,10 +372,11 @@ class NodeType:
         port to the params of the nodes linked to it. None: nothing large."""
         return None
 
-    def cut_cost(self, params: dict[str, Any], shot_seconds: list[float]) -> MemoryCost | None:
+    def cut_cost(self, params: dict[str, Any], shot_seconds: list[float],
+                 shots_with_sound: bool = False) -> MemoryCost | None:
         """For a node that assembles its input shots into one cut: what the cut
-        holds, given how long each input shot lasts (engine/budget.py). None:
-        not a cut."""
+        holds, given how long each input shot lasts and whether any carries a
+        sound of its own (engine/budget.py). None: not a cut."""
         return None
 
     def check_cut(self, params: dict[str, Any],

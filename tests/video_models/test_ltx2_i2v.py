@@ -216,3 +216,26 @@ def test_only_the_diffusers_folders_of_the_ltx2_repository_are_downloaded():
                                                     RunContext(node_title="Motion 1"))
     assert asked["repo_id"] == "Lightricks/LTX-2"
     assert asked["allow_patterns"] == ["model_index.json", "*/*"]
+
+
+def test_a_cut_of_ltx2_shots_counts_their_sound_in_the_memory_budget(monkeypatch):
+    """The Sequence holds the sound under the cut whole, whether it comes from its audio
+    file or from the shots' own sounds: at 0.001 fps a cut of two LTX-2 shots lasts
+    2,000 s (2.3 GB of sound), refused before any model loads; the same cut of
+    animatic shots makes no sound and is not."""
+    from canvas_app.engine.plan import check_runnable, plan
+    from canvas_app.project.io import load_project
+    from video_models.test_two_stage_nodes import EXAMPLE
+
+    monkeypatch.setenv("CANVAS_APP_MAX_SHOT_MB", "1000")
+
+    def problems(backend):
+        graph, _ = load_project(EXAMPLE)
+        for motion in ("motion1", "motion2"):
+            graph.nodes[motion].params.update(backend=backend, model="Lightricks/LTX-2")
+        graph.nodes["sequence1"].params.update(fps=0.001, audio="")
+        return [p for p in check_runnable(graph, plan(graph)) if p.node_id == "sequence1"]
+
+    refused = problems("ltx2-i2v")
+    assert refused and refused[0].field == "fps" and "sound" in refused[0].message
+    assert not problems("animatic")
