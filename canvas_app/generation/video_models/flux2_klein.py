@@ -10,8 +10,6 @@ guidance 1.
 """
 from __future__ import annotations
 
-import time
-
 from canvas_app.generation.video_models.latent_previews import FlowStepCallback
 from canvas_app.generation.video_models.pipelines import (DiffusersStage, at_least, shot_text,
                                                           to_pil, to_uint8_frames)
@@ -64,12 +62,7 @@ class Flux2KleinKeyframe(DiffusersStage):
                       text_encoder_out_layers=text_layers(pipe.text_encoder))
         frame = to_uint8_frames(output.images[0])[0]
         ctx.preview(frame)
-        metadata = {
-            "backend": self.name, "model": source.spec, "model_revision": source.revision,
-            "stage": "keyframe", "seed": int(request.seed), "steps": steps,
-            "width": width, "height": height, "device": device, "dtype": dtype, "memory_plan": plan.name,
-            "reference_images": len(references), "identity": request.identity.name,
-            "identity_id": request.identity.identity_id, "previews": callback.previews_sent,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        metadata = self.made_with("keyframe", source, request, steps=steps, size=(width, height),
+                                  device=device, dtype=dtype, plan=plan, callback=callback,
+                                  started=started, reference_images=len(references))
         return Clip(frames=[frame], fps=1.0, metadata=metadata)

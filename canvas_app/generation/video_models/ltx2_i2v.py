@@ -13,8 +13,6 @@ Wan 2.2 TI2V-5B does).
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from canvas_app.errors import BadInput
@@ -103,15 +101,10 @@ class LTX2ImageToVideo(DiffusersStage):
         sound = Sound(samples=waveform(output.audio), sample_rate=rate)
         ctx.preview(clip_frames[-1])
         notes = [NO_CONTINUITY] if request.first_frame is not None else []
-        metadata = {
-            "backend": self.name, "model": source.spec, "model_revision": source.revision,
-            "stage": "motion", "seed": int(request.seed), "steps": steps, "width": width,
-            "height": height, "fps": float(request.fps), "frames": len(clip_frames),
-            "device": device, "dtype": dtype, "memory_plan": plan.name, "continuity": False,
-            "sound": {"sample_rate": rate, "channels": int(sound.samples.shape[0]),
-                      "seconds": round(sound.duration, 3)},
-            "identity": request.identity.name, "identity_id": request.identity.identity_id,
-            "previews": callback.previews_sent, "notes": notes,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        metadata = self.made_with(
+            "motion", source, request, steps=steps, size=(width, height), device=device,
+            dtype=dtype, plan=plan, callback=callback, started=started, fps=float(request.fps),
+            frames=len(clip_frames), continuity=False,
+            sound={"sample_rate": rate, "channels": int(sound.samples.shape[0]),
+                   "seconds": round(sound.duration, 3)}, notes=notes)
         return Clip(frames=clip_frames, fps=float(request.fps), metadata=metadata, sound=sound)

@@ -126,6 +126,19 @@ class DiffusersStage:
     def _render(self, pipe, source, request, ctx, device, dtype, started, plan):
         raise NotImplementedError
 
+    def made_with(self, stage, source, request, *, steps, size, device, dtype, plan, callback,
+                  started, **details) -> dict:
+        """The metadata every keyframe or clip of these backends carries (how it was
+        made, for the report and the kept keyframe's PNG), plus the backend's `details`."""
+        import time
+
+        return {"backend": self.name, "model": source.spec, "model_revision": source.revision,
+                "stage": stage, "seed": int(request.seed), "steps": steps, "width": size[0],
+                "height": size[1], "device": device, "dtype": dtype, "memory_plan": plan.name,
+                "identity": request.identity.name, "identity_id": request.identity.identity_id,
+                "previews": callback.previews_sent, **details,
+                "seconds": round(time.perf_counter() - started, 3)}
+
 
 def shot_text(prompt) -> str:
     """The prompt with the shot directions spelled out, as these models read them."""

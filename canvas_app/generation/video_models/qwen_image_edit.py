@@ -22,8 +22,6 @@ processor and tokenizer files) and hands it to `from_pretrained`.
 """
 from __future__ import annotations
 
-import time
-
 from canvas_app.generation.video_models.latent_previews import FlowStepCallback
 from canvas_app.generation.video_models.pipelines import (DiffusersStage, at_least, shot_text,
                                                           to_pil, to_uint8_frames)
@@ -125,12 +123,8 @@ class QwenImageEditKeyframe(DiffusersStage):
                       callback_on_step_end_tensor_inputs=["latents"])
         frame = to_uint8_frames(output.images[0])[0]
         ctx.preview(frame)
-        metadata = {
-            "backend": self.name, "model": source.spec, "model_revision": source.revision,
-            "stage": "keyframe", "seed": int(request.seed), "steps": steps,
-            "width": width, "height": height, "device": device, "dtype": dtype, "memory_plan": plan.name,
-            "reference_images": len(images), "references_left_out": dropped,
-            "identity": request.identity.name, "identity_id": request.identity.identity_id,
-            "previews": callback.previews_sent, "seconds": round(time.perf_counter() - started, 3),
-        }
+        metadata = self.made_with("keyframe", source, request, steps=steps, size=(width, height),
+                                  device=device, dtype=dtype, plan=plan, callback=callback,
+                                  started=started, reference_images=len(images),
+                                  references_left_out=dropped)
         return Clip(frames=[frame], fps=1.0, metadata=metadata)

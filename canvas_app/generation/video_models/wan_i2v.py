@@ -10,8 +10,6 @@ experts (high noise, then low noise) take `guidance` and `guidance_2`.
 """
 from __future__ import annotations
 
-import time
-
 from canvas_app.generation.video_models.latent_previews import FlowStepCallback
 from canvas_app.generation.video_models.pipelines import (DiffusersStage, shot_text, to_pil,
                                                           to_uint8_frames)
@@ -69,13 +67,8 @@ class WanImageToVideo(DiffusersStage):
         if request.first_frame is not None and not continuity:
             notes.append("this Wan model has no last-frame input: the clip starts on the keyframe, "
                          "not on the previous shot's last frame")
-        metadata = {
-            "backend": self.name, "model": source.spec, "model_revision": source.revision,
-            "stage": "motion", "seed": int(request.seed), "steps": steps, "width": width,
-            "height": height, "fps": float(request.fps), "frames": len(clip_frames),
-            "device": device, "dtype": dtype, "memory_plan": plan.name, "two_experts": two_experts,
-            "continuity": continuity, "identity": request.identity.name,
-            "identity_id": request.identity.identity_id, "previews": callback.previews_sent,
-            "notes": notes, "seconds": round(time.perf_counter() - started, 3),
-        }
+        metadata = self.made_with(
+            "motion", source, request, steps=steps, size=(width, height), device=device,
+            dtype=dtype, plan=plan, callback=callback, started=started, fps=float(request.fps),
+            frames=len(clip_frames), two_experts=two_experts, continuity=continuity, notes=notes)
         return Clip(frames=clip_frames, fps=float(request.fps), metadata=metadata)

@@ -9,8 +9,6 @@ continuity, with the references holding the identity in between.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from canvas_app.generation.video_models.latent_previews import FlowStepCallback
@@ -70,13 +68,8 @@ class WanVACEMotion(DiffusersStage):
                       callback_on_step_end_tensor_inputs=["latents"])
         clip_frames = to_uint8_frames(output.frames[0])
         ctx.preview(clip_frames[-1])
-        metadata = {
-            "backend": self.name, "model": source.spec, "model_revision": source.revision,
-            "stage": "motion", "seed": int(request.seed), "steps": steps, "width": size[0],
-            "height": size[1], "fps": float(request.fps), "frames": len(clip_frames),
-            "device": device, "dtype": dtype, "memory_plan": plan.name,
-            "reference_images": len(references), "continuity": continuity,
-            "identity": request.identity.name, "identity_id": request.identity.identity_id,
-            "previews": callback.previews_sent, "seconds": round(time.perf_counter() - started, 3),
-        }
+        metadata = self.made_with(
+            "motion", source, request, steps=steps, size=size, device=device, dtype=dtype,
+            plan=plan, callback=callback, started=started, fps=float(request.fps),
+            frames=len(clip_frames), reference_images=len(references), continuity=continuity)
         return Clip(frames=clip_frames, fps=float(request.fps), metadata=metadata)
