@@ -6,13 +6,13 @@ on the CPU. Random weights make noise, not people: these tests check the
 wiring (reference images, first and last frames, previews, Stop, caching of the
 loaded pipeline, the example project switched to the new models), never looks.
 """
-from unittest import mock
 
 import numpy as np
 import pytest
 
 from canvas_app.engine.context import RunContext
 from canvas_app.values import Identity, RefImage, ShotPrompt
+from video_models.pipeline_probes import spy
 
 pytestmark = pytest.mark.slow  # each render loads and runs a tiny model on the CPU
 
@@ -59,18 +59,6 @@ def motion_request(tiny, first_frame=None):
                                   "guidance_2": 3.0, "dtype": "auto"})
 
 
-def spy(pipeline_class):
-    """Record the keyword arguments of every call of a pipeline class, and run it."""
-    original = pipeline_class.__call__
-    calls = []
-
-    def record(pipe, *args, **kwargs):
-        calls.append(kwargs)
-        return original(pipe, *args, **kwargs)
-
-    return mock.patch.object(pipeline_class, "__call__", record), calls
-
-
 def test_flux2_klein_keyframe_takes_the_portrait_and_references_and_previews(tiny):
     from diffusers import Flux2KleinPipeline
 
@@ -99,7 +87,7 @@ def test_flux2_klein_keyframe_takes_the_portrait_and_references_and_previews(tin
 def test_stop_interrupts_flux2_klein_within_a_step(tiny):
     from canvas_app.generation.model_manager import ModelManager
     from canvas_app.generation.video_models.flux2_klein import Flux2KleinKeyframe
-    from video_models.stop_in_step_one import steps_seen_when_stopped_in_step_one
+    from video_models.pipeline_probes import steps_seen_when_stopped_in_step_one
 
     backend = Flux2KleinKeyframe(ModelManager())
     seen = steps_seen_when_stopped_in_step_one(

@@ -47,7 +47,7 @@ def test_ltx2_motion_starts_on_the_keyframe_and_keeps_the_sound_it_made(tiny_ltx
 
     from canvas_app.generation.model_manager import ModelManager
     from canvas_app.generation.video_models.ltx2_i2v import NO_CONTINUITY, LTX2ImageToVideo
-    from video_models.test_diffusers_stages import spy
+    from video_models.pipeline_probes import spy
 
     previews = []
     ctx = RunContext(on_preview=lambda frame, kind: previews.append((kind, frame.shape)))
@@ -78,7 +78,7 @@ def test_ltx2_motion_starts_on_the_keyframe_and_keeps_the_sound_it_made(tiny_ltx
 def test_stop_interrupts_ltx2_within_a_step(tiny_ltx2):
     from canvas_app.generation.model_manager import ModelManager
     from canvas_app.generation.video_models.ltx2_i2v import LTX2ImageToVideo
-    from video_models.stop_in_step_one import steps_seen_when_stopped_in_step_one
+    from video_models.pipeline_probes import steps_seen_when_stopped_in_step_one
 
     backend = LTX2ImageToVideo(ModelManager())
     decoded = []

@@ -7,13 +7,13 @@ processor). Random weights make noise, not people: these tests check what goes i
 (the identity's pictures), previews, Stop, the node choice and the end-to-end render.
 """
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
 
 from canvas_app.engine.context import RunContext
 from canvas_app.values import Identity, RefImage, ShotPrompt
+from video_models.pipeline_probes import spy
 
 pytestmark = pytest.mark.slow  # each render loads and runs a tiny model on the CPU
 
@@ -48,17 +48,6 @@ def keyframe_request(tiny, references=(), **options):
                            references=list(references), width=64, height=64, seed=3, device="cpu",
                            options={"model": str(tiny["qwen"]), "steps": 2, "guidance": 4.0,
                                     "dtype": "auto", **options})
-
-
-def spy(pipeline_class):
-    original = pipeline_class.__call__
-    calls = []
-
-    def record(pipe, *args, **kwargs):
-        calls.append(kwargs)
-        return original(pipe, *args, **kwargs)
-
-    return mock.patch.object(pipeline_class, "__call__", record), calls
 
 
 def test_the_portrait_comes_first_then_references_in_role_order_three_at_most():
@@ -122,7 +111,7 @@ def test_the_qwen_latent_space_is_wan21s_so_previews_use_its_colours(tiny):
 def test_stop_interrupts_qwen_within_a_step(tiny):
     from canvas_app.generation.model_manager import ModelManager
     from canvas_app.generation.video_models.qwen_image_edit import QwenImageEditKeyframe
-    from video_models.stop_in_step_one import steps_seen_when_stopped_in_step_one
+    from video_models.pipeline_probes import steps_seen_when_stopped_in_step_one
 
     backend = QwenImageEditKeyframe(ModelManager())
     seen = steps_seen_when_stopped_in_step_one(

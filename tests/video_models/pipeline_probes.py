@@ -1,4 +1,5 @@
-"""Stop pressed during a flow-matching pipeline's first step, as the user would."""
+"""Probes on the diffusers pipelines the stages call: what they were called with,
+and Stop pressed during their first step, as the user would."""
 from __future__ import annotations
 
 from unittest import mock
@@ -6,6 +7,19 @@ from unittest import mock
 import pytest
 
 from canvas_app.engine.context import Cancelled, RunContext
+
+
+def spy(pipeline_class):
+    """Record the keyword arguments of every call of a pipeline class, and run it.
+    Returns (the patch to enter, the list of calls)."""
+    original = pipeline_class.__call__
+    calls = []
+
+    def record(pipe, *args, **kwargs):
+        calls.append(kwargs)
+        return original(pipe, *args, **kwargs)
+
+    return mock.patch.object(pipeline_class, "__call__", record), calls
 
 
 def steps_seen_when_stopped_in_step_one(render) -> list:
